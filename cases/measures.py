@@ -1,0 +1,601 @@
+"""Derived calcium measures: pure functions with no Django imports.
+
+Everything here is computed, never typed in: unit conversion, albumin-corrected calcium (Payne),
+interpretation against a reference range, CTCAE v5.0 grades, and per-case summaries (peak, nadir,
+normalisation after the first calcium-directed intervention).
+
+Sources: ../shared/docs/domain.md (conversion factors, Payne formulas, CTCAE v5.0 thresholds,
+the default upper limit of 10.5 mg/dL used in seed 002's worked example). No other threshold is
+invented: where a limit is unknown the result says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+CONVENTIONAL = "conventional"
+SI = "si"
+
+CALCIUM_TOTAL = "calcium_total"
+CALCIUM_IONIZED = "calcium_ionized"
+CALCIUM_CORRECTED = "calcium_corrected"
+ALBUMIN = "albumin"
+
+HIGH = "high"
+LOW = "low"
+NORMAL = "normal"
+INDETERMINATE = "indeterminate"
+
+BASIS_REPORTED = "reported_range"
+BASIS_DEFAULT = "default_range"
+BASIS_QUALITATIVE = "reported_qualitative"
+BASIS_NONE = "no_range"
+
+# Decimal places used when a converted value is shown; the stored value is never rounded.
+UNIT_DECIMALS = {
+    "mg/dL": 2,
+    "mmol/L": 2,
+    "g/dL": 2,
+    "g/L": 1,
+    "pg/mL": 1,
+    "pmol/L": 2,
+    "ng/mL": 1,
+    "nmol/L": 1,
+    "µmol/L": 0,
+    "U/L": 0,
+}
+
+# UCUM codes for the unit strings we store (used by exports).
+UCUM = {
+    "mg/dL": "mg/dL",
+    "mmol/L": "mmol/L",
+    "g/dL": "g/dL",
+    "g/L": "g/L",
+    "pg/mL": "pg/mL",
+    "pmol/L": "pmol/L",
+    "ng/mL": "ng/mL",
+    "nmol/L": "nmol/L",
+    "µmol/L": "umol/L",
+    "U/L": "U/L",
+}
+
+
+@dataclass(frozen=True)
+class ReferenceRange:
+    low: Decimal | None
+    high: Decimal | None
+    unit: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Analyte:
+    code: str
+    label: str
+    loinc: str | None
+    conventional_unit: str
+    si_unit: str
+    si_factor: Decimal  # SI value = conventional value x si_factor
+    # LOINC codes are specific to a property (mass or substance concentration). Where domain.md names the
+    # property, the code applies only to values in that unit; None means the code fits any listed unit.
+    loinc_unit: str | None = None
+    loinc_by_specimen: dict[str, str] = field(default_factory=dict)
+    default_range: ReferenceRange | None = None
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        if self.conventional_unit == self.si_unit:
+            return (self.conventional_unit,)
+        return (self.conventional_unit, self.si_unit)
+
+    def loinc_for(self, unit: str | None = None, specimen: str | None = None) -> str | None:
+        if specimen and specimen in self.loinc_by_specimen:
+            return self.loinc_by_specimen[specimen]
+        if self.loinc_unit is not None and unit is not None and unit != self.loinc_unit:
+            return None
+        return self.loinc
+
+
+# Default used only when a source reports no range. domain.md gives the upper limit (10.5 mg/dL, seed 002's
+# worked example); it gives no default lower limit, so none is assumed.
+DEFAULT_CALCIUM_RANGE = ReferenceRange(
+    low=None, high=Decimal("10.5"), unit="mg/dL", source="domain.md default upper limit (10.5 mg/dL)"
+)
+
+ANALYTES: dict[str, Analyte] = {
+    a.code: a
+    for a in (
+        Analyte(
+            CALCIUM_TOTAL,
+            "Serum total calcium",
+            "17861-6",
+            "mg/dL",
+            "mmol/L",
+            Decimal("0.2495"),
+            loinc_unit="mg/dL",
+            default_range=DEFAULT_CALCIUM_RANGE,
+        ),
+        Analyte(
+            CALCIUM_IONIZED,
+            "Ionized calcium",
+            "1995-0",
+            "mg/dL",
+            "mmol/L",
+            Decimal("0.2495"),
+            loinc_by_specimen={"blood": "1994-3", "serum": "1995-0", "plasma": "1995-0"},
+        ),
+        Analyte(
+            CALCIUM_CORRECTED,
+            "Albumin-corrected calcium",
+            "29265-6",
+            "mg/dL",
+            "mmol/L",
+            Decimal("0.2495"),
+            loinc_unit="mmol/L",
+            default_range=DEFAULT_CALCIUM_RANGE,
+        ),
+        Analyte(ALBUMIN, "Serum albumin", "1751-7", "g/dL", "g/L", Decimal("10")),
+        Analyte("pth_intact", "Intact PTH", "2731-8", "pg/mL", "pmol/L", Decimal("0.106")),
+        Analyte("pthrp", "PTH-related protein", "15087-0", "pmol/L", "pmol/L", Decimal("1"), loinc_unit="pmol/L"),
+        Analyte("vitamin_d_25oh", "25-hydroxyvitamin D", "62292-8", "ng/mL", "nmol/L", Decimal("2.496")),
+        Analyte("vitamin_d_125oh2", "1,25-dihydroxyvitamin D", "62290-2", "pg/mL", "pmol/L", Decimal("2.4")),
+        Analyte("phosphate", "Serum phosphate", "2777-1", "mg/dL", "mmol/L", Decimal("0.3229")),
+        Analyte("magnesium", "Serum magnesium", "19123-9", "mg/dL", "mmol/L", Decimal("0.4114")),
+        Analyte("creatinine", "Serum creatinine", "2160-0", "mg/dL", "µmol/L", Decimal("88.4")),
+        Analyte("alkaline_phosphatase", "Alkaline phosphatase", "6768-6", "U/L", "U/L", Decimal("1")),
+    )
+}
+
+CALCIUM_ANALYTES = (CALCIUM_TOTAL, CALCIUM_CORRECTED, CALCIUM_IONIZED)
+
+
+class UnitError(ValueError):
+    """A unit that does not belong to the analyte."""
+
+
+def analyte(code: str) -> Analyte:
+    try:
+        return ANALYTES[code]
+    except KeyError:
+        raise ValueError(f"unknown analyte {code!r}") from None
+
+
+def unit_is_valid(analyte_code: str, unit: str) -> bool:
+    return analyte_code in ANALYTES and unit in ANALYTES[analyte_code].units
+
+
+def unit_system(analyte_code: str, unit: str) -> str:
+    a = analyte(analyte_code)
+    if unit == a.conventional_unit:
+        return CONVENTIONAL
+    if unit == a.si_unit:
+        return SI
+    raise UnitError(f"{unit!r} is not a unit of {a.label} (use {' or '.join(a.units)})")
+
+
+def convert(value: Decimal, analyte_code: str, from_unit: str, to_unit: str) -> Decimal:
+    """Exact (unrounded) conversion between an analyte's conventional and SI units."""
+    a = analyte(analyte_code)
+    source = unit_system(analyte_code, from_unit)
+    target = unit_system(analyte_code, to_unit)
+    if source == target or a.si_factor == 1:
+        return Decimal(value)
+    if target == SI:
+        return Decimal(value) * a.si_factor
+    return Decimal(value) / a.si_factor
+
+
+def round_for_unit(value: Decimal | None, unit: str) -> Decimal | None:
+    if value is None:
+        return None
+    places = UNIT_DECIMALS.get(unit, 2)
+    return Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def to_si(value: Decimal, analyte_code: str, unit: str) -> Decimal:
+    a = analyte(analyte_code)
+    return round_for_unit(convert(value, analyte_code, unit, a.si_unit), a.si_unit)
+
+
+def to_conventional(value: Decimal, analyte_code: str, unit: str) -> Decimal:
+    a = analyte(analyte_code)
+    return round_for_unit(convert(value, analyte_code, unit, a.conventional_unit), a.conventional_unit)
+
+
+# --- Albumin-corrected calcium (Payne) ---------------------------------------------------------------
+
+
+def corrected_calcium(calcium: Decimal, calcium_unit: str, albumin: Decimal, albumin_unit: str) -> Decimal:
+    """Payne-corrected calcium in the calcium's own unit system (unrounded).
+
+    conventional: Ca + 0.8 x (4.0 - albumin g/dL); SI: Ca + 0.02 x (40 - albumin g/L).
+    """
+    system = unit_system(CALCIUM_TOTAL, calcium_unit)
+    if system == CONVENTIONAL:
+        alb = convert(albumin, ALBUMIN, albumin_unit, "g/dL")
+        return Decimal(calcium) + Decimal("0.8") * (Decimal("4.0") - alb)
+    alb = convert(albumin, ALBUMIN, albumin_unit, "g/L")
+    return Decimal(calcium) + Decimal("0.02") * (Decimal("40") - alb)
+
+
+# --- Interpretation ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    flag: str | None  # high / low / normal / indeterminate, or None when nothing can be said
+    basis: str  # reported_range / default_range / reported_qualitative / no_range
+    ref_low: Decimal | None = None
+    ref_high: Decimal | None = None
+    ref_unit: str | None = None
+    note: str = ""
+
+
+def effective_range(
+    analyte_code: str, unit: str, ref_low: Decimal | None, ref_high: Decimal | None
+) -> tuple[Decimal | None, Decimal | None, str]:
+    """The reference limits to judge a value by, in the value's unit, and where they come from."""
+    if ref_low is not None or ref_high is not None:
+        return ref_low, ref_high, BASIS_REPORTED
+    default = analyte(analyte_code).default_range
+    if default is None:
+        return None, None, BASIS_NONE
+    low = None if default.low is None else convert(default.low, analyte_code, default.unit, unit)
+    high = None if default.high is None else convert(default.high, analyte_code, default.unit, unit)
+    return low, high, BASIS_DEFAULT
+
+
+def _side(
+    low_end: Decimal, high_end: Decimal, ref_low: Decimal | None, ref_high: Decimal | None, *, censored: bool
+) -> str | None:
+    """Classify [low_end, high_end] against reference limits.
+
+    For a reported range (several values spread over the interval) any part outside a limit counts; for a
+    censored value (one unknown value somewhere in the interval) only a side the whole interval is on counts.
+    """
+    above = ref_high is not None and high_end > ref_high
+    below = ref_low is not None and low_end < ref_low
+    if censored:
+        if ref_high is not None and low_end > ref_high:
+            return HIGH
+        if ref_low is not None and high_end < ref_low:
+            return LOW
+        if above or below:
+            return INDETERMINATE
+    if above and below:
+        return INDETERMINATE
+    if above:
+        return HIGH
+    if below:
+        return LOW
+    # Inside the known limits; "normal" needs both limits, otherwise we only know one side.
+    if ref_low is not None and ref_high is not None:
+        return NORMAL
+    return None
+
+
+def interpret(
+    analyte_code: str,
+    unit: str,
+    value: Decimal | None,
+    *,
+    value_high: Decimal | None = None,
+    comparator: str = "",
+    qualitative: str = "",
+    ref_low: Decimal | None = None,
+    ref_high: Decimal | None = None,
+) -> Interpretation:
+    """Interpret one lab result against its reported range, else a documented default.
+
+    A reported range (value..value_high) is high when any part of it lies above the upper limit, low when
+    any part lies below the lower limit, indeterminate when it crosses both. A censored value ("<5")
+    is judged by every value it allows: "<5" is low only if 5 is below the lower limit.
+    A result without a number is interpreted from the source's own qualitative word.
+    """
+    if value is None:
+        flag = {"high": HIGH, "low": LOW, "normal": NORMAL}.get(qualitative)
+        return Interpretation(flag, BASIS_QUALITATIVE if flag else BASIS_NONE)
+    low, high, basis = effective_range(analyte_code, unit, ref_low, ref_high)
+    if basis == BASIS_NONE:
+        return Interpretation(None, BASIS_NONE, note="no reference range reported and no default")
+    value = Decimal(value)
+    if comparator in ("<", "<="):
+        low_end, high_end = Decimal("-Infinity"), value
+    elif comparator in (">", ">="):
+        low_end, high_end = value, Decimal("Infinity")
+    else:
+        low_end, high_end = value, Decimal(value_high) if value_high is not None else value
+    flag = _side(low_end, high_end, low, high, censored=bool(comparator))
+    note = ""
+    if flag is None:
+        note = "within the only known limit; the other limit is not reported"
+    return Interpretation(flag, basis, low, high, unit, note)
+
+
+# --- CTCAE v5.0 ---------------------------------------------------------------------------------------
+
+HYPER = "hypercalcemia"
+HYPO = "hypocalcemia"
+
+# Lower bounds (exclusive) of grades 2, 3 and 4; grade 1 starts above the ULN. domain.md's table.
+_HYPER_THRESHOLDS = {
+    "mg/dL": (Decimal("11.5"), Decimal("12.5"), Decimal("13.5")),
+    "mmol/L": (Decimal("2.9"), Decimal("3.1"), Decimal("3.4")),
+    "ionized": (Decimal("1.5"), Decimal("1.6"), Decimal("1.8")),
+}
+# Upper bounds (exclusive) of grades 2, 3 and 4; grade 1 starts below the LLN.
+_HYPO_THRESHOLDS = {
+    "mg/dL": (Decimal("8.0"), Decimal("7.0"), Decimal("6.0")),
+    "mmol/L": (Decimal("2.0"), Decimal("1.75"), Decimal("1.5")),
+    "ionized": (Decimal("1.0"), Decimal("0.9"), Decimal("0.8")),
+}
+
+
+@dataclass(frozen=True)
+class Grade:
+    grade: int | None  # 0 = within limits; None = cannot be determined
+    direction: str  # hypercalcemia / hypocalcemia
+    basis: str  # calcium_corrected / calcium_total / calcium_ionized
+    limit_basis: str  # reported_range / default_range / no_range
+    note: str = ""
+
+
+def ctcae_grade(
+    direction: str,
+    basis: str,
+    value: Decimal,
+    unit: str,
+    *,
+    uln: Decimal | None = None,
+    lln: Decimal | None = None,
+    limit_basis: str = BASIS_REPORTED,
+) -> Grade:
+    """CTCAE v5.0 grade (0-4) of one calcium value. Grade 5 (death) is not a laboratory grade.
+
+    Corrected and total calcium use the thresholds of the unit the value is in (mg/dL or mmol/L);
+    ionized calcium is graded in mmol/L on its own scale. uln/lln are in the value's unit.
+    """
+    if basis not in CALCIUM_ANALYTES:
+        raise ValueError(f"cannot grade {basis!r}")
+    value = Decimal(value)
+    if basis == CALCIUM_IONIZED:
+        value = convert(value, basis, unit, "mmol/L")
+        uln = None if uln is None else convert(uln, basis, unit, "mmol/L")
+        lln = None if lln is None else convert(lln, basis, unit, "mmol/L")
+        scale = "ionized"
+    else:
+        unit_system(basis, unit)
+        scale = unit
+    if direction == HYPER:
+        t2, t3, t4 = _HYPER_THRESHOLDS[scale]
+        if value > t4:
+            grade = 4
+        elif value > t3:
+            grade = 3
+        elif value > t2:
+            grade = 2
+        elif uln is None:
+            return Grade(None, direction, basis, BASIS_NONE, "no upper limit of normal to grade against")
+        else:
+            grade = 1 if value > uln else 0
+    elif direction == HYPO:
+        t2, t3, t4 = _HYPO_THRESHOLDS[scale]
+        if value < t4:
+            grade = 4
+        elif value < t3:
+            grade = 3
+        elif value < t2:
+            grade = 2
+        elif lln is None:
+            return Grade(None, direction, basis, BASIS_NONE, "no lower limit of normal to grade against")
+        else:
+            grade = 1 if value < lln else 0
+    else:
+        raise ValueError(f"unknown direction {direction!r}")
+    return Grade(grade, direction, basis, limit_basis)
+
+
+# --- Per-case summary ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One lab result as the case summary needs it (built from a LabResult row or an API payload)."""
+
+    id: object
+    analyte: str
+    unit: str
+    value: Decimal | None
+    sequence: int
+    day: int | None = None
+    value_high: Decimal | None = None
+    comparator: str = ""
+    qualitative: str = ""
+    ref_low: Decimal | None = None
+    ref_high: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Treatment:
+    id: object
+    intent: str
+    status: str
+    sequence: int
+    start_day: int | None = None
+
+
+@dataclass(frozen=True)
+class CalciumPoint:
+    """A calcium value on the case's course, in mg/dL, with what it was derived from."""
+
+    measurement_id: object
+    basis: str  # calcium_total / calcium_corrected / calcium_ionized
+    sequence: int
+    day: int | None
+    low_mg_dl: Decimal  # low end of a reported range, or the value
+    high_mg_dl: Decimal  # high end of a reported range, or the value
+    uln_mg_dl: Decimal | None
+    lln_mg_dl: Decimal | None
+    limit_basis: str
+    albumin_id: object = None
+
+
+@dataclass(frozen=True)
+class Extreme:
+    measurement_id: object
+    basis: str
+    mg_dl: Decimal
+    mmol_l: Decimal
+    day: int | None
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    intervention_id: object
+    normalised: bool
+    measurement_id: object = None
+    days: int | None = None
+
+
+@dataclass(frozen=True)
+class AroundIntervention:
+    intervention_id: object
+    before: CalciumPoint | None
+    after: CalciumPoint | None
+
+
+@dataclass(frozen=True)
+class CalciumSummary:
+    points: tuple[CalciumPoint, ...]
+    peak: Extreme | None
+    nadir: Extreme | None
+    peak_grade: Grade | None
+    nadir_grade: Grade | None
+    normalisation: Normalisation | None
+    around: tuple[AroundIntervention, ...]
+
+
+def _mg_dl(value: Decimal | None, analyte_code: str, unit: str) -> Decimal | None:
+    return None if value is None else convert(value, analyte_code, unit, "mg/dL")
+
+
+def pair_albumin(calcium: Measurement, albumins: Sequence[Measurement]) -> Measurement | None:
+    """The albumin measured with this calcium: same day offset when both are known, else same timeline
+    position. domain.md asks for an albumin "close in time"; we take only simultaneous ones."""
+    for alb in albumins:
+        if alb.value is None or alb.comparator or alb.value_high is not None:
+            continue
+        if calcium.day is not None and alb.day is not None:
+            if calcium.day == alb.day:
+                return alb
+        elif calcium.sequence == alb.sequence:
+            return alb
+    return None
+
+
+def calcium_points(measurements: Iterable[Measurement]) -> list[CalciumPoint]:
+    """Total (corrected where a simultaneous albumin exists), reported corrected, and ionized calcium, in mg/dL."""
+    measurements = list(measurements)
+    albumins = [m for m in measurements if m.analyte == ALBUMIN]
+    points = []
+    for m in measurements:
+        if m.analyte not in CALCIUM_ANALYTES or m.value is None or m.comparator:
+            continue
+        basis, albumin_id = m.analyte, None
+        low, high = Decimal(m.value), Decimal(m.value_high if m.value_high is not None else m.value)
+        if m.analyte == CALCIUM_TOTAL:
+            alb = pair_albumin(m, albumins)
+            if alb is not None:
+                low = corrected_calcium(low, m.unit, alb.value, alb.unit)
+                high = corrected_calcium(high, m.unit, alb.value, alb.unit)
+                basis, albumin_id = CALCIUM_CORRECTED, alb.id
+        ref_low, ref_high, limit_basis = effective_range(m.analyte, m.unit, m.ref_low, m.ref_high)
+        points.append(
+            CalciumPoint(
+                measurement_id=m.id,
+                basis=basis,
+                sequence=m.sequence,
+                day=m.day,
+                low_mg_dl=_mg_dl(low, m.analyte, m.unit),
+                high_mg_dl=_mg_dl(high, m.analyte, m.unit),
+                uln_mg_dl=_mg_dl(ref_high, m.analyte, m.unit),
+                lln_mg_dl=_mg_dl(ref_low, m.analyte, m.unit),
+                limit_basis=limit_basis,
+                albumin_id=albumin_id,
+            )
+        )
+    points.sort(key=lambda p: (p.sequence, p.day if p.day is not None else 0))
+    return points
+
+
+def _grade_point(point: CalciumPoint, direction: str, value_mg_dl: Decimal) -> Grade:
+    return ctcae_grade(
+        direction,
+        point.basis,
+        value_mg_dl,
+        "mg/dL",
+        uln=point.uln_mg_dl,
+        lln=point.lln_mg_dl,
+        limit_basis=point.limit_basis,
+    )
+
+
+def _extreme(point: CalciumPoint, value: Decimal) -> Extreme:
+    return Extreme(
+        point.measurement_id, point.basis, round_for_unit(value, "mg/dL"), to_si(value, point.basis, "mg/dL"), point.day
+    )
+
+
+def is_within_limits(point: CalciumPoint) -> bool | None:
+    """Whether every value the point allows lies within its limits; None when no limit is known."""
+    if point.uln_mg_dl is None and point.lln_mg_dl is None:
+        return None
+    if point.uln_mg_dl is not None and point.high_mg_dl > point.uln_mg_dl:
+        return False
+    return not (point.lln_mg_dl is not None and point.low_mg_dl < point.lln_mg_dl)
+
+
+def calcium_summary(measurements: Iterable[Measurement], treatments: Iterable[Treatment]) -> CalciumSummary:
+    """Peak and nadir calcium, their CTCAE grades, and the course around calcium-directed interventions.
+
+    Peak and nadir are taken over total/corrected calcium (ionized calcium is on another scale and is
+    graded separately by ctcae_grade). "After an intervention" means later on the case's timeline
+    (a larger sequence number); days are counted only when both offsets are known.
+    """
+    points = calcium_points(measurements)
+    serum = [p for p in points if p.basis != CALCIUM_IONIZED]
+    peak = nadir = peak_grade = nadir_grade = None
+    if serum:
+        peak_point = max(serum, key=lambda p: p.high_mg_dl)
+        nadir_point = min(serum, key=lambda p: p.low_mg_dl)
+        peak = _extreme(peak_point, peak_point.high_mg_dl)
+        nadir = _extreme(nadir_point, nadir_point.low_mg_dl)
+        peak_grade = _grade_point(peak_point, HYPER, peak_point.high_mg_dl)
+        nadir_grade = _grade_point(nadir_point, HYPO, nadir_point.low_mg_dl)
+
+    ordered = sorted(treatments, key=lambda t: t.sequence)
+    calcium_directed = [t for t in ordered if t.intent == "calcium_directed" and t.status == "administered"]
+    around = tuple(
+        AroundIntervention(
+            t.id,
+            before=next((p for p in reversed(serum) if p.sequence < t.sequence), None),
+            after=next((p for p in serum if p.sequence > t.sequence), None),
+        )
+        for t in ordered
+        if t.status == "administered"
+    )
+    normalisation = None
+    if calcium_directed:
+        first = calcium_directed[0]
+        later = [p for p in serum if p.sequence > first.sequence]
+        hit = next((p for p in later if is_within_limits(p)), None)
+        if hit is not None:
+            days = None
+            if hit.day is not None and first.start_day is not None:
+                days = hit.day - first.start_day
+            normalisation = Normalisation(first.id, True, hit.measurement_id, days)
+        elif later and all(is_within_limits(p) is False for p in later):
+            normalisation = Normalisation(first.id, False)
+    return CalciumSummary(tuple(points), peak, nadir, peak_grade, nadir_grade, normalisation, around)

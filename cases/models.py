@@ -1,0 +1,715 @@
+"""The registry's data model: one published source describes one or more cases; a case holds the patient,
+tumors, metastases, mechanisms, findings, lab results and interventions of one patient.
+
+Invariants live in the database as named constraints and are mirrored by clean() messages a curator
+understands. Time is always relative to the case's index event (day 0), never a calendar date.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from . import measures
+from .vocabularies import (
+    TUMOR_SITE_TOPOGRAPHY,
+    UNIT_CHOICES,
+    AdverseEvents,
+    Analyte,
+    CalciumOutcome,
+    CalciumResponse,
+    Certainty,
+    ChallengeResult,
+    Comparator,
+    CurationStatus,
+    Disorder,
+    DrugAction,
+    Intent,
+    InterventionCategory,
+    InterventionStatus,
+    Laterality,
+    MechanismCode,
+    MenopausalStatus,
+    MetastasisSite,
+    QualitativeResult,
+    ReceptorStatus,
+    Route,
+    Sex,
+    SourceKind,
+    Specimen,
+    TumorGrade,
+    TumorResponse,
+    TumorSite,
+    VitalStatus,
+)
+
+MAX_AGE_YEARS = 120
+DEIDENTIFIED_AGE_CAP = 90  # ages over 89 are stored as 90, meaning "90 or older"
+
+doi_validator = RegexValidator(r"^10\.\d{4,9}/\S+$", "Enter a DOI such as 10.1155/2013/871917 (no https://doi.org/).")
+pmid_validator = RegexValidator(r"^[1-9]\d{0,8}$", "A PMID is a number of up to 9 digits.")
+atc_validator = RegexValidator(
+    r"^[A-Z](\d\d([A-Z]([A-Z](\d\d)?)?)?)?$", "Enter an ATC code such as M05BA08 (any level of the hierarchy)."
+)
+icdo3_topography_validator = RegexValidator(r"^C\d\d\.\d$", "Enter an ICD-O-3 topography code such as C50.9.")
+icdo3_morphology_validator = RegexValidator(r"^\d{4}/\d$", "Enter an ICD-O-3 morphology code such as 8500/3.")
+hpo_validator = RegexValidator(r"^HP:\d{7}$", "Enter an HPO identifier such as HP:0001254.")
+code_validator = RegexValidator(r"^[a-z][a-z0-9_]*$", "Use a snake_case code: lower-case letters, digits and _.")
+
+
+def deidentified_age(age_years: int | None) -> int | None:
+    """Ages over 89 are stored as 90 (90 or older), per de-identification rules."""
+    if age_years is None:
+        return None
+    return min(age_years, DEIDENTIFIED_AGE_CAP)
+
+
+class Timed(models.Model):
+    """Timing as case reports give it: an order that always exists, a day offset when the text allows one."""
+
+    sequence = models.PositiveIntegerField(
+        default=1,
+        help_text="Position on the case timeline (1, 2, 3, ...). Items at the same position happened together. "
+        "Keeps the order of events when day offsets are unknown.",
+    )
+    day = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text="Days from the index event (day 0, the presentation with the calcium disorder); negative = before.",
+    )
+    day_is_approximate = models.BooleanField(
+        default=False, help_text="The day offset is an estimate from a phrase such as 'eight months after'."
+    )
+    timing_text = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="The source's own timing phrase, e.g. 'eight months after radioembolization'.",
+    )
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(day__isnull=False) | Q(day_is_approximate=False),
+                name="%(class)s_approximate_needs_day",
+                violation_error_message="Only a day offset can be approximate: enter the estimated day.",
+            ),
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        if self.day is None and self.day_is_approximate:
+            raise ValidationError(
+                {"day_is_approximate": "Only a day offset can be approximate: enter the estimated day."}
+            )
+
+
+class Source(models.Model):
+    kind = models.CharField(max_length=32, choices=SourceKind.choices)
+    citation = models.TextField(help_text="Full citation as it would appear in a reference list.")
+    title = models.CharField(max_length=500)
+    journal = models.CharField(max_length=300, blank=True)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    doi = models.CharField("DOI", max_length=200, blank=True, validators=[doi_validator])
+    pmid = models.CharField("PMID", max_length=9, blank=True, validators=[pmid_validator])
+    url = models.URLField("URL", max_length=500, blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["doi"], condition=~Q(doi=""), name="source_doi_unique"),
+            models.UniqueConstraint(fields=["pmid"], condition=~Q(pmid=""), name="source_pmid_unique"),
+            models.CheckConstraint(
+                condition=Q(year__isnull=True) | Q(year__gte=1800, year__lte=2100),
+                name="source_year_plausible",
+                violation_error_message="The publication year must be between 1800 and 2100.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.year})" if self.year else self.title
+
+
+class AgentManager(models.Manager):
+    def get_by_natural_key(self, code: str) -> Agent:
+        return self.get(code=code)
+
+
+class Agent(models.Model):
+    """A drug, procedure or radiotherapy: reference data curators extend in the admin."""
+
+    code = models.CharField(max_length=80, unique=True, validators=[code_validator])
+    name = models.CharField(max_length=200, unique=True)
+    category = models.CharField(max_length=32, choices=InterventionCategory.choices)
+    drug_class = models.CharField(max_length=100, blank=True, help_text="e.g. bisphosphonate, RANKL inhibitor.")
+    atc_code = models.CharField(
+        "ATC code",
+        max_length=7,
+        blank=True,
+        validators=[atc_validator],
+        help_text="WHO ATC code where confirmed; leave empty rather than guess.",
+    )
+    notes = models.TextField(blank=True)
+
+    objects = AgentManager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["atc_code"], condition=~Q(atc_code=""), name="agent_atc_code_unique"),
+            models.CheckConstraint(
+                condition=Q(atc_code="")
+                | Q(category__in=[InterventionCategory.DRUG, InterventionCategory.SUPPORTIVE_CARE]),
+                name="agent_atc_only_for_drugs",
+                violation_error_message="Only drugs carry an ATC code; procedures and radiotherapy do not.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def natural_key(self) -> tuple[str]:
+        return (self.code,)
+
+
+class CaseQuerySet(models.QuerySet):
+    def published(self) -> CaseQuerySet:
+        return self.filter(status=CurationStatus.PUBLISHED)
+
+    def with_children(self) -> CaseQuerySet:
+        """Everything a whole-case document needs, in a fixed number of queries."""
+        return self.select_related("source", "created_by", "updated_by").prefetch_related(
+            "tumors",
+            "metastases",
+            models.Prefetch("mechanisms", Mechanism.objects.select_related("suspect_agent")),
+            "findings",
+            "labs",
+            models.Prefetch("interventions", Intervention.objects.select_related("agent")),
+        )
+
+
+class Case(models.Model):
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="cases")
+    case_label = models.CharField(
+        max_length=100, blank=True, help_text="Which case of the source, where it describes several (e.g. 'Case 2')."
+    )
+    title = models.CharField(max_length=300, help_text="A short descriptive title of this case.")
+    status = models.CharField(max_length=16, choices=CurationStatus.choices, default=CurationStatus.DRAFT)
+    version = models.PositiveIntegerField(default=1, help_text="Incremented on every change (optimistic locking).")
+
+    age_years = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Age at presentation in years; 90 means 90 or older (de-identified)."
+    )
+    sex = models.CharField(max_length=16, choices=Sex.choices, default=Sex.UNKNOWN)
+    menopausal_status = models.CharField(
+        max_length=16,
+        choices=MenopausalStatus.choices,
+        default=MenopausalStatus.NOT_REPORTED,
+        help_text="Only where the source states it.",
+    )
+    disorder = models.CharField(max_length=32, choices=Disorder.choices)
+    index_event = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="What day 0 is for this case, e.g. 'presentation with lethargy and weakness'.",
+    )
+    summary = models.TextField(blank=True, help_text="Curator's short summary of the case.")
+
+    vital_status = models.CharField(max_length=16, choices=VitalStatus.choices, default=VitalStatus.NOT_REPORTED)
+    follow_up_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Length of follow-up from day 0 in days, where the source allows it."
+    )
+    follow_up_text = models.CharField(max_length=300, blank=True, help_text="Follow-up as the source words it.")
+    calcium_outcome = models.CharField(
+        max_length=16, choices=CalciumOutcome.choices, default=CalciumOutcome.NOT_REPORTED
+    )
+    tumor_response = models.CharField(max_length=32, choices=TumorResponse.choices, default=TumorResponse.NOT_ASSESSED)
+    outcome_notes = models.TextField(blank=True)
+    curation_notes = models.TextField(blank=True, help_text="Curator's remarks: ambiguities, decisions, omissions.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    objects = CaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(age_years__isnull=True) | Q(age_years__gte=0, age_years__lte=MAX_AGE_YEARS),
+                name="case_age_years_0_to_120",
+                violation_error_message="Age must be between 0 and 120 years.",
+            ),
+            models.CheckConstraint(
+                condition=Q(age_years__isnull=True) | Q(age_years__lte=DEIDENTIFIED_AGE_CAP),
+                name="case_age_over_89_stored_as_90",
+                violation_error_message="Ages over 89 are stored as 90 (meaning 90 or older).",
+            ),
+            models.CheckConstraint(condition=Q(version__gte=1), name="case_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.registry_id} {self.title}"
+
+    @property
+    def registry_id(self) -> str:
+        return f"CCR-{self.pk:06d}" if self.pk else "CCR-new"
+
+    @property
+    def age_is_90_or_over(self) -> bool:
+        return self.age_years is not None and self.age_years >= DEIDENTIFIED_AGE_CAP
+
+    def clean(self) -> None:
+        super().clean()
+        if self.age_years is not None:
+            if self.age_years > MAX_AGE_YEARS:
+                raise ValidationError({"age_years": "Age must be between 0 and 120 years."})
+            self.age_years = deidentified_age(self.age_years)
+
+    def calcium_summary(self) -> measures.CalciumSummary:
+        """Derived calcium measures; uses prefetched labs and interventions when present."""
+        return measures.calcium_summary(
+            [lab.as_measurement() for lab in self.labs.all()],
+            [i.as_treatment() for i in self.interventions.all()],
+        )
+
+
+class CaseChild(Timed):
+    quote = models.TextField(blank=True, help_text="The verbatim words of the source this row is taken from.")
+
+    class Meta(Timed.Meta):
+        abstract = True
+
+
+class Tumor(CaseChild):
+    """A primary tumor; its timing fields give the time of diagnosis."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="tumors")
+    site = models.CharField(max_length=32, choices=TumorSite.choices)
+    icdo3_topography = models.CharField(
+        "ICD-O-3 topography",
+        max_length=5,
+        blank=True,
+        validators=[icdo3_topography_validator],
+        help_text="Filled from the site when left empty; enter a more specific code where the source allows.",
+    )
+    laterality = models.CharField(max_length=16, choices=Laterality.choices, default=Laterality.NOT_REPORTED)
+    histology = models.CharField(max_length=300, blank=True, help_text="Histology as reported.")
+    icdo3_morphology = models.CharField(
+        "ICD-O-3 morphology",
+        max_length=6,
+        blank=True,
+        validators=[icdo3_morphology_validator],
+        help_text="Only where the reported histology maps to a code without interpretation.",
+    )
+    grade = models.CharField(max_length=32, choices=TumorGrade.choices, default=TumorGrade.NOT_REPORTED)
+    er = models.CharField("ER", max_length=16, choices=ReceptorStatus.choices, default=ReceptorStatus.UNKNOWN)
+    pr = models.CharField("PR", max_length=16, choices=ReceptorStatus.choices, default=ReceptorStatus.UNKNOWN)
+    her2 = models.CharField("HER2", max_length=16, choices=ReceptorStatus.choices, default=ReceptorStatus.UNKNOWN)
+    hormone_receptor = models.CharField(
+        "Hormone receptor (HR)",
+        max_length=16,
+        choices=ReceptorStatus.choices,
+        default=ReceptorStatus.UNKNOWN,
+        help_text="For reports that say 'HR positive' without ER/PR detail; must agree with ER and PR.",
+    )
+    tnm_reported = models.CharField("TNM as reported", max_length=60, blank=True)
+    stage_text = models.CharField(max_length=200, blank=True, help_text="Stage in the source's words.")
+
+    class Meta(CaseChild.Meta):
+        ordering = ["case", "sequence", "id"]
+        constraints = [
+            *CaseChild.Meta.constraints,
+            models.CheckConstraint(
+                condition=~(Q(er=ReceptorStatus.POSITIVE) | Q(pr=ReceptorStatus.POSITIVE))
+                | Q(hormone_receptor=ReceptorStatus.POSITIVE),
+                name="tumor_hr_positive_when_er_or_pr_positive",
+                violation_error_message="ER or PR is positive, so the hormone-receptor status must be positive.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(er=ReceptorStatus.NEGATIVE, pr=ReceptorStatus.NEGATIVE)
+                | Q(hormone_receptor=ReceptorStatus.NEGATIVE),
+                name="tumor_hr_negative_when_er_and_pr_negative",
+                violation_error_message="ER and PR are both negative, so the hormone-receptor status must be negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_site_display()} {self.histology}".strip()
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.icdo3_topography and self.site in TUMOR_SITE_TOPOGRAPHY:
+            self.icdo3_topography = TUMOR_SITE_TOPOGRAPHY[self.site]
+        super().save(*args, **kwargs)
+
+
+class Metastasis(CaseChild):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="metastases")
+    site = models.CharField(max_length=32, choices=MetastasisSite.choices)
+    detail = models.CharField(max_length=300, blank=True, help_text="e.g. 'cervical spine', 'right axillary'.")
+    present = models.BooleanField(
+        default=True, help_text="Untick when the source explicitly says the site was free of metastasis."
+    )
+
+    class Meta(CaseChild.Meta):
+        ordering = ["case", "sequence", "id"]
+        verbose_name_plural = "metastases"
+
+    def __str__(self) -> str:
+        state = "present" if self.present else "absent"
+        return f"{self.get_site_display()} {self.detail} ({state})".replace("  ", " ")
+
+
+class Mechanism(models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="mechanisms")
+    rank = models.PositiveSmallIntegerField(default=1, help_text="1 = the main mechanism.")
+    code = models.CharField(max_length=40, choices=MechanismCode.choices)
+    certainty = models.CharField(max_length=16, choices=Certainty.choices)
+    evidence = models.TextField(blank=True, help_text="What supports (or excludes) the mechanism.")
+    suspect_agent = models.ForeignKey(
+        Agent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Drug-related mechanisms: the implicated drug.",
+    )
+    action_taken = models.CharField(
+        max_length=20, choices=DrugAction.choices, blank=True, help_text="ICH E2B: action taken with the drug."
+    )
+    dechallenge = models.CharField(
+        max_length=12,
+        choices=ChallengeResult.choices,
+        blank=True,
+        help_text="Did the disorder abate when the drug was stopped?",
+    )
+    rechallenge = models.CharField(
+        max_length=12,
+        choices=ChallengeResult.choices,
+        blank=True,
+        help_text="Did the disorder recur when the drug was given again?",
+    )
+
+    class Meta:
+        ordering = ["case", "rank", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "code"], name="mechanism_once_per_case"),
+            models.CheckConstraint(
+                condition=~Q(code=MechanismCode.DRUG_RELATED) | Q(suspect_agent__isnull=False),
+                name="mechanism_drug_related_names_agent",
+                violation_error_message="A drug-related mechanism must name the suspect agent.",
+            ),
+            models.CheckConstraint(
+                condition=Q(code=MechanismCode.DRUG_RELATED)
+                | Q(suspect_agent__isnull=True, action_taken="", dechallenge="", rechallenge=""),
+                name="mechanism_drug_fields_only_when_drug_related",
+                violation_error_message="Suspect agent, action taken, dechallenge and rechallenge apply only to a "
+                "drug-related mechanism.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_code_display()} ({self.certainty})"
+
+
+class Finding(CaseChild):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="findings")
+    label = models.CharField(max_length=200, help_text="Symptom or sign as reported, e.g. 'Lethargy'.")
+    hpo_id = models.CharField(
+        "HPO id",
+        max_length=10,
+        blank=True,
+        validators=[hpo_validator],
+        help_text="Only a checked HPO identifier; leave empty rather than guess.",
+    )
+    present = models.BooleanField(default=True, help_text="Untick for a finding the source explicitly reports absent.")
+
+    class Meta(CaseChild.Meta):
+        ordering = ["case", "sequence", "id"]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Intervention(CaseChild):
+    """A drug, procedure, radiotherapy or supportive measure; the inherited timing fields are its start."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="interventions")
+    category = models.CharField(max_length=32, choices=InterventionCategory.choices)
+    agent = models.ForeignKey(
+        Agent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="interventions",
+        help_text="From the agent list; leave empty when the source does not name the drug or procedure.",
+    )
+    agent_text = models.CharField(max_length=200, help_text="The treatment as the source names it.")
+    regimen = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Groups the drugs of one combination, e.g. 'cyclophosphamide/doxorubicin'.",
+    )
+    intent = models.CharField(max_length=20, choices=Intent.choices)
+    status = models.CharField(
+        max_length=20, choices=InterventionStatus.choices, default=InterventionStatus.ADMINISTERED
+    )
+    dose_text = models.CharField(max_length=200, blank=True, help_text="Dose as reported.")
+    dose_value = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    dose_unit = models.CharField(max_length=20, blank=True)
+    route = models.CharField(max_length=20, choices=Route.choices, blank=True)
+    schedule = models.CharField(max_length=200, blank=True, help_text="e.g. 'every 4 weeks', 'on multiple visits'.")
+    cycles = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Number of cycles or sessions given.")
+    cycles_text = models.CharField(max_length=200, blank=True, help_text="Cycles or sessions as reported.")
+    end_day = models.IntegerField(null=True, blank=True, help_text="Last day, as an offset from day 0.")
+    end_day_is_approximate = models.BooleanField(default=False)
+    end_timing_text = models.CharField(max_length=300, blank=True)
+    duration_days = models.PositiveIntegerField(null=True, blank=True, help_text="Duration where only that is given.")
+    duration_text = models.CharField(max_length=200, blank=True, help_text="Duration as reported, e.g. 'five years'.")
+    calcium_response = models.CharField(
+        max_length=16, choices=CalciumResponse.choices, default=CalciumResponse.NOT_ASSESSED
+    )
+    tumor_response = models.CharField(max_length=32, choices=TumorResponse.choices, default=TumorResponse.NOT_ASSESSED)
+    adverse_events = models.CharField(max_length=16, choices=AdverseEvents.choices, default=AdverseEvents.NOT_REPORTED)
+    adverse_events_text = models.TextField(blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta(CaseChild.Meta):
+        ordering = ["case", "sequence", "id"]
+        constraints = [
+            *CaseChild.Meta.constraints,
+            models.CheckConstraint(
+                condition=Q(end_day__isnull=True) | Q(day__isnull=True) | Q(end_day__gte=models.F("day")),
+                name="intervention_end_not_before_start",
+                violation_error_message="The end day cannot be before the start day.",
+            ),
+            models.CheckConstraint(
+                condition=Q(end_day__isnull=False) | Q(end_day_is_approximate=False),
+                name="intervention_approximate_end_needs_end_day",
+                violation_error_message="Only an end day can be approximate: enter the estimated end day.",
+            ),
+            models.CheckConstraint(
+                condition=Q(cycles__isnull=True) | Q(cycles__gte=1),
+                name="intervention_cycles_at_least_one",
+                violation_error_message="Cycles must be at least 1.",
+            ),
+            models.CheckConstraint(
+                condition=Q(dose_value__isnull=True) | Q(dose_value__gt=0),
+                name="intervention_dose_positive",
+                violation_error_message="A dose must be greater than zero.",
+            ),
+            models.CheckConstraint(
+                condition=Q(dose_unit="") | Q(dose_value__isnull=False),
+                name="intervention_dose_unit_needs_value",
+                violation_error_message="A dose unit needs a dose value.",
+            ),
+            models.CheckConstraint(
+                condition=Q(status=InterventionStatus.ADMINISTERED)
+                | Q(calcium_response=CalciumResponse.NOT_ASSESSED, adverse_events=AdverseEvents.NOT_REPORTED),
+                name="intervention_response_only_when_administered",
+                violation_error_message="Only an administered intervention can have a calcium response or adverse "
+                "events; set them to 'not assessed' / 'not reported' for a recommendation.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.agent.name if self.agent_id and self.agent else self.agent_text
+
+    def clean(self) -> None:
+        super().clean()
+        if self.agent_id and self.agent.category != self.category:
+            raise ValidationError(
+                {
+                    "agent": f"{self.agent.name} is a {self.agent.get_category_display().lower()}, "
+                    f"not a {self.get_category_display().lower()}."
+                }
+            )
+
+    def as_treatment(self) -> measures.Treatment:
+        return measures.Treatment(self.pk, self.intent, self.status, self.sequence, self.day)
+
+
+class LabResult(CaseChild):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="labs")
+    analyte = models.CharField(max_length=32, choices=Analyte.choices)
+    specimen = models.CharField(max_length=16, choices=Specimen.choices, default=Specimen.NOT_REPORTED)
+    comparator = models.CharField(
+        max_length=2, choices=Comparator.choices, blank=True, help_text="For censored values such as '<5'."
+    )
+    value = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="The number reported; the low end of a reported range.",
+    )
+    value_high = models.DecimalField(
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="The high end of a reported range ('between 12 and 16').",
+    )
+    unit = models.CharField(max_length=10, choices=UNIT_CHOICES, blank=True)
+    qualitative = models.CharField(
+        max_length=16,
+        choices=QualitativeResult.choices,
+        blank=True,
+        help_text="The source's own word for the result ('elevated', 'low', 'normal'), with or without a number.",
+    )
+    ref_low = models.DecimalField(
+        "reference low",
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="As reported, in the same unit.",
+    )
+    ref_high = models.DecimalField(
+        "reference high",
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="As reported, in the same unit.",
+    )
+    follows_intervention = models.ForeignKey(
+        Intervention,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="labs_after",
+        help_text="The intervention this result is reported after, where the source links them.",
+    )
+    notes = models.TextField(blank=True)
+
+    class Meta(CaseChild.Meta):
+        ordering = ["case", "sequence", "id"]
+        verbose_name = "lab result"
+        constraints = [
+            *CaseChild.Meta.constraints,
+            models.CheckConstraint(
+                condition=Q(value__isnull=False) | ~Q(qualitative=""),
+                name="labresult_value_or_qualitative",
+                violation_error_message="Enter a value, a range, a censored value or a qualitative result.",
+            ),
+            models.CheckConstraint(
+                condition=Q(value_high__isnull=True) | (Q(value__isnull=False) & Q(value_high__gte=models.F("value"))),
+                name="labresult_value_high_not_below_value",
+                violation_error_message="The high end of a range must not be below its low end.",
+            ),
+            models.CheckConstraint(
+                condition=Q(comparator="") | (Q(value__isnull=False) & Q(value_high__isnull=True)),
+                name="labresult_censored_is_single_value",
+                violation_error_message="A censored value ('<5') needs a value and cannot be a range.",
+            ),
+            models.CheckConstraint(
+                condition=Q(ref_low__isnull=True) | Q(ref_high__isnull=True) | Q(ref_low__lte=models.F("ref_high")),
+                name="labresult_ref_low_not_above_ref_high",
+                violation_error_message="The reference low must not be above the reference high.",
+            ),
+            models.CheckConstraint(
+                condition=(Q(value__isnull=True) | Q(value__gte=0))
+                & (Q(ref_low__isnull=True) | Q(ref_low__gte=0))
+                & (Q(ref_high__isnull=True) | Q(ref_high__gte=0)),
+                name="labresult_values_not_negative",
+                violation_error_message="Concentrations cannot be negative.",
+            ),
+            models.CheckConstraint(
+                condition=(Q(value__isnull=True) & Q(ref_low__isnull=True) & Q(ref_high__isnull=True) & Q(unit=""))
+                | functools.reduce(
+                    operator.or_, (Q(analyte=code, unit__in=a.units) for code, a in measures.ANALYTES.items())
+                ),
+                name="labresult_unit_belongs_to_analyte",
+                violation_error_message="The unit does not belong to the analyte.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_analyte_display()} {self.display_value}".strip()
+
+    @property
+    def display_value(self) -> str:
+        def fmt(d: Decimal) -> str:
+            return format(d.normalize(), "f")
+
+        if self.value is None:
+            return self.get_qualitative_display()
+        text = f"{self.comparator}{fmt(self.value)}"
+        if self.value_high is not None:
+            text += f"–{fmt(self.value_high)}"
+        return f"{text} {self.unit}".strip()
+
+    @property
+    def loinc(self) -> str | None:
+        specimen = None if self.specimen == Specimen.NOT_REPORTED else self.specimen
+        return measures.analyte(self.analyte).loinc_for(self.unit or None, specimen)
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, str] = {}
+        a = measures.ANALYTES.get(self.analyte)
+        has_number = self.value is not None or self.ref_low is not None or self.ref_high is not None
+        if a is not None:
+            if has_number and not self.unit:
+                errors["unit"] = f"Enter the unit ({' or '.join(a.units)})."
+            elif self.unit and self.unit not in a.units:
+                errors["unit"] = f"{self.unit} is not a unit of {a.label.lower()}; use {' or '.join(a.units)}."
+        if self.value is None and not self.qualitative:
+            errors["value"] = "Enter a value, a range, a censored value or a qualitative result."
+        if self.value_high is not None and (self.value is None or self.value_high < self.value):
+            errors["value_high"] = "The high end of a range must not be below its low end."
+        if self.comparator and (self.value is None or self.value_high is not None):
+            errors["comparator"] = "A censored value ('<5') needs a value and cannot be a range."
+        if self.ref_low is not None and self.ref_high is not None and self.ref_low > self.ref_high:
+            errors["ref_high"] = "The reference high must not be below the reference low."
+        for name in ("value", "value_high", "ref_low", "ref_high"):
+            if getattr(self, name) is not None and getattr(self, name) < 0 and name not in errors:
+                errors[name] = "Concentrations cannot be negative."
+        if self.follows_intervention_id and self.case_id and self.follows_intervention.case_id != self.case_id:
+            errors["follows_intervention"] = "The intervention belongs to another case."
+        if errors:
+            raise ValidationError(errors)
+
+    def as_measurement(self) -> measures.Measurement:
+        return measures.Measurement(
+            id=self.pk,
+            analyte=self.analyte,
+            unit=self.unit,
+            value=self.value,
+            sequence=self.sequence,
+            day=self.day,
+            value_high=self.value_high,
+            comparator=self.comparator,
+            qualitative=self.qualitative,
+            ref_low=self.ref_low,
+            ref_high=self.ref_high,
+        )
+
+    def interpretation(self) -> measures.Interpretation:
+        return measures.interpret(
+            self.analyte,
+            self.unit,
+            self.value,
+            value_high=self.value_high,
+            comparator=self.comparator,
+            qualitative=self.qualitative,
+            ref_low=self.ref_low,
+            ref_high=self.ref_high,
+        )
