@@ -251,15 +251,11 @@ class Case(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
+            # Input accepts 0-120 (clean()); what is stored is de-identified: over 89 becomes 90 ("90 or older").
             models.CheckConstraint(
-                condition=Q(age_years__isnull=True) | Q(age_years__gte=0, age_years__lte=MAX_AGE_YEARS),
-                name="case_age_years_0_to_120",
-                violation_error_message="Age must be between 0 and 120 years.",
-            ),
-            models.CheckConstraint(
-                condition=Q(age_years__isnull=True) | Q(age_years__lte=DEIDENTIFIED_AGE_CAP),
-                name="case_age_over_89_stored_as_90",
-                violation_error_message="Ages over 89 are stored as 90 (meaning 90 or older).",
+                condition=Q(age_years__isnull=True) | Q(age_years__gte=0, age_years__lte=DEIDENTIFIED_AGE_CAP),
+                name="case_age_years_0_to_90_plus",
+                violation_error_message="Age must be 0 to 120 years; ages over 89 are stored as 90 (90 or older).",
             ),
             models.CheckConstraint(condition=Q(version__gte=1), name="case_version_positive"),
         ]

@@ -125,3 +125,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
+
+# Local admin login created by `manage.py bootstrap_registry` (bin/serve). Without a password one is generated
+# and kept in var/admin-password.
+REGISTRY_ADMIN = {
+    "username": os.environ.get("REGISTRY_ADMIN_USERNAME", "admin"),
+    "password": os.environ.get("REGISTRY_ADMIN_PASSWORD", ""),
+}

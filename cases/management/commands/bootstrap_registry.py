@@ -1,0 +1,51 @@
+"""First-run set-up for a local registry: reference data, the source cases, and an admin login.
+
+Idempotent: the source cases are loaded only into a registry that holds no case yet, and an existing
+admin keeps its password unless REGISTRY_ADMIN_PASSWORD is given.
+"""
+
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from cases.models import Case, Source
+
+
+class Command(BaseCommand):
+    help = "Load the agent list and the source cases into an empty registry and create a local admin login."
+
+    def handle(self, *args, **options) -> None:
+        with transaction.atomic():
+            if Case.objects.exists() or Source.objects.exists():
+                self.stdout.write("Registry already holds data: source cases not reloaded.")
+            else:
+                call_command("loaddata", "agents", "source_cases", verbosity=0)
+                self.stdout.write(f"Loaded {Case.objects.count()} source cases.")
+        self._admin_login()
+
+    def _admin_login(self) -> None:
+        env = settings.REGISTRY_ADMIN
+        username = env["username"]
+        password_file = Path(settings.VAR_DIR) / "admin-password"
+        user_model = get_user_model()
+        user = user_model.objects.filter(username=username).first()
+        password = env["password"]
+        if user is None:
+            password = password or secrets.token_urlsafe(12)
+            user_model.objects.create_superuser(username=username, email="", password=password)
+        elif password:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        if not env["password"] and password:
+            password_file.parent.mkdir(exist_ok=True)
+            password_file.write_text(password + "\n")
+            password_file.chmod(0o600)
+        shown = env["password"] and "(from REGISTRY_ADMIN_PASSWORD)"
+        if not shown:
+            shown = password_file.read_text().strip() if password_file.exists() else "(unchanged; set REGISTRY_ADMIN_PASSWORD)"
+        self.stdout.write(f"Admin login at http://127.0.0.1:8000/admin/  user: {username}  password: {shown}")

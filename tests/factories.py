@@ -1,0 +1,38 @@
+"""Small make_* helpers that build valid rows; keyword arguments override any field."""
+
+from decimal import Decimal
+
+from cases.models import Agent, Case, Intervention, LabResult, Source
+from cases.vocabularies import Disorder, InterventionCategory, SourceKind
+
+
+def make_source(**fields) -> Source:
+    defaults = {"kind": SourceKind.CASE_REPORT, "citation": "Doe J. A case. J Test. 2020.", "title": "A case"}
+    return Source.objects.create(**{**defaults, **fields})
+
+
+def make_case(**fields) -> Case:
+    if "source" not in fields:
+        fields["source"] = make_source()
+    defaults = {"title": "Hypercalcemia in a test case", "disorder": Disorder.HYPERCALCEMIA}
+    return Case.objects.create(**{**defaults, **fields})
+
+
+def make_lab(case: Case, **fields) -> LabResult:
+    defaults = {"analyte": "calcium_total", "value": Decimal("12.0"), "unit": "mg/dL", "sequence": 1}
+    return LabResult.objects.create(case=case, **{**defaults, **fields})
+
+
+def make_agent(**fields) -> Agent:
+    defaults = {"code": "test_drug", "name": "Test drug", "category": InterventionCategory.DRUG}
+    return Agent.objects.create(**{**defaults, **fields})
+
+
+def make_intervention(case: Case, **fields) -> Intervention:
+    defaults = {
+        "category": InterventionCategory.DRUG,
+        "agent_text": "zoledronic acid",
+        "intent": "calcium_directed",
+        "sequence": 1,
+    }
+    return Intervention.objects.create(case=case, **{**defaults, **fields})

@@ -1,0 +1,47 @@
+"""bin/serve's first-run set-up: loads the source cases once, creates an admin login, can run again."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from cases.models import Agent, Case, Source
+
+pytestmark = pytest.mark.django_db
+
+
+def bootstrap(settings, tmp_path, **admin) -> str:
+    settings.VAR_DIR = tmp_path
+    settings.REGISTRY_ADMIN = {"username": "admin", "password": "", **admin}
+    out = StringIO()
+    call_command("bootstrap_registry", stdout=out)
+    return out.getvalue()
+
+
+def test_it_loads_the_source_cases_and_prints_a_generated_login(settings, tmp_path):
+    output = bootstrap(settings, tmp_path)
+    assert Case.objects.count() == 3
+    assert Source.objects.count() == 5
+    assert Agent.objects.filter(code="zoledronic_acid", atc_code="M05BA08").exists()
+    password = (tmp_path / "admin-password").read_text().strip()
+    assert f"user: admin  password: {password}" in output
+    assert get_user_model().objects.get(username="admin").check_password(password)
+
+
+def test_running_it_twice_changes_nothing(settings, tmp_path):
+    bootstrap(settings, tmp_path)
+    Case.objects.filter(pk=1).update(title="Edited by a curator")
+    password = (tmp_path / "admin-password").read_text().strip()
+    output = bootstrap(settings, tmp_path)
+    assert "source cases not reloaded" in output
+    assert Case.objects.get(pk=1).title == "Edited by a curator"
+    assert get_user_model().objects.get(username="admin").check_password(password)
+    assert Case.objects.count() == 3
+
+
+def test_the_admin_password_can_come_from_the_environment(settings, tmp_path):
+    output = bootstrap(settings, tmp_path, username="curator1", password="correct horse battery")
+    assert "user: curator1  password: (from REGISTRY_ADMIN_PASSWORD)" in output
+    assert get_user_model().objects.get(username="curator1").check_password("correct horse battery")
+    assert not (tmp_path / "admin-password").exists()
