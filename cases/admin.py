@@ -100,11 +100,20 @@ class CaseAdmin(admin.ModelAdmin):
         ("Disorder", {"fields": ("disorder", "index_event", "summary")}),
         (
             "Outcome",
-            {"fields": ("vital_status", ("follow_up_days", "follow_up_text"), "calcium_outcome", "tumor_response",
-                        "outcome_notes")},
+            {
+                "fields": (
+                    "vital_status",
+                    ("follow_up_days", "follow_up_text"),
+                    "calcium_outcome",
+                    "tumor_response",
+                    "outcome_notes",
+                )
+            },
         ),
-        ("Curation", {"fields": ("status", "curation_notes", "version", "created_by", "created_at", "updated_by",
-                                 "updated_at")}),
+        (
+            "Curation",
+            {"fields": ("status", "curation_notes", "version", "created_by", "created_at", "updated_by", "updated_at")},
+        ),
     )
     inlines = (TumorInline, MetastasisInline, MechanismInline, FindingInline, LabResultInline, InterventionInline)
 

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 from . import measures
 from .vocabularies import (
@@ -124,6 +125,8 @@ class Source(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["title", "id"]
         constraints = [
@@ -162,6 +165,8 @@ class Agent(models.Model):
     notes = models.TextField(blank=True)
 
     objects = AgentManager()
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["name"]
@@ -248,8 +253,14 @@ class Case(models.Model):
 
     objects = CaseQuerySet.as_manager()
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["id"]
+        permissions = [
+            ("submit_case", "Can submit a case for review"),
+            ("publish_case", "Can publish, send back and retract cases"),
+        ]
         constraints = [
             # Input accepts 0-120 (clean()); what is stored is de-identified: over 89 becomes 90 ("90 or older").
             models.CheckConstraint(
@@ -328,6 +339,8 @@ class Tumor(CaseChild):
     tnm_reported = models.CharField("TNM as reported", max_length=60, blank=True)
     stage_text = models.CharField(max_length=200, blank=True, help_text="Stage in the source's words.")
 
+    history = HistoricalRecords()
+
     class Meta(CaseChild.Meta):
         ordering = ["case", "sequence", "id"]
         constraints = [
@@ -362,6 +375,8 @@ class Metastasis(CaseChild):
     present = models.BooleanField(
         default=True, help_text="Untick when the source explicitly says the site was free of metastasis."
     )
+
+    history = HistoricalRecords()
 
     class Meta(CaseChild.Meta):
         ordering = ["case", "sequence", "id"]
@@ -402,6 +417,8 @@ class Mechanism(models.Model):
         help_text="Did the disorder recur when the drug was given again?",
     )
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["case", "rank", "id"]
         constraints = [
@@ -435,6 +452,8 @@ class Finding(CaseChild):
         help_text="Only a checked HPO identifier; leave empty rather than guess.",
     )
     present = models.BooleanField(default=True, help_text="Untick for a finding the source explicitly reports absent.")
+
+    history = HistoricalRecords()
 
     class Meta(CaseChild.Meta):
         ordering = ["case", "sequence", "id"]
@@ -485,6 +504,8 @@ class Intervention(CaseChild):
     adverse_events = models.CharField(max_length=16, choices=AdverseEvents.choices, default=AdverseEvents.NOT_REPORTED)
     adverse_events_text = models.TextField(blank=True)
     notes = models.TextField(blank=True)
+
+    history = HistoricalRecords()
 
     class Meta(CaseChild.Meta):
         ordering = ["case", "sequence", "id"]
@@ -594,6 +615,8 @@ class LabResult(CaseChild):
         help_text="The intervention this result is reported after, where the source links them.",
     )
     notes = models.TextField(blank=True)
+
+    history = HistoricalRecords()
 
     class Meta(CaseChild.Meta):
         ordering = ["case", "sequence", "id"]

@@ -36,3 +36,13 @@ def make_intervention(case: Case, **fields) -> Intervention:
         "sequence": 1,
     }
     return Intervention.objects.create(case=case, **{**defaults, **fields})
+
+
+def make_user(username: str, role: str | None = None):
+    """A staff user in one of the roles created by migration 0002 (curator, reviewer, analyst)."""
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(username=username, password="pw-" + username, is_staff=True)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return User.objects.get(pk=user.pk)  # fresh instance: no stale permission cache

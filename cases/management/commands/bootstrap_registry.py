@@ -47,5 +47,9 @@ class Command(BaseCommand):
             password_file.chmod(0o600)
         shown = env["password"] and "(from REGISTRY_ADMIN_PASSWORD)"
         if not shown:
-            shown = password_file.read_text().strip() if password_file.exists() else "(unchanged; set REGISTRY_ADMIN_PASSWORD)"
+            shown = (
+                password_file.read_text().strip()
+                if password_file.exists()
+                else "(unchanged; set REGISTRY_ADMIN_PASSWORD)"
+            )
         self.stdout.write(f"Admin login at http://127.0.0.1:8000/admin/  user: {username}  password: {shown}")
