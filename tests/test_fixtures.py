@@ -1,0 +1,342 @@
+"""The shipped fixtures (fixtures/agents.json, fixtures/source_cases.json): they load, validate, quote their
+seeds verbatim, and encode the key facts of the three source cases."""
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
+
+from cases.models import Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
+
+pytestmark = pytest.mark.django_db
+
+# The seed texts are kept in the repository beside the fixtures that quote them.
+SEEDS_DIR = Path(django_settings.BASE_DIR) / "fixtures" / "source_texts"
+SEED_OF_SOURCE = {1: "000", 2: "001", 3: "002", 4: "003", 5: "004"}
+CHILD_MODELS = (Tumor, Metastasis, Finding, LabResult, Intervention)
+ALLOWED_HPO = {"HP:0003072", "HP:0002901", "HP:0001254", "HP:0001347"}
+TIMESTAMP = "2026-11-23T00:00:00+00:00"
+
+
+@pytest.fixture
+def loaded():
+    """Both fixtures loaded by name, as bin/serve and curators do."""
+    call_command("loaddata", "agents", "source_cases", verbosity=0)
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def seed_text(source_pk: int) -> str:
+    (path,) = SEEDS_DIR.glob(f"{SEED_OF_SOURCE[source_pk]}_*.txt")
+    return squash(path.read_text(encoding="utf-8").replace("-\n", ""))
+
+
+def child_rows():
+    for model in CHILD_MODELS:
+        yield from model.objects.select_related("case")
+
+
+def case(pk: int) -> Case:
+    return Case.objects.with_children().get(pk=pk)
+
+
+# --- loading, counts, validation -----------------------------------------------------------------------
+
+
+def test_the_seeds_are_where_the_quotes_are_checked():
+    assert SEEDS_DIR.is_dir(), SEEDS_DIR
+    assert len(list(SEEDS_DIR.glob("00[0-4]_*.txt"))) == 5
+
+
+def test_counts(loaded):
+    assert Case.objects.count() == 3
+    assert Source.objects.count() == 5
+    assert Agent.objects.count() == 37
+    assert set(Case.objects.values_list("pk", flat=True)) == {1, 2, 3}
+    assert set(Source.objects.values_list("pk", flat=True)) == {1, 2, 3, 4, 5}
+    assert Tumor.objects.count() == 3
+    assert Mechanism.objects.count() == 5
+    assert LabResult.objects.count() == 9
+
+
+def test_every_row_passes_full_clean(loaded):
+    for model in (Agent, Source, Case, Mechanism, *CHILD_MODELS):
+        for obj in model.objects.all():
+            obj.full_clean()
+
+
+def test_every_child_row_quotes_its_seed_verbatim(loaded):
+    seeds = {pk: seed_text(pk) for pk in SEED_OF_SOURCE}
+    missing, not_verbatim = [], []
+    for row in child_rows():
+        label = f"{type(row).__name__} {row.pk} (case {row.case_id})"
+        if not row.quote.strip():
+            missing.append(label)
+        elif squash(row.quote) not in seeds[row.case.source_id]:
+            not_verbatim.append(f"{label}: {row.quote!r}")
+    assert not missing, missing
+    assert not not_verbatim, not_verbatim
+
+
+def test_no_calendar_dates_in_timing_or_quotes(loaded):
+    date = re.compile(
+        r"\b(1[89]|20)\d\d\b|January|February|March|April|May|June|July|August|September|"
+        r"October|November|December"
+    )
+    for row in child_rows():
+        for field in ("timing_text", "quote"):
+            assert not date.search(getattr(row, field)), (row, field, getattr(row, field))
+    for inter in Intervention.objects.all():
+        assert not date.search(inter.end_timing_text), inter
+    for c in Case.objects.all():
+        assert not date.search(c.index_event + c.follow_up_text), c
+
+
+def test_timestamps_and_curation_state(loaded):
+    for c in Case.objects.all():
+        assert (c.status, c.version, c.created_by_id, c.updated_by_id) == ("published", 1, None, None)
+        assert c.created_at.isoformat() == c.updated_at.isoformat() == TIMESTAMP
+    for s in Source.objects.all():
+        assert s.citation.strip()
+        assert s.created_at.isoformat() == TIMESTAMP
+
+
+# --- agents ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "category", "drug_class", "atc"),
+    [
+        ("zoledronic_acid", "drug", "bisphosphonate", "M05BA08"),
+        ("calcitonin_salmon", "drug", "calcitonin", "H05BA01"),
+        ("plicamycin", "drug", "antineoplastic antibiotic", "L01DC02"),
+        ("methylprednisolone", "drug", "glucocorticoid", "H02AB04"),
+        ("exemestane", "drug", "aromatase inhibitor", "L02BG06"),
+        ("doxorubicin", "drug", "chemotherapy", "L01DB01"),
+        ("paclitaxel", "drug", "chemotherapy", "L01CD01"),
+        ("everolimus", "drug", "mTOR inhibitor", "L01EG02"),
+        ("iv_hydration", "supportive_care", "supportive", ""),
+        ("bisphosphonate_unspecified", "drug", "bisphosphonate", ""),
+        ("transarterial_bland_embolization", "procedure", "", ""),
+        ("radioembolization_y90", "procedure", "", ""),
+        ("external_beam_radiotherapy", "radiotherapy", "", ""),
+        ("hemodialysis", "procedure", "", ""),
+    ],
+)
+def test_agents(loaded, code, category, drug_class, atc):
+    agent = Agent.objects.get_by_natural_key(code)
+    assert (agent.category, agent.drug_class, agent.atc_code) == (category, drug_class, atc)
+
+
+def test_only_drugs_carry_atc_codes_and_interventions_match_their_agent(loaded):
+    assert Agent.objects.exclude(atc_code="").count() == 27
+    assert not Agent.objects.exclude(category="drug").exclude(atc_code="").exists()
+    for inter in Intervention.objects.exclude(agent=None).select_related("agent"):
+        assert inter.agent.category == inter.category, inter
+
+
+# --- coding rules shared by the cases -------------------------------------------------------------------
+
+
+def test_only_checked_hpo_ids_and_no_morphology(loaded):
+    assert set(Finding.objects.exclude(hpo_id="").values_list("hpo_id", flat=True)) <= ALLOWED_HPO
+    for tumor in Tumor.objects.all():
+        assert (tumor.site, tumor.icdo3_topography, tumor.icdo3_morphology) == ("breast", "C50.9", "")
+
+
+def test_labs_after_an_intervention_come_later_on_the_timeline(loaded):
+    linked = LabResult.objects.exclude(follows_intervention=None).select_related("follows_intervention")
+    assert linked.count() == 2
+    for lab in linked:
+        assert lab.follows_intervention.case_id == lab.case_id
+        assert lab.sequence > lab.follows_intervention.sequence
+
+
+# --- case 1 (seed 000) ----------------------------------------------------------------------------------
+
+
+def test_case_1_patient_tumor_and_metastases(loaded):
+    c = case(1)
+    assert (c.source_id, c.age_years, c.sex, c.menopausal_status, c.disorder) == (
+        1,
+        67,
+        "female",
+        "not_reported",
+        "hypercalcemia",
+    )
+    (tumor,) = c.tumors.all()
+    assert tumor.histology == "poorly differentiated breast carcinoma with neuroendocrine differentiation"
+    assert (tumor.laterality, tumor.grade, tumor.day) == ("not_reported", "poorly_differentiated", None)
+    assert (tumor.hormone_receptor, tumor.er, tumor.pr, tumor.her2) == ("positive", "unknown", "unknown", "negative")
+    sites = {(m.site, m.detail, m.present) for m in c.metastases.all()}
+    assert sites == {
+        ("liver", "both lobes", True),
+        ("lymph_node", "right axillary", True),
+        ("bone", "no osseous metastasis", False),
+    }
+    mechanisms = [(m.rank, m.code, m.certainty) for m in c.mechanisms.all()]
+    assert mechanisms == [(1, "humoral_pthrp", "confirmed"), (2, "local_osteolytic", "excluded")]
+
+
+def test_case_1_labs(loaded):
+    c = case(1)
+    first = c.labs.get(analyte="calcium_total", value=Decimal("12"))
+    assert (first.value_high, first.unit, first.ref_low, first.ref_high) == (
+        Decimal("16"),
+        "mg/dL",
+        Decimal("8.9"),
+        Decimal("10.1"),
+    )
+    assert (first.day, first.day_is_approximate) == (0, True)
+    pth = c.labs.get(analyte="pth_intact")
+    assert (pth.value, pth.unit, pth.ref_low, pth.ref_high, pth.qualitative) == (
+        Decimal("15.1"),
+        "pg/mL",
+        Decimal("7.5"),
+        Decimal("53.5"),
+        "low",
+    )
+    pthrp = c.labs.get(analyte="pthrp")
+    assert (pthrp.value, pthrp.unit, pthrp.qualitative) == (None, "", "high")
+    after_right = c.labs.get(value=Decimal("10.6"))
+    after_left = c.labs.get(value=Decimal("9.8"))
+    assert after_right.follows_intervention.cycles == 2
+    assert after_right.follows_intervention.calcium_response == "partial"
+    assert after_left.follows_intervention.calcium_response == "normalised"
+    assert after_left.follows_intervention.tumor_response == "complete_response"
+    lowest = c.labs.get(value=Decimal("8.7"))
+    assert (lowest.qualitative, lowest.ref_low, lowest.follows_intervention) == ("", Decimal("8.9"), None)
+
+
+def test_case_1_calcium_summary(loaded):
+    c = case(1)
+    summary = c.calcium_summary()
+    assert summary.peak.mg_dl == Decimal("16.00")
+    assert summary.peak_grade.grade == 4
+    assert summary.peak_grade.basis == "calcium_total"
+    assert summary.nadir.mg_dl == Decimal("8.70")
+    fluids = c.interventions.get(agent__code="iv_hydration")
+    assert summary.normalisation.intervention_id == fluids.pk
+    assert summary.normalisation.normalised is True
+    assert summary.normalisation.measurement_id == c.labs.get(value=Decimal("9.8")).pk
+
+
+def test_case_1_interventions_and_outcome(loaded):
+    c = case(1)
+    by_agent = {i.agent.code: i for i in c.interventions.all() if i.agent}
+    assert by_agent["cyclophosphamide"].regimen == by_agent["doxorubicin"].regimen == "cyclophosphamide/adriamycin"
+    assert by_agent["cyclophosphamide"].cycles == 6
+    assert by_agent["carboplatin"].tumor_response == "minimal_response"
+    radio = by_agent["radioembolization_y90"]
+    assert (radio.category, radio.day, radio.day_is_approximate) == ("procedure", -240, True)
+    fluids, bisphosphonate = by_agent["iv_hydration"], by_agent["bisphosphonate_unspecified"]
+    assert fluids.sequence == bisphosphonate.sequence
+    assert (fluids.category, fluids.intent, fluids.calcium_response) == (
+        "supportive_care",
+        "calcium_directed",
+        "transient",
+    )
+    assert bisphosphonate.calcium_response == "transient"
+    embolizations = c.interventions.filter(agent__code="transarterial_bland_embolization")
+    assert embolizations.count() == 2
+    assert {e.adverse_events for e in embolizations} == {"none_observed"}
+    assert {e.intent for e in embolizations} == {"cancer_directed"}
+    assert {i.status for i in c.interventions.all()} == {"administered"}
+    assert (c.vital_status, c.calcium_outcome, c.tumor_response, c.follow_up_days) == (
+        "not_reported",
+        "normalised",
+        "complete_response",
+        None,
+    )
+    hpo = {f.label: f.hpo_id for f in c.findings.all() if f.day == 0}
+    assert hpo == {"Lethargy": "HP:0001254", "Generalized weakness": "", "Hypercalcemia": "HP:0003072"}
+
+
+# --- case 2 (seed 001) ----------------------------------------------------------------------------------
+
+
+def test_case_2(loaded):
+    c = case(2)
+    assert c.source.doi == "10.1155/2013/871917"
+    assert (c.source.year, c.source.kind) == (2013, "case_report")
+    assert (c.age_years, c.disorder, c.vital_status, c.calcium_outcome, c.tumor_response) == (
+        61,
+        "soft_tissue_calcification",
+        "alive",
+        "not_applicable",
+        "no_recurrence",
+    )
+    (tumor,) = c.tumors.all()
+    assert (tumor.laterality, tumor.tnm_reported, tumor.histology, tumor.day, tumor.day_is_approximate) == (
+        "right",
+        "T2N1M0",
+        "",
+        -5110,
+        True,
+    )
+    assert {tumor.er, tumor.pr, tumor.her2, tumor.hormone_receptor} == {"unknown"}
+    assert {(m.site, m.present) for m in c.metastases.all()} == {("bone", True), ("thorax", False), ("abdomen", False)}
+    dystrophic, drug = c.mechanisms.all()
+    assert (dystrophic.code, dystrophic.certainty) == ("dystrophic_calcification", "confirmed")
+    assert (drug.code, drug.certainty, drug.suspect_agent.code) == ("drug_related", "probable", "zoledronic_acid")
+    assert (drug.action_taken, drug.dechallenge, drug.rechallenge) == ("drug_withdrawn", "unknown", "not_done")
+    zol = c.interventions.get(agent__code="zoledronic_acid")
+    assert (zol.day, zol.duration_days, zol.intent, zol.adverse_events) == (-2555, 1825, "supportive", "observed")
+    assert c.interventions.get(agent__code="tamoxifen").duration_days == 1825
+    assert c.interventions.get(agent__code="clodronate").duration_days == 730
+    unnamed = {i.agent_text: i.category for i in c.interventions.filter(agent=None)}
+    assert unnamed == {"adjuvant chemotherapy": "drug", "radiotherapy": "radiotherapy"}
+    labs = {(lab.analyte, lab.value, lab.unit, lab.qualitative, lab.day) for lab in c.labs.all()}
+    assert labs == {("calcium_total", None, "", "normal", None), ("phosphate", None, "", "normal", None)}
+    summary = c.calcium_summary()
+    assert summary.peak is None and summary.peak_grade is None
+
+
+# --- case 3 (seed 002) ----------------------------------------------------------------------------------
+
+
+def test_case_3(loaded):
+    c = case(3)
+    assert (c.source.kind, c.source.year) == ("clinical_vignette", 2025)
+    assert (c.age_years, c.disorder, c.vital_status, c.calcium_outcome) == (
+        57,
+        "hypercalcemia",
+        "not_reported",
+        "not_reported",
+    )
+    (lab,) = c.labs.all()
+    assert (lab.analyte, lab.value, lab.unit, lab.ref_low, lab.ref_high, lab.day) == (
+        "calcium_total",
+        Decimal("11"),
+        "mg/dL",
+        None,
+        None,
+        0,
+    )
+    summary = c.calcium_summary()
+    assert summary.peak_grade.grade == 1
+    assert summary.peak_grade.limit_basis == "default_range"
+    assert summary.normalisation is None
+    (metastasis,) = c.metastases.all()
+    assert (metastasis.site, metastasis.detail, metastasis.present) == ("bone", "cervical spine", True)
+    (mechanism,) = c.mechanisms.all()
+    assert (mechanism.code, mechanism.certainty) == ("local_osteolytic", "possible")
+    assert c.findings.get(hpo_id="HP:0001347").label == "Hyperreflexia of all extremities"
+    assert c.findings.get(label__startswith="Neck pain").day == -3
+    interventions = list(c.interventions.all())
+    assert {i.status for i in interventions} == {"recommended", "advised_against"}
+    for i in interventions:
+        assert (i.calcium_response, i.adverse_events) == ("not_assessed", "not_reported")
+    advised_against = {
+        i.agent.code if i.agent else i.agent_text for i in interventions if i.status == "advised_against"
+    }
+    assert advised_against == {"plicamycin", "tamoxifen", "soft cervical collar", "physical therapy"}
+    surgery = c.interventions.get(agent__code="spinal_cord_decompression_stabilization")
+    assert (surgery.status, surgery.intent) == ("recommended", "symptomatic")
+    calcitonin = c.interventions.get(agent_text="calcitonin")
+    assert (calcitonin.agent, calcitonin.intent) == (None, "calcium_directed")
