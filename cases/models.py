@@ -203,6 +203,16 @@ class CaseQuerySet(models.QuerySet):
         )
 
 
+DERIVED_FIELDS = [
+    "peak_calcium_mg_dl",
+    "nadir_calcium_mg_dl",
+    "peak_ctcae_grade",
+    "nadir_ctcae_grade",
+    "calcium_normalised",
+    "days_to_normalisation",
+]
+
+
 class Case(models.Model):
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="cases")
     case_label = models.CharField(
@@ -242,6 +252,15 @@ class Case(models.Model):
     outcome_notes = models.TextField(blank=True)
     curation_notes = models.TextField(blank=True, help_text="Curator's remarks: ambiguities, decisions, omissions.")
 
+    # Derived measures cached for filtering and aggregation in the database. Computed only by
+    # Case.refresh_derived() from cases.measures, after every write; never entered.
+    peak_calcium_mg_dl = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
+    nadir_calcium_mg_dl = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
+    peak_ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    nadir_ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    calcium_normalised = models.BooleanField(null=True, blank=True, editable=False)
+    days_to_normalisation = models.IntegerField(null=True, blank=True, editable=False)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     created_by = models.ForeignKey(
@@ -253,7 +272,7 @@ class Case(models.Model):
 
     objects = CaseQuerySet.as_manager()
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=DERIVED_FIELDS)
 
     class Meta:
         ordering = ["id"]
@@ -288,6 +307,17 @@ class Case(models.Model):
             if self.age_years > MAX_AGE_YEARS:
                 raise ValidationError({"age_years": "Age must be between 0 and 120 years."})
             self.age_years = deidentified_age(self.age_years)
+
+    def refresh_derived(self, summary: measures.CalciumSummary | None = None) -> None:
+        """Recompute the cached derived measures from the case's rows and store them."""
+        summary = summary or self.calcium_summary()
+        self.peak_calcium_mg_dl = summary.peak.mg_dl if summary.peak else None
+        self.nadir_calcium_mg_dl = summary.nadir.mg_dl if summary.nadir else None
+        self.peak_ctcae_grade = summary.peak_grade.grade if summary.peak_grade else None
+        self.nadir_ctcae_grade = summary.nadir_grade.grade if summary.nadir_grade else None
+        self.calcium_normalised = summary.normalisation.normalised if summary.normalisation else None
+        self.days_to_normalisation = summary.normalisation.days if summary.normalisation else None
+        Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
 
     def calcium_summary(self) -> measures.CalciumSummary:
         """Derived calcium measures; uses prefetched labs and interventions when present."""

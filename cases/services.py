@@ -6,7 +6,8 @@ from django.db import transaction
 from django.db.models import F
 
 from . import workflow
-from .models import Case
+from .models import Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Tumor, deidentified_age
+from .vocabularies import CurationStatus
 
 
 class VersionConflict(Exception):
@@ -44,3 +45,105 @@ def case_transition(*, case: Case, name: str, user, expected_version: int | None
         case._history_user = user
         case.save(update_fields=["status", "version", "updated_by", "updated_at"])
     return case
+
+
+def cases_refresh_derived(cases) -> int:
+    """Recompute the cached derived measures of these cases (after a fixture load or a bulk change)."""
+    count = 0
+    for case in cases.prefetch_related("labs", "interventions"):
+        case.refresh_derived()
+        count += 1
+    return count
+
+
+# --- Whole-case writes (the API's create/update and the admin's JSON import) ---------------------------
+
+CHILD_RELATIONS = {
+    "tumors": Tumor,
+    "metastases": Metastasis,
+    "mechanisms": Mechanism,
+    "findings": Finding,
+    "labs": LabResult,
+    "interventions": Intervention,
+}
+# Interventions first: labs refer to them by position.
+WRITE_ORDER = ["tumors", "metastases", "mechanisms", "findings", "interventions", "labs"]
+
+
+class DocumentError(Exception):
+    """A problem found while writing a case document, with the field path it concerns."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+def _sync_rows(case: Case, relation: str, rows: list[dict], interventions: list[Intervention]) -> list:
+    """Make the case's rows of one kind exactly `rows`: update by id, create without id, delete the rest."""
+    model = CHILD_RELATIONS[relation]
+    existing = {row.pk: row for row in getattr(case, relation).all()}
+    kept, saved = set(), []
+    for n, data in enumerate(rows):
+        data = dict(data)
+        row_id = data.pop("id", None)
+        follows = data.pop("follows_intervention_index", None) if relation == "labs" else None
+        if row_id is not None:
+            if row_id not in existing:
+                raise DocumentError({f"{relation}[{n}].id": f"No {model._meta.verbose_name} {row_id} in this case."})
+            row = existing[row_id]
+            kept.add(row_id)
+        else:
+            row = model(case=case)
+        for name, value in data.items():
+            setattr(row, name, value)
+        if relation == "labs":
+            row.follows_intervention = interventions[follows] if follows is not None else None
+        row.save()
+        saved.append(row)
+    for row_id, row in existing.items():
+        if row_id not in kept:
+            row.delete()
+    return saved
+
+
+def case_save_document(*, data: dict, user, case: Case | None = None, expected_version: int | None = None) -> Case:
+    """Create or update a whole case from a validated document, atomically: all rows or none.
+
+    Lists present in `data` replace the case's rows of that kind (rows keep their id when the document
+    gives it); lists absent are left alone (a partial update). A change to a published case sends it
+    back to review (cases.workflow).
+    """
+    data = dict(data)
+    children = {relation: data.pop(relation) for relation in WRITE_ORDER if relation in data}
+    with transaction.atomic():
+        if case is None:
+            case = Case(created_by=user)
+        else:
+            case_claim_version(case=case, expected_version=expected_version or case.version)
+            case.status = workflow.status_after_edit(case.status)
+        if "age_years" in data:
+            data["age_years"] = deidentified_age(data["age_years"])
+        for name, value in data.items():
+            setattr(case, name, value)
+        case.updated_by = user
+        case._history_user = user
+        case.save()
+        interventions = list(case.interventions.all())
+        for relation in WRITE_ORDER:
+            if relation in children:
+                saved = _sync_rows(case, relation, children[relation], interventions)
+                if relation == "interventions":
+                    interventions = saved
+        case = Case.objects.with_children().get(pk=case.pk)
+        case.refresh_derived()
+    return case
+
+
+def case_delete(*, case: Case, user, expected_version: int) -> None:
+    """Delete a draft case. Published and retracted cases stay: retract instead."""
+    if case.status not in (CurationStatus.DRAFT, CurationStatus.IN_REVIEW):
+        raise DocumentError({"status": f"A {case.get_status_display().lower()} case cannot be deleted; retract it."})
+    with transaction.atomic():
+        case_claim_version(case=case, expected_version=expected_version)
+        case._history_user = user
+        case.delete()

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from cases.models import Case, Source
+from cases.services import cases_refresh_derived
 
 
 class Command(BaseCommand):
@@ -25,6 +26,7 @@ class Command(BaseCommand):
                 self.stdout.write("Registry already holds data: source cases not reloaded.")
             else:
                 call_command("loaddata", "agents", "source_cases", verbosity=0)
+                cases_refresh_derived(Case.objects.all())
                 self.stdout.write(f"Loaded {Case.objects.count()} source cases.")
         self._admin_login()
 

@@ -1,0 +1,17 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from . import exports, views
+
+router = DefaultRouter()
+router.register("cases", views.CaseViewSet, basename="case")
+router.register("sources", views.SourceViewSet, basename="source")
+router.register("agents", views.AgentViewSet, basename="agent")
+
+urlpatterns = [
+    path("exports/cases.csv", exports.CaseTableView.as_view(), name="export-cases"),
+    path("exports/labs.csv", exports.LabTableView.as_view(), name="export-labs"),
+    path("vocabularies/", views.VocabularyView.as_view(), name="vocabularies"),
+    path("auth/token/", views.TokenView.as_view(), name="token"),
+    path("", include(router.urls)),
+]

@@ -1,0 +1,236 @@
+"""HTTP concerns only: roles, ETags and preconditions, status codes. Writes go through cases.services."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cases import workflow
+from cases.models import Agent, Case, Source
+from cases.services import CHILD_RELATIONS, case_delete, case_save_document, case_transition
+
+from . import vocabularies
+from .errors import Conflict, PreconditionFailed, PreconditionRequired, RequestTooLarge
+from .filters import CaseFilter
+from .permissions import RolePermissions
+from .serializers import AgentSerializer, CaseSerializer, SourceSerializer
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
+    description='The ETag of the case as last read (e.g. "v3"). Missing: 428; stale: 412.',
+)
+VERSION_ERRORS = {
+    412: OpenApiResponse(description="The case changed since it was read (stale If-Match)."),
+    428: OpenApiResponse(description="If-Match header missing."),
+}
+
+
+class BodySizeLimitMixin:
+    """413 for bodies over REGISTRY_API_MAX_BODY_BYTES, before anything reads them."""
+
+    def initial(self, request, *args, **kwargs):
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if length.isdigit() and int(length) > settings.REGISTRY_API_MAX_BODY_BYTES:
+            raise RequestTooLarge(
+                f"The request body is {int(length)} bytes; the limit is {settings.REGISTRY_API_MAX_BODY_BYTES}."
+            )
+        super().initial(request, *args, **kwargs)
+
+
+class CasePagination(PageNumberPagination):
+    page_size = 25
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def etag(case: Case) -> str:
+    return f'"v{case.version}"'
+
+
+CASE_ID = re.compile(r"^(?:CCR-)?0*(\d+)$", re.IGNORECASE)
+
+
+def visible_cases(user) -> QuerySet[Case]:
+    """Analysts see published cases only; curators and reviewers see every case."""
+    cases = Case.objects.all()
+    return cases if workflow.can_see_unpublished(user) else cases.published()
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List cases (filterable, paginated)"),
+    retrieve=extend_schema(summary="One case as a nested document; ETag header carries its version"),
+    create=extend_schema(summary="Create a whole case in one atomic request"),
+    update=extend_schema(
+        summary="Replace a whole case (absent lists become empty)",
+        parameters=[IF_MATCH],
+        responses={200: CaseSerializer, **VERSION_ERRORS},
+    ),
+    partial_update=extend_schema(
+        summary="Change part of a case (absent lists are kept)",
+        parameters=[IF_MATCH],
+        responses={200: CaseSerializer, **VERSION_ERRORS},
+    ),
+    destroy=extend_schema(
+        summary="Delete a draft or in-review case",
+        parameters=[IF_MATCH],
+        responses={204: None, 409: OpenApiResponse(description="Published: retract instead."), **VERSION_ERRORS},
+    ),
+)
+class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
+    serializer_class = CaseSerializer
+    permission_classes = [IsAuthenticated, RolePermissions]
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = CaseFilter
+    pagination_class = CasePagination
+    lookup_value_regex = r"(?i:CCR-)?\d+"
+    queryset = Case.objects.none()  # for the schema and permissions; get_queryset gives the real one
+
+    def get_queryset(self) -> QuerySet[Case]:
+        return visible_cases(self.request.user).with_children()
+
+    def get_object(self) -> Case:
+        match = CASE_ID.match(self.kwargs["pk"])
+        case = self.get_queryset().filter(pk=int(match.group(1))).first() if match else None
+        if case is None:
+            raise Http404
+        self.check_object_permissions(self.request, case)
+        return case
+
+    def _expected_version(self, case: Case) -> int:
+        header = self.request.headers.get("If-Match")
+        if not header or header.strip() == "*":
+            raise PreconditionRequired()
+        tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+        if etag(case) not in tags:
+            raise PreconditionFailed(
+                f"You edited version {', '.join(sorted(tags))}; the case is now {etag(case)}. Reload and try again."
+            )
+        return case.version
+
+    def _document(self, case: Case, status_code: int = 200) -> Response:
+        return Response(self.get_serializer(case).data, status=status_code, headers={"ETag": etag(case)})
+
+    def retrieve(self, request, *args, **kwargs) -> Response:
+        return self._document(self.get_object())
+
+    def create(self, request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        case = case_save_document(data=serializer.validated_data, user=request.user)
+        response = self._document(case, status.HTTP_201_CREATED)
+        response["Location"] = f"{request.path}{case.registry_id}/"
+        return response
+
+    def update(self, request, *args, **kwargs) -> Response:
+        partial = kwargs.pop("partial", False)
+        case = self.get_object()
+        expected = self._expected_version(case)
+        serializer = self.get_serializer(case, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        if not partial:
+            for relation in CHILD_RELATIONS:
+                data.setdefault(relation, [])
+        case = case_save_document(data=data, user=request.user, case=case, expected_version=expected)
+        return self._document(case)
+
+    def destroy(self, request, *args, **kwargs) -> Response:
+        case = self.get_object()
+        expected = self._expected_version(case)
+        if case.status not in ("draft", "in_review"):
+            raise Conflict(f"A {case.get_status_display().lower()} case cannot be deleted; retract it instead.")
+        case_delete(case=case, user=request.user, expected_version=expected)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Move a case through the curation workflow",
+        parameters=[IF_MATCH],
+        request=inline_serializer("Transition", {"name": serializers.ChoiceField(choices=list(workflow.TRANSITIONS))}),
+        responses={
+            200: CaseSerializer,
+            403: OpenApiResponse(description="Your role may not do this."),
+            **VERSION_ERRORS,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def transition(self, request, pk=None) -> Response:
+        case = self.get_object()
+        expected = self._expected_version(case)
+        name = request.data.get("name") if isinstance(request.data, dict) else None
+        if not isinstance(name, str):
+            raise serializers.ValidationError({"name": [f"Give a transition: {', '.join(workflow.TRANSITIONS)}."]})
+        case_transition(case=case, name=name, user=request.user, expected_version=expected)
+        return self._document(self.get_object())
+
+
+class SourceViewSet(
+    BodySizeLimitMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+):
+    serializer_class = SourceSerializer
+    permission_classes = [IsAuthenticated, RolePermissions]
+    queryset = Source.objects.all()
+    pagination_class = CasePagination
+
+
+class AgentViewSet(BodySizeLimitMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = AgentSerializer
+    permission_classes = [IsAuthenticated, RolePermissions]
+    queryset = Agent.objects.all()
+    lookup_field = "code"
+    pagination_class = None
+
+
+class VocabularyView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="Every controlled list with codes, labels and external codes",
+        responses=vocabularies.VocabulariesSerializer,
+    )
+    def get(self, request) -> Response:
+        return Response(vocabularies.all_vocabularies())
+
+
+class TokenView(BodySizeLimitMixin, ObtainAuthToken):
+    """POST username and password for a token; DELETE (authenticated by that token) revokes it."""
+
+    @extend_schema(
+        summary="Get an API token",
+        request=inline_serializer(
+            "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}
+        ),
+        responses=inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+    @extend_schema(summary="Revoke your API token", request=None, responses={204: None})
+    def delete(self, request, *args, **kwargs) -> Response:
+        if not request.user.is_authenticated:
+            raise NotAuthenticated()
+        Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
