@@ -415,6 +415,7 @@ class Measurement:
     qualitative: str = ""
     ref_low: Decimal | None = None
     ref_high: Decimal | None = None
+    follows: object = None  # id of the intervention the source reports this result after
 
 
 @dataclass(frozen=True)
@@ -440,6 +441,7 @@ class CalciumPoint:
     lln_mg_dl: Decimal | None
     limit_basis: str
     albumin_id: object = None
+    follows: object = None
 
 
 @dataclass(frozen=True)
@@ -524,6 +526,7 @@ def calcium_points(measurements: Iterable[Measurement]) -> list[CalciumPoint]:
                 lln_mg_dl=_mg_dl(ref_low, m.analyte, m.unit),
                 limit_basis=limit_basis,
                 albumin_id=albumin_id,
+                follows=m.follows,
             )
         )
     points.sort(key=lambda p: (p.sequence, p.day if p.day is not None else 0))
@@ -557,6 +560,16 @@ def is_within_limits(point: CalciumPoint) -> bool | None:
     return not (point.lln_mg_dl is not None and point.low_mg_dl < point.lln_mg_dl)
 
 
+def _calcium_after(t: Treatment, serum: list[CalciumPoint], administered: list[Treatment]) -> CalciumPoint | None:
+    """The calcium the source reports after this intervention: a result it explicitly links to it, else the
+    first result after it and before the next administered intervention (which would confound the reading)."""
+    linked = next((p for p in serum if p.follows is not None and p.follows == t.id), None)
+    if linked is not None:
+        return linked
+    next_start = next((o.sequence for o in administered if o.sequence > t.sequence), None)
+    return next((p for p in serum if p.sequence > t.sequence and (next_start is None or p.sequence < next_start)), None)
+
+
 def calcium_summary(measurements: Iterable[Measurement], treatments: Iterable[Treatment]) -> CalciumSummary:
     """Peak and nadir calcium, their CTCAE grades, and the course around calcium-directed interventions.
 
@@ -576,15 +589,15 @@ def calcium_summary(measurements: Iterable[Measurement], treatments: Iterable[Tr
         nadir_grade = _grade_point(nadir_point, HYPO, nadir_point.low_mg_dl)
 
     ordered = sorted(treatments, key=lambda t: t.sequence)
-    calcium_directed = [t for t in ordered if t.intent == "calcium_directed" and t.status == "administered"]
+    administered = [t for t in ordered if t.status == "administered"]
+    calcium_directed = [t for t in administered if t.intent == "calcium_directed"]
     around = tuple(
         AroundIntervention(
             t.id,
             before=next((p for p in reversed(serum) if p.sequence < t.sequence), None),
-            after=next((p for p in serum if p.sequence > t.sequence), None),
+            after=_calcium_after(t, serum, administered),
         )
-        for t in ordered
-        if t.status == "administered"
+        for t in administered
     )
     normalisation = None
     if calcium_directed:

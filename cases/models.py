@@ -749,6 +749,7 @@ class LabResult(CaseChild):
             qualitative=self.qualitative,
             ref_low=self.ref_low,
             ref_high=self.ref_high,
+            follows=self.follows_intervention_id,
         )
 
     def interpretation(self) -> measures.Interpretation:

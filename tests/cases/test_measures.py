@@ -720,10 +720,11 @@ def test_it_gives_before_and_after_points_around_each_administered_intervention(
     summary = calcium_summary(_seed_000_labs(), _seed_000_treatments())
     around = {a.intervention_id: a for a in summary.around}
     assert list(around) == ["fluids-bisphosphonate", "embolization-1", "embolization-2"]
-    # seq 3: last before = 12-16 (seq 2), first after = 10.6 (seq 5)
+    # seq 3: last before = 12-16 (seq 2); the next administered intervention starts at seq 4 and no calcium
+    # lies between 3 and 4, so nothing is attributed to it (10.6 at seq 5 comes after embolization-1)
     assert around["fluids-bisphosphonate"].before.measurement_id == "ca-peak"
-    assert around["fluids-bisphosphonate"].after.measurement_id == "ca-10.6"
-    # seq 4: last before = 12-16 (seq 2), first after = 10.6 (seq 5)
+    assert around["fluids-bisphosphonate"].after is None
+    # seq 4: last before = 12-16 (seq 2), first after and before the next intervention (seq 6) = 10.6 (seq 5)
     assert around["embolization-1"].before.measurement_id == "ca-peak"
     assert around["embolization-1"].after.measurement_id == "ca-10.6"
     # seq 6: last before = 10.6 (seq 5), first after = 9.8 (seq 7)
@@ -732,6 +733,31 @@ def test_it_gives_before_and_after_points_around_each_administered_intervention(
     # the before point of seq 3 keeps the range 12..16 in mg/dL
     assert around["fluids-bisphosphonate"].before.low_mg_dl == D("12")
     assert around["fluids-bisphosphonate"].before.high_mg_dl == D("16")
+
+
+def test_a_result_the_source_links_to_an_intervention_is_its_after_value():
+    labs = [
+        Measurement("ca-before", CALCIUM_TOTAL, "mg/dL", D("14"), 1, ref_low=SEED_000_LOW, ref_high=SEED_000_HIGH),
+        Measurement(
+            "ca-linked",
+            CALCIUM_TOTAL,
+            "mg/dL",
+            D("10"),
+            5,
+            follows="fluids",
+            ref_low=SEED_000_LOW,
+            ref_high=SEED_000_HIGH,
+        ),
+    ]
+    treatments = [
+        Treatment("fluids", "calcium_directed", "administered", 2),
+        Treatment("chemo", "cancer_directed", "administered", 3),
+    ]
+    around = {a.intervention_id: a for a in calcium_summary(labs, treatments).around}
+    # the 10 mg/dL result follows "fluids" explicitly, although "chemo" (seq 3) lies between them
+    assert around["fluids"].after.measurement_id == "ca-linked"
+    # "chemo": first result after seq 3 with no later intervention = the same 10 mg/dL (seq 5)
+    assert around["chemo"].after.measurement_id == "ca-linked"
 
 
 def test_it_has_nothing_after_an_intervention_with_no_later_calcium():
