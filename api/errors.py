@@ -42,6 +42,8 @@ def flatten(detail, prefix: str = "") -> list[dict]:
         for key, value in detail.items():
             if key in ("non_field_errors", "__all__"):
                 path = prefix
+            elif isinstance(key, int) or str(key).isdigit():
+                path = f"{prefix}[{key}]"
             elif prefix:
                 path = f"{prefix}.{key}"
             else:

@@ -397,6 +397,18 @@ class Tumor(CaseChild):
             self.icdo3_topography = TUMOR_SITE_TOPOGRAPHY[self.site]
         super().save(*args, **kwargs)
 
+    def clean(self) -> None:
+        super().clean()
+        er_or_pr_positive = ReceptorStatus.POSITIVE in (self.er, self.pr)
+        if er_or_pr_positive and self.hormone_receptor != ReceptorStatus.POSITIVE:
+            raise ValidationError(
+                {"hormone_receptor": "ER or PR is positive, so the hormone-receptor status must be positive."}
+            )
+        if self.er == self.pr == ReceptorStatus.NEGATIVE and self.hormone_receptor != ReceptorStatus.NEGATIVE:
+            raise ValidationError(
+                {"hormone_receptor": "ER and PR are both negative, so the hormone-receptor status must be negative."}
+            )
+
 
 class Metastasis(CaseChild):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="metastases")
@@ -469,6 +481,20 @@ class Mechanism(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_code_display()} ({self.certainty})"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.code == MechanismCode.DRUG_RELATED:
+            if self.suspect_agent_id is None:
+                raise ValidationError({"suspect_agent": "A drug-related mechanism must name the suspect agent."})
+            return
+        errors = {
+            name: "Only a drug-related mechanism has a suspect agent, action taken, dechallenge or rechallenge."
+            for name in ("suspect_agent", "action_taken", "dechallenge", "rechallenge")
+            if getattr(self, name if name != "suspect_agent" else "suspect_agent_id")
+        }
+        if errors:
+            raise ValidationError(errors)
 
 
 class Finding(CaseChild):
@@ -580,6 +606,20 @@ class Intervention(CaseChild):
 
     def clean(self) -> None:
         super().clean()
+        errors = {}
+        if self.end_day is not None and self.day is not None and self.end_day < self.day:
+            errors["end_day"] = "The end day cannot be before the start day."
+        if self.end_day is None and self.end_day_is_approximate:
+            errors["end_day_is_approximate"] = "Only an end day can be approximate: enter the estimated end day."
+        if self.dose_unit and self.dose_value is None:
+            errors["dose_value"] = "A dose unit needs a dose value."
+        if self.status != InterventionStatus.ADMINISTERED:
+            if self.calcium_response != CalciumResponse.NOT_ASSESSED:
+                errors["calcium_response"] = "Only an administered intervention can have a calcium response."
+            if self.adverse_events != AdverseEvents.NOT_REPORTED:
+                errors["adverse_events"] = "Only an administered intervention can have adverse events."
+        if errors:
+            raise ValidationError(errors)
         if self.agent_id and self.agent.category != self.category:
             raise ValidationError(
                 {
@@ -719,7 +759,8 @@ class LabResult(CaseChild):
             if has_number and not self.unit:
                 errors["unit"] = f"Enter the unit ({' or '.join(a.units)})."
             elif self.unit and self.unit not in a.units:
-                errors["unit"] = f"{self.unit} is not a unit of {a.label.lower()}; use {' or '.join(a.units)}."
+                label = a.label[0].lower() + a.label[1:]
+                errors["unit"] = f"{self.unit} is not a unit of {label}; use {' or '.join(a.units)}."
         if self.value is None and not self.qualitative:
             errors["value"] = "Enter a value, a range, a censored value or a qualitative result."
         if self.value_high is not None and (self.value is None or self.value_high < self.value):

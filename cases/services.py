@@ -82,27 +82,26 @@ def _sync_rows(case: Case, relation: str, rows: list[dict], interventions: list[
     """Make the case's rows of one kind exactly `rows`: update by id, create without id, delete the rest."""
     model = CHILD_RELATIONS[relation]
     existing = {row.pk: row for row in getattr(case, relation).all()}
-    kept, saved = set(), []
     for n, data in enumerate(rows):
+        if data.get("id") is not None and data["id"] not in existing:
+            raise DocumentError({f"{relation}[{n}].id": f"No {model._meta.verbose_name} {data['id']} in this case."})
+    # Delete first, so that a re-sent row without its id does not collide with the row it replaces.
+    kept = {data["id"] for data in rows if data.get("id") is not None}
+    for row_id, row in existing.items():
+        if row_id not in kept:
+            row.delete()
+    saved = []
+    for data in rows:
         data = dict(data)
         row_id = data.pop("id", None)
         follows = data.pop("follows_intervention_index", None) if relation == "labs" else None
-        if row_id is not None:
-            if row_id not in existing:
-                raise DocumentError({f"{relation}[{n}].id": f"No {model._meta.verbose_name} {row_id} in this case."})
-            row = existing[row_id]
-            kept.add(row_id)
-        else:
-            row = model(case=case)
+        row = existing[row_id] if row_id is not None else model(case=case)
         for name, value in data.items():
             setattr(row, name, value)
         if relation == "labs":
             row.follows_intervention = interventions[follows] if follows is not None else None
         row.save()
         saved.append(row)
-    for row_id, row in existing.items():
-        if row_id not in kept:
-            row.delete()
     return saved
 
 

@@ -1,0 +1,468 @@
+"""The case endpoints: authentication, roles, optimistic concurrency, atomic nested writes, errors, speed."""
+
+import json
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from cases.models import Case, Intervention, LabResult, Source
+from tests.api.documents import client_for, make_document
+from tests.factories import make_case, make_lab, make_user
+
+pytestmark = pytest.mark.django_db
+
+CASES = "/api/v1/cases/"
+
+
+def url(case) -> str:
+    return f"{CASES}{case.registry_id if isinstance(case, Case) else case}/"
+
+
+def create(client, **overrides) -> dict:
+    response = client.post(CASES, make_document(**overrides), format="json")
+    assert response.status_code == 201, response.json()
+    return response.json()
+
+
+def fields(response) -> dict[str, str]:
+    return {e["field"]: e["reason"] for e in response.json()["errors"]}
+
+
+@pytest.fixture
+def curator():
+    return client_for("curator")
+
+
+@pytest.fixture
+def reviewer():
+    return client_for("reviewer")
+
+
+@pytest.fixture
+def analyst():
+    return client_for("analyst")
+
+
+# --- authentication --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [CASES, f"{CASES}1/", "/api/v1/vocabularies/", "/api/v1/exports/cases.csv"])
+def test_anonymous_users_get_no_case_data(path):
+    make_case(status="published")
+    response = APIClient().get(path)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_a_token_is_issued_used_and_revoked():
+    make_user("ana", "analyst")
+    client = APIClient()
+    assert (
+        client.post("/api/v1/auth/token/", {"username": "ana", "password": "wrong"}, format="json").status_code == 400
+    )
+    token = client.post("/api/v1/auth/token/", {"username": "ana", "password": "pw-ana"}, format="json").json()["token"]
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.get(CASES).status_code == 200
+    assert client.delete("/api/v1/auth/token/").status_code == 204
+    assert client.get(CASES).status_code == 401
+
+
+def test_a_user_without_a_role_cannot_read_cases():
+    assert client_for(None).get(CASES).status_code == 403
+
+
+# --- roles -----------------------------------------------------------------------------------------------
+
+
+def test_analysts_see_published_cases_only_and_a_draft_is_a_404(analyst):
+    draft, published = make_case(), make_case(status="published")
+    ids = [c["id"] for c in analyst.get(CASES).json()["results"]]
+    assert ids == [published.registry_id]
+    assert analyst.get(url(draft)).status_code == 404
+    assert analyst.get(url(published)).status_code == 200
+
+
+@pytest.mark.parametrize("role", ["curator", "reviewer"])
+def test_curators_and_reviewers_see_every_case(role):
+    make_case(), make_case(status="in_review"), make_case(status="published")
+    assert client_for(role).get(CASES).json()["count"] == 3
+
+
+def test_analysts_cannot_write(analyst):
+    case = make_case(status="published")
+    assert analyst.post(CASES, make_document(), format="json").status_code == 403
+    assert analyst.patch(url(case), {"title": "x"}, format="json", HTTP_IF_MATCH='"v1"').status_code == 403
+    assert analyst.delete(url(case), HTTP_IF_MATCH='"v1"').status_code == 403
+    assert (
+        analyst.post(url(case) + "transition/", {"name": "retract"}, format="json", HTTP_IF_MATCH='"v1"').status_code
+        == 403
+    )
+
+
+def test_a_curator_submits_but_only_a_reviewer_publishes(curator, reviewer):
+    doc = create(curator)
+    submitted = curator.post(url(doc["id"]) + "transition/", {"name": "submit"}, format="json", HTTP_IF_MATCH='"v1"')
+    assert submitted.status_code == 200
+    assert submitted.json()["status"] == "in_review"
+    refused = curator.post(url(doc["id"]) + "transition/", {"name": "publish"}, format="json", HTTP_IF_MATCH='"v2"')
+    assert refused.status_code == 403
+    assert "Only a reviewer can publish" in refused.json()["detail"]
+    published = reviewer.post(url(doc["id"]) + "transition/", {"name": "publish"}, format="json", HTTP_IF_MATCH='"v2"')
+    assert (published.status_code, published.json()["status"], published["ETag"]) == (200, "published", '"v3"')
+
+
+def test_an_impossible_transition_is_a_400_naming_the_rule(reviewer):
+    case = make_case()
+    response = reviewer.post(url(case) + "transition/", {"name": "publish"}, format="json", HTTP_IF_MATCH='"v1"')
+    assert response.status_code == 400
+    assert "Cannot publish a case that is draft" in response.json()["errors"][0]["reason"]
+
+
+def test_editing_a_published_case_sends_it_back_to_review(curator):
+    case = make_case(status="published")
+    response = curator.patch(url(case), {"title": "Corrected title"}, format="json", HTTP_IF_MATCH='"v1"')
+    assert response.json()["status"] == "in_review"
+
+
+# --- server-owned fields ---------------------------------------------------------------------------------
+
+
+def test_server_owned_fields_cannot_be_set_through_the_payload(curator):
+    other = make_user("someone-else", "reviewer")
+    doc = create(
+        curator,
+        id="CCR-999999",
+        status="published",
+        version=42,
+        created_by=other.username,
+        created_at="2001-01-01T00:00:00Z",
+        derived={"peak_calcium": {"mg_dl": 99}},
+    )
+    case = Case.objects.get(pk=int(doc["id"].removeprefix("CCR-")))
+    assert (case.status, case.version, case.created_by, case.updated_by) == ("draft", 1, curator.user, curator.user)
+    assert case.created_at.year > 2001
+    assert doc["derived"]["peak_calcium"]["mg_dl"] == 14.0  # computed from the labs, not taken from the payload
+
+
+def test_ages_over_89_come_back_as_90_plus(curator):
+    doc = create(curator, patient={"age_years": 97, "sex": "male"})
+    assert doc["patient"] == {
+        "age_years": 90,
+        "age_90_or_over": True,
+        "sex": "male",
+        "menopausal_status": "not_reported",
+    }
+
+
+# --- the document ----------------------------------------------------------------------------------------
+
+
+def test_a_created_case_comes_back_whole_with_codes_units_and_derived_measures(curator):
+    doc = create(curator)
+    assert doc["disorder_hpo"] == "HP:0003072"
+    assert doc["labs"][0]["loinc"] == "17861-6"
+    assert doc["labs"][0]["si"] == {
+        "value": 3.49,
+        "value_high": None,
+        "ref_low": 2.22,
+        "ref_high": 2.52,
+        "unit": "mmol/L",
+    }  # 14 x 0.2495 = 3.493; 8.9 x 0.2495 = 2.2206; 10.1 -> 2.51995
+    assert doc["labs"][1]["follows_intervention_index"] == 0
+    assert doc["derived"]["peak_ctcae"]["grade"] == 4  # 14 > 13.5
+    assert doc["derived"]["normalisation"] == {
+        "normalised": True,
+        "days": 5,
+        "intervention_index": 0,
+        "lab_index": 1,
+    }  # 9.5 within 8.9-10.1 on day 5, fluids day 0
+    assert [m["site"] for m in doc["metastases"] if not m["present"]] == ["bone"]
+
+
+def test_a_partial_update_keeps_absent_lists_and_updates_rows_by_id(curator):
+    doc = create(curator)
+    first_lab = doc["labs"][0]
+    response = curator.patch(
+        url(doc["id"]),
+        {
+            "labs": [
+                {**first_lab, "value": 15.0},
+                {"analyte": "albumin", "value": 3.0, "unit": "g/dL", "sequence": 2, "day": 0},
+            ]
+        },
+        format="json",
+        HTTP_IF_MATCH='"v1"',
+    )
+    assert response.status_code == 200, response.json()
+    labs = response.json()["labs"]
+    assert labs[0]["id"] == first_lab["id"] and labs[0]["value"] == 15.0
+    assert len(labs) == 2  # the 9.5 lab, absent from the list, is gone; the albumin is new
+    assert len(response.json()["interventions"]) == 1  # interventions absent from the payload: kept
+    # Payne: 15.0 + 0.8 x (4.0 - 3.0) = 15.8 mg/dL, on the same day as the albumin
+    assert response.json()["derived"]["peak_calcium"] == {
+        "mg_dl": 15.8,
+        "mmol_l": 3.94,
+        "basis": "calcium_corrected",
+        "day": 0,
+        "lab_index": 0,
+    }  # 15.8 x 0.2495 = 3.9421
+
+
+def test_a_full_update_replaces_every_list(curator):
+    doc = create(curator)
+    body = make_document(labs=[], interventions=[])
+    body["source_id"] = doc["source"]["id"]
+    response = curator.put(url(doc["id"]), body, format="json", HTTP_IF_MATCH='"v1"')
+    assert response.status_code == 200
+    assert response.json()["labs"] == [] and response.json()["interventions"] == []
+    assert response.json()["derived"]["peak_calcium"] is None
+
+
+def test_a_row_id_from_another_case_is_refused(curator):
+    other = create(curator)
+    doc = create(curator)
+    response = curator.patch(url(doc["id"]), {"labs": [other["labs"][0]]}, format="json", HTTP_IF_MATCH='"v1"')
+    assert response.status_code == 400
+    assert fields(response) == {"labs[0].id": f"No lab result {other['labs'][0]['id']} in this case."}
+
+
+# --- atomicity -------------------------------------------------------------------------------------------
+
+
+def test_a_nested_write_whose_fifth_lab_is_invalid_leaves_nothing_behind(curator):
+    labs = [{"analyte": "calcium_total", "value": 10 + n, "unit": "mg/dL", "sequence": n} for n in range(4)]
+    labs.append({"analyte": "calcium_total", "value": 12, "unit": "pg/mL", "sequence": 5})
+    response = curator.post(CASES, make_document(labs=labs), format="json")
+    assert response.status_code == 400
+    assert fields(response) == {"labs[4].unit": "pg/mL is not a unit of serum total calcium; use mg/dL or mmol/L."}
+    assert (Case.objects.count(), LabResult.objects.count(), Intervention.objects.count()) == (0, 0, 0)
+
+
+def test_a_failed_update_changes_nothing(curator):
+    doc = create(curator)
+    labs = [*doc["labs"], {"analyte": "pth_intact", "value": -3, "unit": "pg/mL", "sequence": 9}]
+    response = curator.patch(url(doc["id"]), {"title": "new", "labs": labs}, format="json", HTTP_IF_MATCH='"v1"')
+    assert response.status_code == 400
+    assert fields(response) == {"labs[2].value": "Concentrations cannot be negative."}
+    case = Case.objects.get(pk=int(doc["id"].removeprefix("CCR-")))
+    assert (case.title, case.version, case.labs.count()) == (doc["title"], 1, 2)
+
+
+def test_a_database_failure_midway_rolls_back_the_whole_write(curator, monkeypatch):
+    doc = create(curator)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(Case, "refresh_derived", fail)  # the last step of case_save_document
+    with pytest.raises(RuntimeError):
+        curator.patch(url(doc["id"]), {"title": "new", "labs": []}, format="json", HTTP_IF_MATCH='"v1"')
+    case = Case.objects.get(pk=int(doc["id"].removeprefix("CCR-")))
+    assert (case.title, case.version, case.labs.count()) == (doc["title"], 1, 2)
+
+
+# --- optimistic concurrency ------------------------------------------------------------------------------
+
+
+def test_responses_carry_an_etag_from_the_version(curator):
+    doc = create(curator)
+    assert curator.get(url(doc["id"]))["ETag"] == '"v1"'
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_writes_without_if_match_get_428(curator, method):
+    doc = create(curator)
+    response = getattr(curator, method)(url(doc["id"]), make_document(), format="json")
+    assert response.status_code == 428
+    response = getattr(curator, method)(url(doc["id"]), make_document(), format="json", HTTP_IF_MATCH="*")
+    assert response.status_code == 428
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_writes_with_a_stale_if_match_get_412(curator, method):
+    doc = create(curator)
+    assert curator.patch(url(doc["id"]), {"title": "first"}, format="json", HTTP_IF_MATCH='"v1"').status_code == 200
+    body = make_document(source=Source.objects.get(pk=doc["source"]["id"]))
+    response = getattr(curator, method)(url(doc["id"]), body, format="json", HTTP_IF_MATCH='"v1"')
+    assert response.status_code == 412
+    assert Case.objects.get(title="first").version == 2
+
+
+def test_the_second_of_two_editors_of_the_same_version_is_refused(curator, reviewer):
+    doc = create(curator)
+    etag = curator.get(url(doc["id"]))["ETag"]
+    assert curator.patch(url(doc["id"]), {"title": "curator's"}, format="json", HTTP_IF_MATCH=etag).status_code == 200
+    late = reviewer.patch(url(doc["id"]), {"title": "reviewer's"}, format="json", HTTP_IF_MATCH=etag)
+    assert late.status_code == 412
+    assert Case.objects.get().title == "curator's"
+
+
+def test_a_draft_is_deleted_but_a_published_case_must_be_retracted(curator):
+    draft, published = make_case(), make_case(status="published")
+    assert curator.delete(url(draft), HTTP_IF_MATCH='"v1"').status_code == 204
+    response = curator.delete(url(published), HTTP_IF_MATCH='"v1"')
+    assert response.status_code == 409
+    assert Case.objects.filter(pk=published.pk).exists()
+
+
+# --- history ---------------------------------------------------------------------------------------------
+
+
+def test_api_changes_are_in_the_history_with_their_user(curator):
+    doc = create(curator)
+    curator.patch(url(doc["id"]), {"title": "changed"}, format="json", HTTP_IF_MATCH='"v1"')
+    case = Case.objects.get()
+    assert [(h.history_type, h.history_user) for h in case.history.order_by("history_id")] == [
+        ("+", curator.user),
+        ("~", curator.user),
+    ]
+    assert LabResult.history.filter(case_id=case.pk, history_user=curator.user).count() == 2
+
+
+# --- errors ----------------------------------------------------------------------------------------------
+
+
+def test_an_unknown_case_is_404_and_both_id_forms_work(curator):
+    case = make_case()
+    assert curator.get(url("CCR-999999")).status_code == 404
+    assert curator.get(f"{CASES}{case.pk}/").json()["id"] == case.registry_id
+
+
+def test_a_method_the_resource_does_not_have_is_405(curator):
+    assert curator.delete(CASES).status_code == 405
+    assert curator.put("/api/v1/vocabularies/", {}, format="json").status_code == 405
+
+
+def test_a_body_that_is_not_json_is_415(curator):
+    response = curator.post(CASES, "title=x", content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 415
+
+
+def test_an_oversized_body_is_413(curator, settings):
+    settings.REGISTRY_API_MAX_BODY_BYTES = 1000
+    body = make_document(summary="x" * 2000)
+    response = curator.post(CASES, body, format="json")
+    assert response.status_code == 413
+    assert Case.objects.count() == 0
+
+
+def test_too_many_requests_are_throttled_with_429(curator, settings):
+    cache.clear()
+    settings.REGISTRY_API_RATES = {"user": "3/minute", "anon": "3/minute"}
+    try:
+        statuses = [curator.get(CASES).status_code for _ in range(4)]
+    finally:
+        cache.clear()
+    assert statuses == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ([1, 2], None),  # not an object
+        ({"title": "x"}, "disorder"),
+        ({"title": "x", "disorder": "hyper", "source_id": 999}, "source_id"),
+    ],
+)
+def test_malformed_documents_are_400_not_500(curator, body, field):
+    response = curator.post(CASES, body, format="json")
+    assert response.status_code == 400
+    assert field is None or field in fields(response)
+
+
+def test_bad_json_is_400(curator):
+    response = curator.post(CASES, "{not json", content_type="application/json")
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        (
+            {"labs": [{"analyte": "calcium_total", "value": "high", "unit": "mg/dL"}]},
+            "labs[0].value",
+            "A valid number is required.",
+        ),
+        (
+            {"labs": [{"analyte": "calcium_total", "value": 12, "value_high": 10, "unit": "mg/dL"}]},
+            "labs[0].value_high",
+            "The high end of a range must not be below its low end.",
+        ),
+        (
+            {"labs": [{"analyte": "calcium_total", "value": 12, "unit": "mg/dL", "follows_intervention_index": 3}]},
+            "labs[0].follows_intervention_index",
+            "There is no intervention at position 3; this case has 1.",
+        ),
+        (
+            {"mechanisms": [{"code": "drug_related", "certainty": "probable"}]},
+            "mechanisms[0].suspect_agent",
+            "A drug-related mechanism must name the suspect agent.",
+        ),
+        (
+            {
+                "interventions": [
+                    {"category": "drug", "agent": "no_such_agent", "agent_text": "x", "intent": "calcium_directed"}
+                ]
+            },
+            "interventions[0].agent",
+            "Object with code=no_such_agent does not exist.",
+        ),
+        ({"patient": {"age_years": 150}}, "patient.age_years", "Ensure this value is less than or equal to 120."),
+        (
+            {"tumors": [{"site": "breast", "er": "positive", "hormone_receptor": "negative"}]},
+            "tumors[0].hormone_receptor",
+            "ER or PR is positive, so the hormone-receptor status must be positive.",
+        ),
+    ],
+)
+def test_invalid_fields_are_named_with_their_path_and_reason(curator, change, field, reason):
+    response = curator.post(CASES, make_document(**change), format="json")
+    assert response.status_code == 400
+    assert fields(response).get(field) == reason, response.json()
+
+
+# --- speed -----------------------------------------------------------------------------------------------
+
+
+def count_queries(client, path: str) -> int:
+    client.force_authenticate(type(client.user).objects.get(pk=client.user.pk))  # a fresh user, as per request
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(path).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_a_case_list_page_costs_the_same_queries_at_page_size_1_and_100(curator):
+    for n in range(30):
+        case = make_case(title=f"case {n}")
+        make_lab(case)
+    # Expected, whatever the page size (10): the user's own and group permissions for the role check (2),
+    # COUNT for pagination, the cases with source and users (select_related), then one query each for
+    # tumors, metastases, mechanisms (+agents), findings, labs, interventions (+agents).
+    small = count_queries(curator, f"{CASES}?page_size=1")
+    large = count_queries(curator, f"{CASES}?page_size=100")
+    assert small == large == 10
+
+
+def test_a_case_retrieve_costs_the_same_queries_whatever_its_rows(curator):
+    small, large = (
+        create(curator),
+        create(
+            curator,
+            labs=[{"analyte": "calcium_total", "value": 10 + n % 5, "unit": "mg/dL", "sequence": n} for n in range(40)],
+            interventions=[
+                {"category": "drug", "agent_text": f"drug {n}", "intent": "calcium_directed", "sequence": n}
+                for n in range(20)
+            ],
+        ),
+    )
+    # Expected (9): permissions (2), the case with source and users, six prefetches (as for the list), no COUNT.
+    assert count_queries(curator, url(small["id"])) == count_queries(curator, url(large["id"])) == 9
+
+
+def test_responses_are_json_by_default(curator):
+    response = curator.get(CASES)
+    assert response["Content-Type"] == "application/json"
+    assert json.loads(response.content)["count"] == 0
