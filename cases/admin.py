@@ -1,27 +1,78 @@
-from django.contrib import admin
+"""The curators' admin: one page per case, validated inlines, derived measures, chart, workflow, history."""
 
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Subquery
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from simple_history.admin import SimpleHistoryAdmin
+
+from . import measures, workflow
+from .charts import calcium_chart_svg
+from .history import case_changes, case_revert
 from .models import Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
+from .services import VersionConflict, case_claim_version, case_transition
 
 TIMING_FIELDS = ("sequence", "day", "day_is_approximate", "timing_text")
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(SimpleHistoryAdmin):
     list_display = ("title", "kind", "journal", "year", "doi", "pmid")
     list_filter = ("kind", "year")
     search_fields = ("title", "citation", "doi", "pmid", "journal")
 
 
 @admin.register(Agent)
-class AgentAdmin(admin.ModelAdmin):
+class AgentAdmin(SimpleHistoryAdmin):
     list_display = ("name", "code", "category", "drug_class", "atc_code")
     list_filter = ("category", "drug_class")
     search_fields = ("name", "code", "atc_code", "drug_class")
 
 
-class TumorInline(admin.StackedInline):
-    model = Tumor
+class NamedRowFormSet(BaseInlineFormSet):
+    """Repeats each row's errors above the inline, naming the row ("Lab result 3 (Serum total calcium)")."""
+
+    def clean(self) -> None:
+        super().clean()
+        named = []
+        for n, form in enumerate(self.forms, start=1):
+            if not form.errors or (self.can_delete and self._should_delete_form(form)):
+                continue
+            what = (
+                form.cleaned_data.get("analyte")
+                or form.cleaned_data.get("agent_text")
+                or form.cleaned_data.get("label")
+                or form.cleaned_data.get("site")
+                or form.cleaned_data.get("code")
+                or ""
+            )
+            label = f"{self.model._meta.verbose_name.capitalize()} {n}" + (f" ({what})" if what else "")
+            for field, errors in form.errors.items():
+                field_label = form.fields[field].label if field in form.fields else "row"
+                for error in errors:
+                    named.append(f"{label}, {field_label}: {error}")
+        if named:
+            raise ValidationError(named)
+
+
+class CaseInlineMixin:
+    formset = NamedRowFormSet
     extra = 0
+
+
+class TumorInline(CaseInlineMixin, admin.StackedInline):
+    model = Tumor
     fields = (
         ("site", "icdo3_topography", "laterality"),
         ("histology", "icdo3_morphology", "grade"),
@@ -32,28 +83,24 @@ class TumorInline(admin.StackedInline):
     )
 
 
-class MetastasisInline(admin.TabularInline):
+class MetastasisInline(CaseInlineMixin, admin.TabularInline):
     model = Metastasis
-    extra = 0
     fields = ("site", "detail", "present", *TIMING_FIELDS, "quote")
 
 
-class MechanismInline(admin.TabularInline):
+class MechanismInline(CaseInlineMixin, admin.TabularInline):
     model = Mechanism
-    extra = 0
     autocomplete_fields = ("suspect_agent",)
     fields = ("rank", "code", "certainty", "evidence", "suspect_agent", "action_taken", "dechallenge", "rechallenge")
 
 
-class FindingInline(admin.TabularInline):
+class FindingInline(CaseInlineMixin, admin.TabularInline):
     model = Finding
-    extra = 0
     fields = ("label", "hpo_id", "present", *TIMING_FIELDS, "quote")
 
 
-class LabResultInline(admin.TabularInline):
+class LabResultInline(CaseInlineMixin, admin.TabularInline):
     model = LabResult
-    extra = 0
     fields = (
         *TIMING_FIELDS,
         "analyte",
@@ -68,10 +115,18 @@ class LabResultInline(admin.TabularInline):
         "quote",
     )
 
+    class Media:
+        js = ("cases/lab_units.js",)
 
-class InterventionInline(admin.StackedInline):
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "follows_intervention":
+            case_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+            kwargs["queryset"] = Intervention.objects.filter(case_id=case_id).select_related("agent")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class InterventionInline(CaseInlineMixin, admin.StackedInline):
     model = Intervention
-    extra = 0
     autocomplete_fields = ("agent",)
     fields = (
         TIMING_FIELDS,
@@ -87,17 +142,118 @@ class InterventionInline(admin.StackedInline):
     )
 
 
+class CaseForm(forms.ModelForm):
+    """Carries the version the curator started from, so that a concurrent edit is refused, not overwritten."""
+
+    edited_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Case
+        exclude: list[str] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.fields["edited_version"].initial = self.instance.version
+
+    def clean(self):
+        cleaned = super().clean()
+        edited = cleaned.get("edited_version")
+        if self.instance.pk and edited is not None:
+            current = Case.objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
+            if current != edited:
+                raise ValidationError(
+                    f"Someone else saved this case while you were editing it (you started from version {edited}; "
+                    f"it is now version {current}). Your changes were not saved: open the case again and redo them."
+                )
+        return cleaned
+
+
+def transition_action(name: str):
+    transition = workflow.TRANSITIONS[name]
+    permission = "publish" if transition.permission == "cases.publish_case" else "submit"
+
+    @admin.action(description=f"{transition.label} (selected cases)", permissions=[permission])
+    def run(modeladmin, request, queryset):
+        done, refused = 0, []
+        for case in queryset:
+            try:
+                case_transition(case=case, name=name, user=request.user)
+                done += 1
+            except (ValidationError, PermissionDenied, VersionConflict) as exc:
+                message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+                refused.append(f"{case.registry_id}: {message}")
+        if done:
+            modeladmin.message_user(request, f"{transition.label}: {done} case(s).", messages.SUCCESS)
+        for message in refused:
+            modeladmin.message_user(request, message, messages.ERROR)
+
+    run.__name__ = f"action_{name}"
+    return run
+
+
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
-    list_display = ("registry_id", "title", "disorder", "status", "updated_at")
-    list_filter = ("status", "disorder", "mechanisms__code", "tumors__site")
-    search_fields = ("title", "source__citation", "source__doi", "source__pmid", "source__title")
+    form = CaseForm
+    change_form_template = "admin/cases/case/change_form.html"
+    change_list_template = "admin/cases/case/change_list.html"
+    list_display = (
+        "registry_id",
+        "title",
+        "tumor_site",
+        "disorder",
+        "main_mechanism",
+        "peak_calcium",
+        "grade",
+        "status",
+        "updated_at",
+    )
+    list_filter = (
+        "status",
+        "disorder",
+        "mechanisms__code",
+        "tumors__site",
+        "tumors__hormone_receptor",
+        "tumors__er",
+        "tumors__pr",
+        "tumors__her2",
+        ("interventions__agent", admin.RelatedOnlyFieldListFilter),
+    )
+    search_fields = (
+        "title",
+        "source__citation",
+        "source__title",
+        "source__doi",
+        "source__pmid",
+        "labs__quote",
+        "interventions__quote",
+        "findings__quote",
+        "tumors__quote",
+        "metastases__quote",
+        "mechanisms__evidence",
+    )
     autocomplete_fields = ("source",)
-    readonly_fields = ("version", "created_at", "updated_at", "created_by", "updated_by")
+    readonly_fields = (
+        "status",
+        "version",
+        "created_at",
+        "updated_at",
+        "created_by",
+        "updated_by",
+        "calcium_panel",
+        "calcium_chart",
+    )
     fieldsets = (
         ("Source", {"fields": ("source", "case_label", "title")}),
         ("Patient", {"fields": ("age_years", "sex", "menopausal_status")}),
-        ("Disorder", {"fields": ("disorder", "index_event", "summary")}),
+        (
+            "Disorder and mechanisms",
+            {
+                "fields": ("disorder", "index_event", "summary"),
+                "description": "Mechanisms are entered in the table below.",
+            },
+        ),
+        ("Calcium course (computed)", {"fields": ("calcium_panel", "calcium_chart")}),
         (
             "Outcome",
             {
@@ -112,17 +268,252 @@ class CaseAdmin(admin.ModelAdmin):
         ),
         (
             "Curation",
-            {"fields": ("status", "curation_notes", "version", "created_by", "created_at", "updated_by", "updated_at")},
+            {
+                "fields": (
+                    "status",
+                    "curation_notes",
+                    "version",
+                    ("created_by", "created_at"),
+                    ("updated_by", "updated_at"),
+                    "edited_version",
+                )
+            },
         ),
     )
-    inlines = (TumorInline, MetastasisInline, MechanismInline, FindingInline, LabResultInline, InterventionInline)
+    inlines = (TumorInline, MetastasisInline, MechanismInline, FindingInline, InterventionInline, LabResultInline)
+    actions = [transition_action(name) for name in workflow.TRANSITIONS] + ["export_json", "export_csv"]
+
+    # --- changelist ---
+
+    def get_queryset(self, request):
+        first_tumor = Tumor.objects.filter(case=OuterRef("pk")).order_by("sequence", "id")
+        main_mechanism = (
+            Mechanism.objects.filter(case=OuterRef("pk")).exclude(certainty="excluded").order_by("rank", "id")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                first_tumor_site=Subquery(first_tumor.values("site")[:1]),
+                main_mechanism_code=Subquery(main_mechanism.values("code")[:1]),
+            )
+        )
 
     @admin.display(description="ID", ordering="id")
     def registry_id(self, obj: Case) -> str:
         return obj.registry_id
 
+    @admin.display(description="Tumor site", ordering="first_tumor_site")
+    def tumor_site(self, obj: Case) -> str:
+        return obj.first_tumor_site or "—"
+
+    @admin.display(description="Main mechanism", ordering="main_mechanism_code")
+    def main_mechanism(self, obj: Case) -> str:
+        return obj.main_mechanism_code or "—"
+
+    @admin.display(description="Peak Ca (mg/dL)", ordering="peak_calcium_mg_dl")
+    def peak_calcium(self, obj: Case) -> str:
+        return "—" if obj.peak_calcium_mg_dl is None else f"{obj.peak_calcium_mg_dl.normalize():f}"
+
+    @admin.display(description="CTCAE", ordering="peak_ctcae_grade")
+    def grade(self, obj: Case) -> str:
+        return "—" if obj.peak_ctcae_grade is None else str(obj.peak_ctcae_grade)
+
+    # --- permissions for workflow actions ---
+
+    def has_submit_permission(self, request) -> bool:
+        return request.user.has_perm("cases.submit_case")
+
+    def has_publish_permission(self, request) -> bool:
+        return request.user.has_perm("cases.publish_case")
+
+    # --- computed panel and chart (from cases.measures; nothing re-implemented here) ---
+
+    def _summary(self, obj: Case) -> measures.CalciumSummary | None:
+        if not obj.pk:
+            return None
+        if not hasattr(obj, "_admin_summary"):
+            obj._admin_summary = obj.calcium_summary()
+        return obj._admin_summary
+
+    @admin.display(description="Derived measures")
+    def calcium_panel(self, obj: Case) -> str:
+        summary = self._summary(obj)
+        if summary is None:
+            return "Shown once the case is saved."
+        rows = []
+        for name, extreme in (("Peak calcium", summary.peak), ("Nadir calcium", summary.nadir)):
+            rows.append(
+                (
+                    name,
+                    "—"
+                    if extreme is None
+                    else f"{extreme.mg_dl.normalize():f} mg/dL = {extreme.mmol_l.normalize():f} mmol/L "
+                    f"({extreme.basis.replace('_', ' ')})",
+                )
+            )
+        corrected = [p for p in summary.points if p.basis == measures.CALCIUM_CORRECTED]
+        rows.append(
+            (
+                "Corrected calcium",
+                ", ".join(
+                    f"{measures.round_for_unit(p.high_mg_dl, 'mg/dL').normalize():f} mg/dL"
+                    f" = {measures.to_si(p.high_mg_dl, measures.CALCIUM_TOTAL, 'mg/dL').normalize():f} mmol/L"
+                    for p in corrected
+                )
+                or "not computable (no albumin measured with a calcium value)",
+            )
+        )
+        for name, grade in (
+            ("CTCAE hypercalcemia (peak)", summary.peak_grade),
+            ("CTCAE hypocalcemia (nadir)", summary.nadir_grade),
+        ):
+            if grade is None:
+                rows.append((name, "—"))
+            else:
+                text = "not determinable" if grade.grade is None else f"grade {grade.grade}"
+                rows.append(
+                    (
+                        name,
+                        f"{text} — from {grade.basis.replace('_', ' ')}, limits: "
+                        f"{grade.limit_basis.replace('_', ' ')}{'; ' + grade.note if grade.note else ''}",
+                    )
+                )
+        n = summary.normalisation
+        if n is None:
+            normal = "not assessable (no administered calcium-directed intervention followed by a calcium value)"
+        elif n.normalised:
+            normal = "yes" + (f", after {n.days} days" if n.days is not None else " (days not given by the source)")
+        else:
+            normal = "no"
+        rows.append(("Normalised after first calcium-directed intervention", normal))
+        return format_html(
+            '<table class="calcium-panel">{}</table>', format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        )
+
+    @admin.display(description="Calcium course")
+    def calcium_chart(self, obj: Case) -> str:
+        summary = self._summary(obj)
+        if summary is None:
+            return "Shown once the case is saved."
+        return mark_safe(calcium_chart_svg(summary, list(obj.interventions.select_related("agent"))))  # noqa: S308 - escaped in charts
+
+    # --- saving: version check, published cases back to review, derived measures ---
+
     def save_model(self, request, obj: Case, form, change: bool) -> None:
-        if not change:
+        if change:
+            edited = form.cleaned_data.get("edited_version") or obj.version
+            case_claim_version(case=obj, expected_version=edited)  # raises VersionConflict on a race
+            obj.status = workflow.status_after_edit(Case.objects.values_list("status", flat=True).get(pk=obj.pk))
+        else:
             obj.created_by = request.user
         obj.updated_by = request.user
         super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        form.instance.refresh_derived()
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except VersionConflict as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["analyte_units"] = {code: a.conventional_unit for code, a in measures.ANALYTES.items()}
+        if obj is not None:
+            context["full_history_url"] = reverse("admin:cases_case_full_history", args=[obj.pk])
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # --- history, revert, import, export ---
+
+    def get_urls(self):
+        own = [
+            path(
+                "<int:object_id>/full-history/",
+                self.admin_site.admin_view(self.full_history_view),
+                name="cases_case_full_history",
+            ),
+            path(
+                "<int:object_id>/revert/<int:history_id>/",
+                self.admin_site.admin_view(self.revert_view),
+                name="cases_case_revert",
+            ),
+            path("import/", self.admin_site.admin_view(self.import_view), name="cases_case_import"),
+        ]
+        return own + super().get_urls()
+
+    def full_history_view(self, request, object_id: int):
+        case = get_object_or_404(Case, pk=object_id)
+        if not self.has_view_permission(request, case):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "case": case,
+            "title": f"History of {case}",
+            "changes": case_changes(case),
+            "can_revert": self.has_change_permission(request, case),
+        }
+        return TemplateResponse(request, "admin/cases/case/full_history.html", context)
+
+    def revert_view(self, request, object_id: int, history_id: int):
+        case = get_object_or_404(Case, pk=object_id)
+        if request.method != "POST" or not self.has_change_permission(request, case):
+            raise PermissionDenied
+        try:
+            case_revert(
+                case=case,
+                history_id=history_id,
+                user=request.user,
+                expected_version=int(request.POST.get("version", case.version)),
+            )
+            self.message_user(request, f"{case.registry_id} reverted; the revert is itself in the history.")
+        except (VersionConflict, LookupError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:cases_case_full_history", args=[object_id]))
+
+    def import_view(self, request):
+        from api.documents import ImportFailed, import_cases
+
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Import cases from JSON"}
+        if request.method == "POST":
+            upload = request.FILES.get("file")
+            try:
+                if upload is None:
+                    raise ImportFailed(["Choose a JSON file exported by the registry."])
+                try:
+                    documents = json.loads(upload.read().decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    raise ImportFailed([f"The file is not valid JSON: {exc}"]) from exc
+                cases = import_cases(documents, user=request.user)
+            except ImportFailed as exc:
+                context["errors"] = exc.errors
+            else:
+                self.message_user(
+                    request,
+                    f"Imported {len(cases)} case(s) as drafts: {', '.join(c.registry_id for c in cases)}.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:cases_case_changelist"))
+        return TemplateResponse(request, "admin/cases/case/import.html", context)
+
+    @admin.action(description="Export selected cases as JSON (the API document)")
+    def export_json(self, request, queryset):
+        from api.documents import export_documents
+
+        body = json.dumps(export_documents(queryset, request=request), indent=2, ensure_ascii=False)
+        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="cases.json"'
+        return response
+
+    @admin.action(description="Export selected cases as CSV (one row per case)")
+    def export_csv(self, request, queryset):
+        from api.exports import CASE_COLUMNS, case_row, csv_response
+
+        cases = Case.objects.filter(pk__in=queryset.values("pk")).with_children()
+        return csv_response(CASE_COLUMNS, (case_row(c) for c in cases), "cases.csv")

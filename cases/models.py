@@ -338,7 +338,7 @@ class Tumor(CaseChild):
     """A primary tumor; its timing fields give the time of diagnosis."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="tumors")
-    site = models.CharField(max_length=32, choices=TumorSite.choices)
+    site = models.CharField("tumor site", max_length=32, choices=TumorSite.choices)
     icdo3_topography = models.CharField(
         "ICD-O-3 topography",
         max_length=5,
@@ -412,7 +412,7 @@ class Tumor(CaseChild):
 
 class Metastasis(CaseChild):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="metastases")
-    site = models.CharField(max_length=32, choices=MetastasisSite.choices)
+    site = models.CharField("metastasis site", max_length=32, choices=MetastasisSite.choices)
     detail = models.CharField(max_length=300, blank=True, help_text="e.g. 'cervical spine', 'right axillary'.")
     present = models.BooleanField(
         default=True, help_text="Untick when the source explicitly says the site was free of metastasis."
@@ -432,7 +432,7 @@ class Metastasis(CaseChild):
 class Mechanism(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="mechanisms")
     rank = models.PositiveSmallIntegerField(default=1, help_text="1 = the main mechanism.")
-    code = models.CharField(max_length=40, choices=MechanismCode.choices)
+    code = models.CharField("mechanism", max_length=40, choices=MechanismCode.choices)
     certainty = models.CharField(max_length=16, choices=Certainty.choices)
     evidence = models.TextField(blank=True, help_text="What supports (or excludes) the mechanism.")
     suspect_agent = models.ForeignKey(

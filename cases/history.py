@@ -1,0 +1,136 @@
+"""A case's full change history (the case and every child row) and reverting a case to an earlier state.
+
+Every write bumps the case's version and saves the case before its rows, so the state "after change N" is
+everything recorded before the case's next history record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from . import workflow
+from .models import DERIVED_FIELDS, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Tumor
+from .services import case_claim_version
+
+CHILD_MODELS = (Tumor, Metastasis, Mechanism, Finding, Intervention, LabResult)
+NOT_REVERTED = {"id", "status", "version", "created_at", "created_by", "updated_at", "updated_by", *DERIVED_FIELDS}
+HIDDEN_IN_DIFF = {"updated_at", "version"}
+
+
+@dataclass
+class Change:
+    history_id: int
+    when: datetime
+    user: object
+    action: str  # created / changed / deleted
+    kind: str  # "case", "lab result", ...
+    label: str
+    reason: str = ""
+    changes: list[tuple[str, object, object]] = field(default_factory=list)
+    is_case_record: bool = False
+
+
+ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
+
+
+def _field_label(model, name: str) -> str:
+    try:
+        return str(model._meta.get_field(name).verbose_name)
+    except Exception:  # noqa: BLE001 - a historical-only field has no model field
+        return name
+
+
+def _changes_of(model, records) -> list[Change]:
+    """Changes with their field differences, computed pairwise per object (no query per record)."""
+    out, previous = [], {}
+    skip = {
+        "history_id",
+        "history_date",
+        "history_change_reason",
+        "history_type",
+        "history_user",
+        "history_relation",
+        *HIDDEN_IN_DIFF,
+    }
+    fields = [f.attname for f in records.model._meta.fields if f.attname not in skip and f.name not in skip]
+    kind = str(model._meta.verbose_name)
+    for record in records:
+        before = previous.get(record.id)
+        diffs = []
+        if record.history_type == "~" and before is not None:
+            for name in fields:
+                old, new = getattr(before, name), getattr(record, name)
+                if old != new:
+                    diffs.append((_field_label(model, name.removesuffix("_id")), old, new))
+        previous[record.id] = record
+        out.append(
+            Change(
+                history_id=record.history_id,
+                when=record.history_date,
+                user=record.history_user,
+                action=ACTIONS[record.history_type],
+                kind=kind,
+                label=str(record.instance),
+                reason=record.history_change_reason or "",
+                changes=diffs,
+                is_case_record=model is Case,
+            )
+        )
+    return out
+
+
+def case_changes(case: Case) -> list[Change]:
+    """Every recorded change of the case and its rows, newest first (one query per kind of row)."""
+    changes = _changes_of(
+        Case, Case.history.filter(id=case.pk).select_related("history_user").order_by("history_date", "history_id")
+    )
+    for model in CHILD_MODELS:
+        records = (
+            model.history.filter(case_id=case.pk).select_related("history_user").order_by("history_date", "history_id")
+        )
+        changes.extend(_changes_of(model, records))
+    changes.sort(key=lambda c: (c.when, c.history_id), reverse=True)
+    return changes
+
+
+def _state_time(case: Case, history_id: int) -> tuple[object, datetime]:
+    records = list(Case.history.filter(id=case.pk).order_by("history_date", "history_id"))
+    for n, record in enumerate(records):
+        if record.history_id == history_id:
+            if n + 1 < len(records):
+                return record, records[n + 1].history_date - timedelta(microseconds=1)
+            return record, record.history_date + timedelta(days=36500)
+    raise LookupError(f"No history record {history_id} for case {case.registry_id}")
+
+
+def case_revert(*, case: Case, history_id: int, user, expected_version: int) -> Case:
+    """Bring the case and all its rows back to the state right after the change `history_id` recorded.
+
+    The revert is itself a new, attributed change; a published case goes back to review like any edit.
+    """
+    record, as_of = _state_time(case, history_id)
+    with transaction.atomic():
+        case_claim_version(case=case, expected_version=expected_version)
+        for f in Case._meta.concrete_fields:
+            if f.attname not in NOT_REVERTED and f.name not in NOT_REVERTED:
+                setattr(case, f.attname, getattr(record, f.attname))
+        case.status = workflow.status_after_edit(case.status)
+        case.updated_by = user
+        case._history_user = user
+        case._change_reason = f"Reverted to the state of {record.history_date:%Y-%m-%d %H:%M:%S} UTC"
+        case.save()
+        snapshots = {model: list(model.history.as_of(as_of).filter(case_id=case.pk)) for model in CHILD_MODELS}
+        for model in reversed(CHILD_MODELS):  # labs before the interventions they point at
+            for row in model.objects.filter(case=case):
+                row._history_user = user
+                row.delete()
+        for model in CHILD_MODELS:  # interventions before labs
+            for row in snapshots[model]:
+                row._history_user = user
+                row.save(force_insert=True)
+        case = Case.objects.with_children().get(pk=case.pk)
+        case.refresh_derived()
+    return case

@@ -1,0 +1,288 @@
+"""The curators' admin, through Django's test client: changelist, case page, saving, workflow, history,
+revert, import and export. (The browser scenarios are in tests/browser/.)"""
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from cases.models import Case, LabResult
+from cases.services import cases_refresh_derived
+from tests.factories import make_case, make_lab, make_user
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/cases/case/"
+INLINE_PREFIXES = ["tumors", "metastases", "mechanisms", "findings", "interventions", "labs"]
+
+
+def login(role: str, username: str | None = None) -> Client:
+    client = Client()
+    client.user = make_user(username or role, role)
+    client.force_login(client.user)
+    return client
+
+
+@pytest.fixture
+def source_cases():
+    call_command("loaddata", "agents", "source_cases", verbosity=0)
+    cases_refresh_derived(Case.objects.all())
+
+
+def case_form_data(case: Case, **changes) -> dict:
+    """The change form as the browser would post it, with no inline rows changed."""
+    data = {
+        "source": case.source_id,
+        "case_label": case.case_label,
+        "title": case.title,
+        "age_years": case.age_years or "",
+        "sex": case.sex,
+        "menopausal_status": case.menopausal_status,
+        "disorder": case.disorder,
+        "index_event": case.index_event,
+        "summary": case.summary,
+        "vital_status": case.vital_status,
+        "follow_up_days": case.follow_up_days or "",
+        "follow_up_text": case.follow_up_text,
+        "calcium_outcome": case.calcium_outcome,
+        "tumor_response": case.tumor_response,
+        "outcome_notes": case.outcome_notes,
+        "curation_notes": case.curation_notes,
+        "edited_version": case.version,
+    }
+    for prefix in INLINE_PREFIXES:
+        data.update(
+            {
+                f"{prefix}-TOTAL_FORMS": 0,
+                f"{prefix}-INITIAL_FORMS": 0,
+                f"{prefix}-MIN_NUM_FORMS": 0,
+                f"{prefix}-MAX_NUM_FORMS": 1000,
+            }
+        )
+    data.update(changes)
+    return data
+
+
+def test_the_changelist_shows_site_mechanism_peak_and_grade(source_cases):
+    response = login("curator").get(CHANGELIST)
+    row = next(line for line in response.content.decode().splitlines() if "CCR-000001" in line)
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "humoral_pthrp" in text and "breast" in text
+    assert ">16<" in text  # peak calcium of seed 000, mg/dL
+    assert row
+
+
+def changelist_queries(client) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(CHANGELIST).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_the_changelist_query_count_does_not_grow_with_the_cases():
+    client = login("reviewer")
+    make_lab(make_case())
+    one = changelist_queries(client)
+    for n in range(49):
+        make_lab(make_case(title=f"case {n}"))
+    # Same for 1 and 50 cases: session and user, permissions, the counts, the page of cases with
+    # tumor site and main mechanism as subqueries, and the agent filter's choices — never one per case.
+    assert changelist_queries(client) == one
+
+
+def test_search_finds_a_case_by_a_verbatim_quote(source_cases):
+    response = login("curator").get(CHANGELIST, {"q": "lowest level, 8.7"})
+    assert "CCR-000001" in response.content.decode()
+    assert "CCR-000002" not in response.content.decode()
+
+
+def test_the_case_page_shows_derived_measures_and_the_chart(source_cases):
+    page = login("analyst").get("/admin/cases/case/1/change/").content.decode()
+    assert "16 mg/dL = 3.99 mmol/L (calcium total)" in page
+    assert "grade 4 — from calcium total, limits: reported range" in page
+    assert "yes (days not given by the source)" in page
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="calcium-chart"' in page
+    assert "Reference range (reported)" in page
+
+
+def test_saving_through_the_admin_records_the_curator_and_bumps_the_version(source_cases):
+    curator = login("curator")
+    case = make_case()
+    response = curator.post(f"/admin/cases/case/{case.pk}/change/", case_form_data(case, title="Renamed"))
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert (case.title, case.version, case.updated_by) == ("Renamed", 2, curator.user)
+    assert case.history.latest().history_user == curator.user
+
+
+def test_the_second_of_two_admin_edits_from_the_same_version_is_refused():
+    first, second = login("curator", "first"), login("curator", "second")
+    case = make_case()
+    stale = case_form_data(case, title="second's title")
+    assert first.post(f"/admin/cases/case/{case.pk}/change/", case_form_data(case, title="first's")).status_code == 302
+    response = second.post(f"/admin/cases/case/{case.pk}/change/", stale)
+    assert response.status_code == 200
+    assert "Someone else saved this case while you were editing it" in response.content.decode()
+    assert Case.objects.get().title == "first's"
+
+
+def test_a_curators_edit_of_a_published_case_sends_it_back_to_review():
+    case = make_case(status="published")
+    login("curator").post(f"/admin/cases/case/{case.pk}/change/", case_form_data(case, title="Fixed typo"))
+    assert Case.objects.get().status == "in_review"
+
+
+def test_a_lab_in_the_wrong_unit_is_refused_with_the_row_named():
+    case = make_case()
+    data = case_form_data(
+        case,
+        **{
+            "labs-TOTAL_FORMS": 1,
+            "labs-0-analyte": "calcium_total",
+            "labs-0-value": "12",
+            "labs-0-unit": "pg/mL",
+            "labs-0-sequence": 1,
+            "labs-0-specimen": "not_reported",
+        },
+    )
+    response = login("curator").post(f"/admin/cases/case/{case.pk}/change/", data)
+    assert response.status_code == 200
+    assert (
+        "Lab result 1 (calcium_total), Unit: pg/mL is not a unit of serum total calcium; use mg/dL or mmol/L."
+        in response.content.decode()
+    )
+    assert LabResult.objects.count() == 0
+
+
+def test_only_reviewers_are_offered_publish():
+    make_case()
+    curator_page = login("curator").get(CHANGELIST).content.decode()
+    reviewer_page = login("reviewer").get(CHANGELIST).content.decode()
+    assert 'value="action_submit"' in curator_page and 'value="action_publish"' not in curator_page
+    assert 'value="action_publish"' in reviewer_page and 'value="action_retract"' in reviewer_page
+
+
+def test_workflow_actions_move_cases_and_refuse_wrong_states():
+    draft, published = make_case(), make_case(status="published")
+    reviewer = login("reviewer")
+    reviewer.post(CHANGELIST, {"action": "action_submit", "_selected_action": [draft.pk]})
+    reviewer.post(CHANGELIST, {"action": "action_publish", "_selected_action": [draft.pk]})
+    response = reviewer.post(CHANGELIST, {"action": "action_submit", "_selected_action": [published.pk]}, follow=True)
+    assert Case.objects.get(pk=draft.pk).status == "published"
+    assert "Cannot submit for review a case that is published" in response.content.decode()
+
+
+def test_an_analyst_cannot_change_a_case():
+    case = make_case(status="published")
+    response = login("analyst").post(f"/admin/cases/case/{case.pk}/change/", case_form_data(case, title="x"))
+    assert response.status_code == 403
+
+
+def test_the_full_history_shows_who_changed_what_and_reverts(source_cases):
+    curator, reviewer = login("curator"), login("reviewer")
+    case = make_case()
+    lab = make_lab(case, value=Decimal("12"))
+    case.refresh_from_db()
+    curator.post(
+        f"/admin/cases/case/{case.pk}/change/",
+        case_form_data(
+            case,
+            title="Curated title",
+            **{
+                "labs-TOTAL_FORMS": 1,
+                "labs-INITIAL_FORMS": 1,
+                "labs-0-id": lab.pk,
+                "labs-0-case": case.pk,
+                "labs-0-analyte": "calcium_total",
+                "labs-0-value": "13.5",
+                "labs-0-unit": "mg/dL",
+                "labs-0-sequence": 1,
+                "labs-0-specimen": "not_reported",
+            },
+        ),
+    )
+    history = reviewer.get(f"/admin/cases/case/{case.pk}/full-history/").content.decode()
+    assert "curator" in history
+    assert "<strong>title</strong>: Hypercalcemia in a test case → Curated title" in history
+    assert "<strong>value</strong>: 12.0000 → 13.5000" in history or "<strong>value</strong>: 12 → 13.5" in history
+
+    first_record = case.history.order_by("history_id").first()
+    case.refresh_from_db()
+    response = reviewer.post(
+        f"/admin/cases/case/{case.pk}/revert/{first_record.history_id}/", {"version": case.version}
+    )
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.title == "Hypercalcemia in a test case"
+    assert list(case.labs.values_list("value", flat=True)) == [Decimal("12")]
+    assert case.history.latest().history_user == reviewer.user
+
+
+def test_export_then_import_recreates_equal_cases(source_cases):
+    curator = login("curator")
+    exported = curator.post(CHANGELIST, {"action": "export_json", "_selected_action": [1, 2, 3]})
+    documents = json.loads(exported.content)
+    assert [d["id"] for d in documents] == ["CCR-000001", "CCR-000002", "CCR-000003"]
+    upload = SimpleUploadedFile("cases.json", exported.content, content_type="application/json")
+    response = curator.post("/admin/cases/case/import/", {"file": upload})
+    assert response.status_code == 302
+    assert Case.objects.count() == 6
+
+    def comparable(doc):
+        drop = {"id", "status", "version", "created_at", "updated_at", "created_by", "updated_by"}
+        doc = {k: v for k, v in doc.items() if k not in drop}
+        for relation in ("tumors", "metastases", "mechanisms", "findings", "labs", "interventions"):
+            doc[relation] = [{k: v for k, v in row.items() if k != "id"} for row in doc[relation]]
+        return doc
+
+    reimported = curator.post(CHANGELIST, {"action": "export_json", "_selected_action": [4, 5, 6]})
+    assert [comparable(d) for d in json.loads(reimported.content)] == [comparable(d) for d in documents]
+    assert set(Case.objects.filter(pk__gt=3).values_list("status", flat=True)) == {"draft"}
+
+
+def test_an_import_with_one_bad_case_imports_nothing_and_says_why(source_cases):
+    curator = login("curator")
+    documents = json.loads(curator.post(CHANGELIST, {"action": "export_json", "_selected_action": [1, 3]}).content)
+    documents[1]["labs"][0]["unit"] = "pg/mL"
+    upload = SimpleUploadedFile("cases.json", json.dumps(documents).encode(), content_type="application/json")
+    response = curator.post("/admin/cases/case/import/", {"file": upload})
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "case 2 (Hypercalcemia with cervical spine metastases" in page
+    assert "labs[0].unit: pg/mL is not a unit of serum total calcium; use mg/dL or mmol/L." in page
+    assert Case.objects.count() == 3
+
+
+def test_export_csv_has_one_row_per_selected_case(source_cases):
+    response = login("analyst").post(CHANGELIST, {"action": "export_csv", "_selected_action": [1, 2]})
+    lines = response.content.decode().splitlines()
+    assert lines[0].startswith("case_id,status,title")
+    assert [line.split(",")[0] for line in lines[1:]] == ["CCR-000001", "CCR-000002"]
+
+
+def test_curators_add_an_agent_without_a_code_change():
+    curator = login("curator")
+    response = curator.post(
+        "/admin/cases/agent/add/",
+        {
+            "code": "gallium_nitrate",
+            "name": "Gallium nitrate",
+            "category": "drug",
+            "drug_class": "other",
+            "atc_code": "",
+            "notes": "",
+        },
+    )
+    assert response.status_code == 302
+    assert (
+        curator.get(
+            "/admin/autocomplete/",
+            {"term": "gall", "app_label": "cases", "model_name": "intervention", "field_name": "agent"},
+        ).json()["results"][0]["text"]
+        == "Gallium nitrate"
+    )
