@@ -93,7 +93,26 @@ def case_changes(case: Case) -> list[Change]:
         )
         changes.extend(_changes_of(model, records))
     changes.sort(key=lambda c: (c.when, c.history_id), reverse=True)
+    _show_usernames(changes)
     return changes
+
+
+USER_FIELDS = {"created by", "updated by"}
+
+
+def _show_usernames(changes: list[Change]) -> None:
+    """Show the users in created/updated-by differences by name (one query for all of them)."""
+    from django.contrib.auth import get_user_model
+
+    ids = {v for c in changes for name, old, new in c.changes if name in USER_FIELDS for v in (old, new) if v}
+    if not ids:
+        return
+    names = dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+    for change in changes:
+        change.changes = [
+            (name, names.get(old, old), names.get(new, new)) if name in USER_FIELDS else (name, old, new)
+            for name, old, new in change.changes
+        ]
 
 
 def _state_time(case: Case, history_id: int) -> tuple[object, datetime]:
