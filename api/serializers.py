@@ -98,7 +98,13 @@ class MetastasisSerializer(RowSerializer):
 
 class MechanismSerializer(RowSerializer):
     suspect_agent = AgentCodeField()
-    suspect_agent_atc = serializers.CharField(source="suspect_agent.atc_code", read_only=True, default=None)
+    suspect_agent_atc = serializers.CharField(
+        source="suspect_agent.atc_code",
+        read_only=True,
+        default=None,
+        allow_null=True,
+        help_text="Null without an agent.",
+    )
 
     class Meta:
         model = Mechanism
@@ -131,9 +137,10 @@ class CalciumAroundSerializer(serializers.Serializer):
 
 class InterventionSerializer(RowSerializer):
     agent = AgentCodeField()
-    agent_name = serializers.CharField(source="agent.name", read_only=True, default=None)
-    atc = serializers.CharField(source="agent.atc_code", read_only=True, default=None)
-    drug_class = serializers.CharField(source="agent.drug_class", read_only=True, default=None)
+    # From the coded agent; null when the intervention names none (agent_text only).
+    agent_name = serializers.CharField(source="agent.name", read_only=True, default=None, allow_null=True)
+    atc = serializers.CharField(source="agent.atc_code", read_only=True, default=None, allow_null=True)
+    drug_class = serializers.CharField(source="agent.drug_class", read_only=True, default=None, allow_null=True)
     dose_value = DecimalNumberField()
 
     class Meta:
@@ -422,8 +429,18 @@ class CaseSerializer(serializers.ModelSerializer):
     labs = LabResultSerializer(many=True, required=False)
     interventions = InterventionSerializer(many=True, required=False)
     derived = serializers.SerializerMethodField()
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Username; null for cases loaded from fixtures.",
+    )
+    updated_by = serializers.SlugRelatedField(
+        slug_field="username",
+        read_only=True,
+        allow_null=True,
+        help_text="Username; null for cases loaded from fixtures.",
+    )
 
     class Meta:
         model = Case
@@ -491,3 +508,33 @@ class CaseSerializer(serializers.ModelSerializer):
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+def schema_nullable_objects(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS): documentation only.
+
+    A nullable nested serializer comes out as {"allOf": [{"$ref": ...}], "nullable": true}. In OpenAPI 3.0.3
+    `nullable` only widens a `type` in the same schema object, so strict validators refuse the null that the API
+    really returns (derived.peak_calcium, labs[].si, ...). Offer null as an alternative of its own instead, the
+    way drf-spectacular already documents nullable choices: {"oneOf": [{"$ref": ...}, NullEnum]}.
+    """
+    null = {"$ref": "#/components/schemas/NullEnum"}
+    found = False
+
+    def visit(node):
+        nonlocal found
+        if isinstance(node, dict):
+            if node.get("nullable") is True and "type" not in node and len(node.get("allOf", ())) == 1:
+                node["oneOf"] = [node.pop("allOf")[0], null]
+                found = True
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for item in node:
+                visit(item)
+
+    visit(result.get("paths", {}))
+    visit(result.get("components", {}))
+    if found:
+        result["components"].setdefault("schemas", {}).setdefault("NullEnum", {"enum": [None]})
+    return result

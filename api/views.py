@@ -220,6 +220,7 @@ class TokenView(BodySizeLimitMixin, ObtainAuthToken):
 
     @extend_schema(
         summary="Get an API token",
+        auth=[{}],  # no authentication needed: the username and password are the credentials
         request=inline_serializer(
             "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}
         ),

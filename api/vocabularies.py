@@ -34,9 +34,12 @@ PLAIN_LISTS = {
 }
 
 
-class TermSerializer(serializers.Serializer):
+class PlainTermSerializer(serializers.Serializer):
     code = serializers.CharField()
     label = serializers.CharField()
+
+
+class TermSerializer(PlainTermSerializer):
     system = serializers.CharField(required=False, help_text="External code system, e.g. HPO, ICD-O-3, LOINC.")
     external_code = serializers.CharField(required=False, allow_null=True)
     units = serializers.ListField(child=serializers.CharField(), required=False)
@@ -46,13 +49,20 @@ class TermSerializer(serializers.Serializer):
     applies_to = serializers.ListField(child=serializers.CharField(), required=False, allow_null=True)
 
 
-class VocabulariesSerializer(serializers.Serializer):
-    disorder = TermSerializer(many=True)
-    mechanism = TermSerializer(many=True)
-    tumor_site = TermSerializer(many=True)
-    analyte = TermSerializer(many=True)
-    receptor = TermSerializer(many=True)
-    # ... and every list in PLAIN_LISTS, each a list of {code, label}.
+# For the schema only: the lists with external codes, and every list in PLAIN_LISTS as a list of {code, label}.
+VocabulariesSerializer = type(
+    "VocabulariesSerializer",
+    (serializers.Serializer,),
+    {
+        "__module__": __name__,
+        "disorder": TermSerializer(many=True),
+        "mechanism": TermSerializer(many=True),
+        "tumor_site": TermSerializer(many=True),
+        "analyte": TermSerializer(many=True),
+        "receptor": TermSerializer(many=True),
+        **{name: PlainTermSerializer(many=True) for name in PLAIN_LISTS},
+    },
+)
 
 
 def _plain(choices) -> list[dict]:

@@ -162,6 +162,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # served by the project itself: no CDN
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One component per shared choice list (er/pr/her2/hormone_receptor; dechallenge/rechallenge).
+    "ENUM_NAME_OVERRIDES": {
+        "ReceptorStatusEnum": "cases.vocabularies.ReceptorStatus",
+        "ChallengeResultEnum": "cases.vocabularies.ChallengeResult",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.serializers.schema_nullable_objects",
+    ],
 }
 
 # Local admin login created by `manage.py bootstrap_registry` (bin/serve). Without a password one is generated
