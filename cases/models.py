@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from . import measures
+from . import measures, quality
 from .vocabularies import (
     TUMOR_SITE_TOPOGRAPHY,
     UNIT_CHOICES,
@@ -210,6 +210,16 @@ DERIVED_FIELDS = [
     "nadir_ctcae_grade",
     "calcium_normalised",
     "days_to_normalisation",
+    "main_mechanism",
+    "suggested_mechanism",
+    "mechanism_agreement",
+    "completeness_score",
+]
+INTERVENTION_DERIVED_FIELDS = [
+    "calcium_before_mg_dl",
+    "calcium_after_mg_dl",
+    "calcium_normal_after",
+    "days_to_calcium_after",
 ]
 
 
@@ -260,6 +270,10 @@ class Case(models.Model):
     nadir_ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     calcium_normalised = models.BooleanField(null=True, blank=True, editable=False)
     days_to_normalisation = models.IntegerField(null=True, blank=True, editable=False)
+    main_mechanism = models.CharField(max_length=40, blank=True, editable=False)
+    suggested_mechanism = models.CharField(max_length=40, blank=True, editable=False)
+    mechanism_agreement = models.CharField(max_length=16, blank=True, editable=False)
+    completeness_score = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -308,16 +322,76 @@ class Case(models.Model):
                 raise ValidationError({"age_years": "Age must be between 0 and 120 years."})
             self.age_years = deidentified_age(self.age_years)
 
-    def refresh_derived(self, summary: measures.CalciumSummary | None = None) -> None:
-        """Recompute the cached derived measures from the case's rows and store them."""
-        summary = summary or self.calcium_summary()
+    def refresh_derived(self) -> None:
+        """Recompute the cached derived measures from the case's rows and store them (case and interventions)."""
+        summary = self.calcium_summary()
         self.peak_calcium_mg_dl = summary.peak.mg_dl if summary.peak else None
         self.nadir_calcium_mg_dl = summary.nadir.mg_dl if summary.nadir else None
         self.peak_ctcae_grade = summary.peak_grade.grade if summary.peak_grade else None
         self.nadir_ctcae_grade = summary.nadir_grade.grade if summary.nadir_grade else None
         self.calcium_normalised = summary.normalisation.normalised if summary.normalisation else None
         self.days_to_normalisation = summary.normalisation.days if summary.normalisation else None
+        recorded = [m.code for m in self.mechanisms.all() if m.certainty != "excluded"]
+        suggestions = self.mechanism_suggestions()
+        self.main_mechanism = recorded[0] if recorded else ""
+        self.suggested_mechanism = suggestions[0].code if suggestions else ""
+        self.mechanism_agreement = quality.mechanism_agreement(recorded, suggestions)
+        self.completeness_score = self.completeness().score
         Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
+        interventions = {i.pk: i for i in self.interventions.all()}
+        for around in summary.around:
+            i = interventions[around.intervention_id]
+            before, after = around.before, around.after
+            i.calcium_before_mg_dl = measures.round_for_unit(before.high_mg_dl, "mg/dL") if before else None
+            i.calcium_after_mg_dl = measures.round_for_unit(after.high_mg_dl, "mg/dL") if after else None
+            i.calcium_normal_after = measures.is_within_limits(after) if after else None
+            i.days_to_calcium_after = (
+                after.day - i.day if after and after.day is not None and i.day is not None else None
+            )
+        for i in interventions.values():
+            if i.status != "administered":
+                i.calcium_before_mg_dl = i.calcium_after_mg_dl = i.calcium_normal_after = None
+                i.days_to_calcium_after = None
+        Intervention.objects.bulk_update(interventions.values(), INTERVENTION_DERIVED_FIELDS)
+
+    def lab_flags(self) -> list[quality.LabFlag]:
+        """Each result's flag for the mechanism rules: the source's own word where it gives one, else the
+        interpretation against the reference range."""
+        return [
+            quality.LabFlag(
+                lab.analyte,
+                lab.qualitative if lab.qualitative in ("high", "low", "normal") else lab.interpretation().flag,
+            )
+            for lab in self.labs.all()
+        ]
+
+    def mechanism_suggestions(self) -> list[quality.Suggestion]:
+        bone = [m.present for m in self.metastases.all() if m.site == "bone"]
+        return quality.suggest_mechanisms(self.disorder, self.lab_flags(), (True in bone) if bone else None)
+
+    def completeness(self) -> quality.Completeness:
+        children = [
+            *self.tumors.all(),
+            *self.metastases.all(),
+            *self.findings.all(),
+            *self.labs.all(),
+            *self.interventions.all(),
+        ]
+        return quality.care_completeness(
+            quality.CaseFacts(
+                age_years=self.age_years,
+                sex=self.sex,
+                index_event=self.index_event,
+                findings_present=sum(1 for f in self.findings.all() if f.present),
+                dated_items=sum(1 for row in children if row.day is not None),
+                labs=len(self.labs.all()),
+                administered_interventions=sum(1 for i in self.interventions.all() if i.status == "administered"),
+                vital_status=self.vital_status,
+                follow_up_days=self.follow_up_days,
+                follow_up_text=self.follow_up_text,
+                calcium_outcome=self.calcium_outcome,
+            )
+        )
 
     def calcium_summary(self) -> measures.CalciumSummary:
         """Derived calcium measures; uses prefetched labs and interventions when present."""
@@ -560,8 +634,13 @@ class Intervention(CaseChild):
     adverse_events = models.CharField(max_length=16, choices=AdverseEvents.choices, default=AdverseEvents.NOT_REPORTED)
     adverse_events_text = models.TextField(blank=True)
     notes = models.TextField(blank=True)
+    # Derived by Case.refresh_derived() for analytics in the database; never entered.
+    calcium_before_mg_dl = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
+    calcium_after_mg_dl = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
+    calcium_normal_after = models.BooleanField(null=True, blank=True, editable=False)
+    days_to_calcium_after = models.IntegerField(null=True, blank=True, editable=False)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=INTERVENTION_DERIVED_FIELDS)
 
     class Meta(CaseChild.Meta):
         ordering = ["case", "sequence", "id"]

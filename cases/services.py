@@ -50,7 +50,7 @@ def case_transition(*, case: Case, name: str, user, expected_version: int | None
 def cases_refresh_derived(cases) -> int:
     """Recompute the cached derived measures of these cases (after a fixture load or a bulk change)."""
     count = 0
-    for case in cases.prefetch_related("labs", "interventions"):
+    for case in cases.prefetch_related("labs", "interventions", "mechanisms", "metastases", "findings", "tumors"):
         case.refresh_derived()
         count += 1
     return count
