@@ -3,10 +3,10 @@ several conditions on one kind of row (agent + status) must hold for the same ro
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 import django_filters as filters
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 
 from cases import measures
 from cases.models import Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Tumor
@@ -30,6 +30,20 @@ CALCIUM_UNITS = [("mg/dL", "mg/dL"), ("mmol/L", "mmol/L")]
 
 def rows(model, **conditions) -> Exists:
     return Exists(model.objects.filter(case=OuterRef("pk"), **conditions))
+
+
+# Every number filtered on is at least 0. django-filter caps numbers at 1e50 but not below: -1e999999 overflows
+# PostgreSQL's numeric (a 500) and takes half a minute to become an int for the integer fields.
+NOT_NEGATIVE = {"min_value": 0}
+
+
+class NullsLastOrderingFilter(filters.OrderingFilter):
+    """Cases without the value (no calcium result, no age) sort last in either direction, on SQLite and
+    PostgreSQL alike (by default SQLite puts NULL first ascending, PostgreSQL first descending)."""
+
+    def get_ordering_value(self, param):
+        field = F(super().get_ordering_value(param).removeprefix("-"))
+        return field.desc(nulls_last=True) if param.startswith("-") else field.asc(nulls_last=True)
 
 
 class CaseFilter(filters.FilterSet):
@@ -60,8 +74,12 @@ class CaseFilter(filters.FilterSet):
     intervention_intent = filters.ChoiceFilter(choices=Intent.choices, method="filter_intervention")
     intervention_status = filters.ChoiceFilter(choices=InterventionStatus.choices, method="filter_intervention")
     calcium_response = filters.ChoiceFilter(choices=CalciumResponse.choices, method="filter_intervention")
-    peak_calcium_min = filters.NumberFilter(method="filter_peak", help_text="In calcium_unit (default mg/dL).")
-    peak_calcium_max = filters.NumberFilter(method="filter_peak", help_text="In calcium_unit (default mg/dL).")
+    peak_calcium_min = filters.NumberFilter(
+        method="filter_peak", help_text="In calcium_unit (default mg/dL).", **NOT_NEGATIVE
+    )
+    peak_calcium_max = filters.NumberFilter(
+        method="filter_peak", help_text="In calcium_unit (default mg/dL).", **NOT_NEGATIVE
+    )
     calcium_unit = filters.ChoiceFilter(
         choices=CALCIUM_UNITS,
         method="filter_noop",
@@ -72,20 +90,20 @@ class CaseFilter(filters.FilterSet):
         choices=[(g, str(g)) for g in range(5)],
         help_text="CTCAE v5.0 hypercalcemia grade of the peak calcium.",
     )
-    ctcae_grade_min = filters.NumberFilter(field_name="peak_ctcae_grade", lookup_expr="gte")
+    ctcae_grade_min = filters.NumberFilter(field_name="peak_ctcae_grade", lookup_expr="gte", **NOT_NEGATIVE)
     normalised = filters.BooleanFilter(field_name="calcium_normalised")
-    age_min = filters.NumberFilter(field_name="age_years", lookup_expr="gte")
-    age_max = filters.NumberFilter(field_name="age_years", lookup_expr="lte")
+    age_min = filters.NumberFilter(field_name="age_years", lookup_expr="gte", **NOT_NEGATIVE)
+    age_max = filters.NumberFilter(field_name="age_years", lookup_expr="lte", **NOT_NEGATIVE)
     sex = filters.ChoiceFilter(choices=Sex.choices)
-    source_year = filters.NumberFilter(field_name="source__year")
-    source_year_min = filters.NumberFilter(field_name="source__year", lookup_expr="gte")
-    source_year_max = filters.NumberFilter(field_name="source__year", lookup_expr="lte")
+    source_year = filters.NumberFilter(field_name="source__year", **NOT_NEGATIVE)
+    source_year_min = filters.NumberFilter(field_name="source__year", lookup_expr="gte", **NOT_NEGATIVE)
+    source_year_max = filters.NumberFilter(field_name="source__year", lookup_expr="lte", **NOT_NEGATIVE)
     doi = filters.CharFilter(field_name="source__doi", lookup_expr="iexact")
     pmid = filters.CharFilter(field_name="source__pmid")
     search = filters.CharFilter(
         method="filter_search", help_text="Words in the title, the citation, the source title or any verbatim quote."
     )
-    ordering = filters.OrderingFilter(
+    ordering = NullsLastOrderingFilter(
         fields=(
             ("id", "id"),
             ("title", "title"),
@@ -150,6 +168,9 @@ class CaseFilter(filters.FilterSet):
     def filter_peak(self, queryset, name, value):
         unit = self.form.cleaned_data.get("calcium_unit") or "mg/dL"
         mg_dl = measures.convert(Decimal(value), measures.CALCIUM_TOTAL, unit, "mg/dL")
+        # The peak is cached rounded to 0.01 mg/dL: round the bound the same way, so that a peak exactly at the
+        # bound counts in either unit (3.0 mmol/L = 12.024 mg/dL, cached as 12.02). Bounds are below 1e50.
+        mg_dl = mg_dl.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP, context=Context(prec=60))
         lookup = "gte" if name == "peak_calcium_min" else "lte"
         return queryset.filter(**{f"peak_calcium_mg_dl__{lookup}": mg_dl})
 

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from cases import measures
+from cases import measures, quality
 from cases.models import Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
 from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC
 
@@ -347,6 +347,24 @@ class InterventionCourseSerializer(serializers.Serializer):
     calcium_after = CalciumAroundSerializer(allow_null=True)
 
 
+class SuggestionSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    rule = serializers.CharField()
+
+
+class MechanismCheckSerializer(serializers.Serializer):
+    recorded = serializers.ListField(child=serializers.CharField(), help_text="The curator's, excluded ones left out.")
+    suggested = SuggestionSerializer(many=True, help_text="What the lab pattern points to (domain.md's rules).")
+    agreement = serializers.ChoiceField(choices=["agree", "disagree", "no_suggestion", "no_mechanism"])
+
+
+class CompletenessSerializer(serializers.Serializer):
+    score = serializers.IntegerField(help_text="CARE items the record holds.")
+    of = serializers.IntegerField()
+    present = serializers.ListField(child=serializers.CharField())
+    missing = serializers.ListField(child=serializers.CharField())
+
+
 class DerivedSerializer(serializers.Serializer):
     peak_calcium = ExtremeSerializer(allow_null=True)
     nadir_calcium = ExtremeSerializer(allow_null=True)
@@ -356,6 +374,8 @@ class DerivedSerializer(serializers.Serializer):
         allow_null=True, help_text="After the first administered calcium-directed intervention; null if none."
     )
     interventions = InterventionCourseSerializer(many=True)
+    mechanism_check = MechanismCheckSerializer()
+    completeness = CompletenessSerializer()
 
 
 def derived_document(case: Case, labs: list[LabResult], interventions: list[Intervention]) -> dict:
@@ -364,6 +384,9 @@ def derived_document(case: Case, labs: list[LabResult], interventions: list[Inte
     )
     lab_index = {lab.pk: n for n, lab in enumerate(labs)}
     intervention_index = {i.pk: n for n, i in enumerate(interventions)}
+    recorded = [m.code for m in case.mechanisms.all() if m.certainty != "excluded"]
+    suggestions = case.mechanism_suggestions()
+    completeness = case.completeness()
 
     def extreme(e):
         return e and {
@@ -412,6 +435,17 @@ def derived_document(case: Case, labs: list[LabResult], interventions: list[Inte
             }
             for a in summary.around
         ],
+        "mechanism_check": {
+            "recorded": recorded,
+            "suggested": [{"code": s.code, "rule": s.rule} for s in suggestions],
+            "agreement": quality.mechanism_agreement(recorded, suggestions),
+        },
+        "completeness": {
+            "score": completeness.score,
+            "of": len(quality.CARE_ITEMS),
+            "present": list(completeness.present),
+            "missing": list(completeness.missing),
+        },
     }
 
 

@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from . import exports, views
+from . import analytics, exports, views
 
 router = DefaultRouter()
 router.register("cases", views.CaseViewSet, basename="case")
@@ -12,6 +12,9 @@ urlpatterns = [
     path("exports/cases.csv", exports.CaseTableView.as_view(), name="export-cases"),
     path("exports/labs.csv", exports.LabTableView.as_view(), name="export-labs"),
     path("vocabularies/", views.VocabularyView.as_view(), name="vocabularies"),
+    path("analytics/summary/", analytics.SummaryView.as_view(), name="analytics-summary"),
+    path("analytics/interventions/", analytics.InterventionsView.as_view(), name="analytics-interventions"),
+    path("analytics/trajectories/", analytics.TrajectoriesView.as_view(), name="analytics-trajectories"),
     path("auth/token/", views.TokenView.as_view(), name="token"),
     path("", include(router.urls)),
 ]

@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import measures, workflow
+from . import measures, quality, workflow
 from .charts import calcium_chart_svg
 from .history import case_changes, case_revert
 from .models import Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
@@ -169,6 +169,33 @@ class CaseForm(forms.ModelForm):
         return cleaned
 
 
+class MechanismAgreementFilter(admin.SimpleListFilter):
+    title = "mechanism vs labs"
+    parameter_name = "mechanism_agreement"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("agree", "Labs agree"),
+            ("disagree", "Labs suggest another"),
+            ("no_suggestion", "No rule applies"),
+            ("no_mechanism", "No mechanism recorded"),
+        ]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(mechanism_agreement=self.value()) if self.value() else queryset
+
+
+class CompletenessFilter(admin.SimpleListFilter):
+    title = "reporting completeness (CARE)"
+    parameter_name = "completeness_min"
+
+    def lookups(self, request, model_admin):
+        return [(str(n), f"at least {n}/6") for n in (6, 5, 4, 3)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(completeness_score__gte=int(self.value())) if self.value() else queryset
+
+
 def transition_action(name: str):
     transition = workflow.TRANSITIONS[name]
     permission = "publish" if transition.permission == "cases.publish_case" else "submit"
@@ -203,8 +230,10 @@ class CaseAdmin(admin.ModelAdmin):
         "tumor_site",
         "disorder",
         "main_mechanism",
+        "labs_suggest",
         "peak_calcium",
         "grade",
+        "care_score",
         "status",
         "updated_at",
     )
@@ -212,6 +241,8 @@ class CaseAdmin(admin.ModelAdmin):
         "status",
         "disorder",
         "mechanisms__code",
+        MechanismAgreementFilter,
+        CompletenessFilter,
         "tumors__site",
         "tumors__hormone_receptor",
         "tumors__er",
@@ -311,6 +342,20 @@ class CaseAdmin(admin.ModelAdmin):
     def main_mechanism(self, obj: Case) -> str:
         return obj.main_mechanism_code or "—"
 
+    @admin.display(description="Labs suggest", ordering="suggested_mechanism")
+    def labs_suggest(self, obj: Case) -> str:
+        if obj.mechanism_agreement == "disagree":
+            return format_html(
+                '<strong class="mechanism-disagrees" title="The lab pattern suggests another '
+                'mechanism than the one recorded">⚠ {}</strong>',
+                obj.suggested_mechanism,
+            )
+        return obj.suggested_mechanism or "—"
+
+    @admin.display(description="CARE", ordering="completeness_score")
+    def care_score(self, obj: Case) -> str:
+        return "—" if obj.completeness_score is None else f"{obj.completeness_score}/{len(quality.CARE_ITEMS)}"
+
     @admin.display(description="Peak Ca (mg/dL)", ordering="peak_calcium_mg_dl")
     def peak_calcium(self, obj: Case) -> str:
         return "—" if obj.peak_calcium_mg_dl is None else f"{obj.peak_calcium_mg_dl.normalize():f}"
@@ -387,6 +432,22 @@ class CaseAdmin(admin.ModelAdmin):
         else:
             normal = "no"
         rows.append(("Normalised after first calcium-directed intervention", normal))
+        suggestions = obj.mechanism_suggestions()
+        recorded = [m.code for m in obj.mechanisms.all() if m.certainty != "excluded"]
+        agreement = quality.mechanism_agreement(recorded, suggestions)
+        suggested = "; ".join(f"{s.code} ({s.rule})" for s in suggestions) or "no rule applies to these labs"
+        verdict = {
+            "agree": "agrees with the recorded mechanism",
+            "disagree": "⚠ DISAGREES with the recorded mechanism (" + (", ".join(recorded)) + ")",
+            "no_suggestion": "",
+            "no_mechanism": "no mechanism recorded",
+        }[agreement]
+        rows.append(("Mechanism suggested by the labs", f"{suggested}{' — ' + verdict if verdict else ''}"))
+        completeness = obj.completeness()
+        missing = ", ".join(quality.CARE_ITEMS[m] for m in completeness.missing) or "nothing"
+        rows.append(
+            ("Reporting completeness (CARE)", f"{completeness.score}/{len(quality.CARE_ITEMS)}; missing: {missing}")
+        )
         return format_html(
             '<table class="calcium-panel">{}</table>', format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         )

@@ -150,6 +150,9 @@ def test_the_schema_documents_every_endpoint_of_the_api():
     assert set(openapi()["paths"]) == {
         "/api/v1/agents/",
         "/api/v1/agents/{code}/",
+        "/api/v1/analytics/interventions/",
+        "/api/v1/analytics/summary/",
+        "/api/v1/analytics/trajectories/",
         "/api/v1/auth/token/",
         CASES,
         CASE,

@@ -26,8 +26,9 @@ class Command(BaseCommand):
                 self.stdout.write("Registry already holds data: source cases not reloaded.")
             else:
                 call_command("loaddata", "agents", "source_cases", verbosity=0)
-                cases_refresh_derived(Case.objects.all())
                 self.stdout.write(f"Loaded {Case.objects.count()} source cases.")
+            # Derived measures are cached per case; recompute them in case a new version computes more.
+            cases_refresh_derived(Case.objects.all())
         self._admin_login()
 
     def _admin_login(self) -> None:

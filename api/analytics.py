@@ -1,0 +1,92 @@
+"""Cohort analytics endpoints: the case-list filters pick the cohort; cases.analytics does the arithmetic
+in the database."""
+
+from __future__ import annotations
+
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from cases import analytics
+from cases.models import Case
+
+from .filters import CaseFilter
+from .permissions import RolePermissions
+from .views import visible_cases
+
+
+class CohortView(GenericAPIView):
+    permission_classes = [IsAuthenticated, RolePermissions]
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = CaseFilter
+    queryset = Case.objects.none()
+    pagination_class = None
+
+    def cohort(self):
+        return self.filter_queryset(visible_cases(self.request.user))
+
+
+def _choice(name: str, allowed: list[str], default: str, request) -> str:
+    value = request.query_params.get(name, default)
+    if value not in allowed:
+        raise serializers.ValidationError({name: [f"Use one of: {', '.join(allowed)}."]})
+    return value
+
+
+class SummaryView(CohortView):
+    @extend_schema(
+        summary="Cohort counts and distributions (same filters as the case list)", responses=OpenApiTypes.OBJECT
+    )
+    def get(self, request) -> Response:
+        return Response(analytics.summary(self.cohort()))
+
+
+class InterventionsView(CohortView):
+    @extend_schema(
+        summary="Interventions per agent, drug class and intent: use, calcium response, calcium before/after",
+        parameters=[
+            OpenApiParameter(
+                "by",
+                str,
+                enum=["mechanism"],
+                required=False,
+                description="Also split each table by the case's main mechanism.",
+            )
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request) -> Response:
+        by = request.query_params.get("by")
+        if by not in (None, "", "mechanism"):
+            raise serializers.ValidationError({"by": ["Use by=mechanism or leave it out."]})
+        cohort = self.cohort()
+        return Response(
+            {
+                f"by_{group}": analytics.intervention_table(cohort, group, by_mechanism=by == "mechanism")
+                for group in analytics.GROUPINGS
+            }
+        )
+
+
+class TrajectoriesView(CohortView):
+    @extend_schema(
+        summary="Per case: the calcium series (mg/dL) and intervention spans, aligned for plotting",
+        parameters=[
+            OpenApiParameter(
+                "align",
+                str,
+                enum=["index", "first_calcium_directed"],
+                required=False,
+                description="Day 0 = the index event (default) or the start of the first "
+                "administered calcium-directed intervention.",
+            )
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request) -> Response:
+        align = _choice("align", ["index", "first_calcium_directed"], "index", request)
+        return Response(analytics.trajectories(self.cohort(), align))

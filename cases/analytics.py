@@ -1,0 +1,237 @@
+"""Cohort analytics over a (filtered) set of cases, computed in the database.
+
+Counts are GROUP BY queries; medians and quartiles use ROW_NUMBER() windows, so only the rows at the needed
+positions leave the database. Quantiles follow the linear-interpolation definition used by pandas and R's
+default (type 7). Every function runs a fixed number of queries, whatever the number of cases.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
+
+from . import measures
+from .models import Case, Intervention, Mechanism, Tumor
+from .vocabularies import CalciumResponse, InterventionStatus, ReceptorStatus
+
+QUARTILES = (0.25, 0.5, 0.75)
+
+
+def _interpolate(ordered: dict[int, Decimal], n: int, p: float) -> Decimal:
+    h = (n - 1) * p
+    lo, hi = math.floor(h), math.ceil(h)
+    low, high = Decimal(ordered[lo + 1]), Decimal(ordered[hi + 1])
+    return low + (high - low) * Decimal(str(h - lo))
+
+
+def distribution(queryset: QuerySet, field: str) -> dict:
+    """n, min, quartiles (q1, median, q3) and max of a numeric field, in two queries."""
+    values = queryset.filter(**{f"{field}__isnull": False}).order_by()
+    stats = values.aggregate(n=Count("pk"), min=Min(field), max=Max(field))
+    n = stats["n"]
+    if not n:
+        return {"n": 0, "min": None, "q1": None, "median": None, "q3": None, "max": None}
+    positions = {pos for p in QUARTILES for pos in (math.floor((n - 1) * p) + 1, math.ceil((n - 1) * p) + 1)}
+    ranked = values.annotate(rank=Window(RowNumber(), order_by=[F(field).asc(), F("pk").asc()]))
+    ordered = dict(ranked.filter(rank__in=positions).values_list("rank", field))
+    q1, median, q3 = (_interpolate(ordered, n, p) for p in QUARTILES)
+    return {"n": n, "min": Decimal(stats["min"]), "q1": q1, "median": median, "q3": q3, "max": Decimal(stats["max"])}
+
+
+def group_medians(queryset: QuerySet, group_by: list[str], value) -> dict[tuple, Decimal]:
+    """The median of `value` (a field name or expression) within each group, in one query.
+
+    Rows are ranked within their group; only the middle one (odd count) or two (even count) are fetched.
+    """
+    rows = (
+        queryset.order_by()
+        .annotate(_value=value if not isinstance(value, str) else F(value))
+        .filter(_value__isnull=False)
+        .annotate(
+            _rank=Window(
+                RowNumber(), partition_by=[F(g) for g in group_by], order_by=[F("_value").asc(), F("pk").asc()]
+            ),
+            _count=Window(Count("pk"), partition_by=[F(g) for g in group_by]),
+        )
+        .filter(_rank__gte=F("_count") * 0.5, _rank__lte=F("_count") * 0.5 + 1)
+        .values_list(*group_by, "_value")
+    )
+    middles: dict[tuple, list[Decimal]] = {}
+    for *key, v in rows:
+        middles.setdefault(tuple(key), []).append(Decimal(v))
+    return {key: sum(vs) / len(vs) for key, vs in middles.items()}
+
+
+def _in_si(stats: dict, analyte: str = measures.CALCIUM_TOTAL) -> dict:
+    return {k: (v if k == "n" or v is None else measures.to_si(v, analyte, "mg/dL")) for k, v in stats.items()}
+
+
+def _rounded(stats: dict, unit: str) -> dict:
+    return {k: (v if k == "n" or v is None else measures.round_for_unit(v, unit)) for k, v in stats.items()}
+
+
+AGE_BANDS = [(0, 17), (18, 39), (40, 49), (50, 59), (60, 69), (70, 79), (80, 89), (90, 90)]
+
+
+def summary(cases: QuerySet[Case]) -> dict:
+    """Counts by disorder, mechanism, tumor site, receptor status and CTCAE grade; age and peak calcium."""
+    cases = cases.order_by()
+    case_ids = cases.values("pk")
+
+    def counts(qs, field, of="pk") -> dict:
+        rows = qs.order_by().values(field).annotate(n=Count(of, distinct=True)).order_by(field)
+        return {(r[field] if r[field] not in ("", None) else "none"): r["n"] for r in rows}
+
+    receptor_fields = ("er", "pr", "her2", "hormone_receptor")
+    receptor_counts = Tumor.objects.filter(case__in=case_ids).aggregate(
+        **{
+            f"{f}__{s}": Count("case", distinct=True, filter=Q(**{f: s}))
+            for f in receptor_fields
+            for s in ReceptorStatus.values
+        }
+    )
+    age_bands = cases.aggregate(
+        **{
+            (f"{lo}-{hi}" if lo != hi else "90+"): Count("pk", filter=Q(age_years__gte=lo, age_years__lte=hi))
+            for lo, hi in AGE_BANDS
+        }
+    )
+    peak = distribution(cases, "peak_calcium_mg_dl")
+    return {
+        "cases": cases.count(),
+        "by_disorder": counts(cases, "disorder"),
+        "by_main_mechanism": counts(cases, "main_mechanism"),
+        "by_mechanism": counts(
+            Mechanism.objects.filter(case__in=case_ids).exclude(certainty="excluded"), "code", of="case"
+        ),
+        "by_tumor_site": counts(Tumor.objects.filter(case__in=case_ids), "site", of="case"),
+        "by_receptor_status": {
+            f: {s: receptor_counts[f"{f}__{s}"] for s in ReceptorStatus.values} for f in receptor_fields
+        },
+        "by_ctcae_grade": counts(cases, "peak_ctcae_grade"),
+        "by_mechanism_agreement": counts(cases, "mechanism_agreement"),
+        "age": {**distribution(cases, "age_years"), "bands": age_bands},
+        "peak_calcium": {"mg_dl": _rounded(peak, "mg/dL"), "mmol_l": _in_si(peak)},
+    }
+
+
+GROUPINGS = {"agent": ["agent__code"], "drug_class": ["agent__drug_class"], "intent": ["intent"]}
+
+
+def intervention_table(cases: QuerySet[Case], group: str, by_mechanism: bool = False) -> list[dict]:
+    """Per agent / drug class / intent (optionally also per the case's main mechanism): cases, administered vs
+    recommended, calcium responses, median calcium before and after and median change, median days from the
+    intervention to a normal calcium value after it."""
+    keys = [*GROUPINGS[group], *(["case__main_mechanism"] if by_mechanism else [])]
+    interventions = Intervention.objects.filter(case__in=cases.order_by().values("pk"))
+    administered = Q(status=InterventionStatus.ADMINISTERED)
+    extra = {"agent__name": Max("agent__name"), "agent__atc_code": Max("agent__atc_code")} if group == "agent" else {}
+    rows = (
+        interventions.order_by()
+        .values(*keys)
+        .annotate(
+            cases=Count("case", distinct=True),
+            administered=Count("pk", filter=administered),
+            recommended=Count("pk", filter=Q(status=InterventionStatus.RECOMMENDED)),
+            advised_against=Count("pk", filter=Q(status=InterventionStatus.ADVISED_AGAINST)),
+            with_calcium_before_and_after=Count(
+                "pk", filter=administered & Q(calcium_before_mg_dl__isnull=False, calcium_after_mg_dl__isnull=False)
+            ),
+            **{
+                f"response__{r}": Count("pk", filter=administered & Q(calcium_response=r))
+                for r in CalciumResponse.values
+            },
+            **extra,
+        )
+        .order_by(*keys)
+    )
+    paired = interventions.filter(calcium_before_mg_dl__isnull=False, calcium_after_mg_dl__isnull=False)
+    before = group_medians(interventions, keys, "calcium_before_mg_dl")
+    after = group_medians(interventions, keys, "calcium_after_mg_dl")
+    change = group_medians(paired, keys, F("calcium_after_mg_dl") - F("calcium_before_mg_dl"))
+    days = group_medians(interventions.filter(calcium_normal_after=True), keys, "days_to_calcium_after")
+    table = []
+    for row in rows:
+        key = tuple(row[k] for k in keys)
+        entry = {
+            "group": group,
+            "key": row[keys[0]],
+            **({"mechanism": row["case__main_mechanism"] or None} if by_mechanism else {}),
+            **({"agent_name": row["agent__name"], "atc": row["agent__atc_code"] or None} if group == "agent" else {}),
+            "cases": row["cases"],
+            "administered": row["administered"],
+            "recommended": row["recommended"],
+            "advised_against": row["advised_against"],
+            "calcium_response": {r: row[f"response__{r}"] for r in CalciumResponse.values},
+            "with_calcium_before_and_after": row["with_calcium_before_and_after"],
+            "median_calcium_before_mg_dl": _round(before.get(key)),
+            "median_calcium_after_mg_dl": _round(after.get(key)),
+            "median_calcium_change_mg_dl": _round(change.get(key)),
+            "median_days_to_normal_calcium": _round(days.get(key), "days"),
+        }
+        table.append(entry)
+    return table
+
+
+def _round(value: Decimal | None, unit: str = "mg/dL") -> Decimal | None:
+    if value is None:
+        return None
+    if unit == "days":
+        return value.quantize(Decimal("0.1"))
+    return measures.round_for_unit(value, unit)
+
+
+def trajectories(cases: QuerySet[Case], align: str = "index") -> list[dict]:
+    """Per case, the calcium series and the administered intervention spans, aligned on day 0 (align="index") or
+    on the start of the first administered calcium-directed intervention (align="first_calcium_directed").
+    Items without a day offset keep their timeline order (sequence) and have day null."""
+    out = []
+    for case in cases.prefetch_related("labs", "interventions__agent"):
+        labs = list(case.labs.all())
+        interventions = [i for i in case.interventions.all() if i.status == InterventionStatus.ADMINISTERED]
+        points = measures.calcium_points(lab.as_measurement() for lab in labs)
+        anchor, aligned = 0, True
+        if align == "first_calcium_directed":
+            first = next((i for i in interventions if i.intent == "calcium_directed"), None)
+            anchor = first.day if first is not None else None
+            aligned = anchor is not None
+
+        def shift(day, anchor=anchor):
+            return None if day is None or anchor is None else day - anchor
+
+        out.append(
+            {
+                "case_id": case.registry_id,
+                "title": case.title,
+                "main_mechanism": case.main_mechanism or None,
+                "aligned": aligned,
+                "unit": "mg/dL",
+                "points": [
+                    {
+                        "day": shift(p.day),
+                        "sequence": p.sequence,
+                        "basis": p.basis,
+                        "value": measures.round_for_unit(p.low_mg_dl, "mg/dL"),
+                        "value_high": measures.round_for_unit(p.high_mg_dl, "mg/dL")
+                        if p.high_mg_dl != p.low_mg_dl
+                        else None,
+                    }
+                    for p in points
+                ],
+                "interventions": [
+                    {
+                        "label": str(i),
+                        "agent": i.agent.code if i.agent else None,
+                        "intent": i.intent,
+                        "start_day": shift(i.day),
+                        "end_day": shift(i.end_day),
+                        "sequence": i.sequence,
+                    }
+                    for i in interventions
+                ],
+            }
+        )
+    return out
