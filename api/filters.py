@@ -92,6 +92,14 @@ class CaseFilter(filters.FilterSet):
     )
     ctcae_grade_min = filters.NumberFilter(field_name="peak_ctcae_grade", lookup_expr="gte", **NOT_NEGATIVE)
     normalised = filters.BooleanFilter(field_name="calcium_normalised")
+    mechanism_agreement = filters.ChoiceFilter(
+        choices=[(c, c) for c in ("agree", "disagree", "no_suggestion", "no_mechanism")],
+        help_text="Whether the recorded mechanism fits the lab pattern (disagree = the labs suggest another).",
+    )
+    suggested_mechanism = filters.ChoiceFilter(choices=MechanismCode.choices)
+    completeness_min = filters.NumberFilter(
+        field_name="completeness_score", lookup_expr="gte", help_text="At least this many of the six CARE items."
+    )
     age_min = filters.NumberFilter(field_name="age_years", lookup_expr="gte", **NOT_NEGATIVE)
     age_max = filters.NumberFilter(field_name="age_years", lookup_expr="lte", **NOT_NEGATIVE)
     sex = filters.ChoiceFilter(choices=Sex.choices)

@@ -100,7 +100,7 @@ ASGI_APPLICATION = "registry.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "registry" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

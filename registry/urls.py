@@ -3,6 +3,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from api.dashboard import dashboard
+
 admin.site.site_header = "Oncology calcium-disorder case registry"
 admin.site.site_title = "Calcium case registry"
 admin.site.index_title = "Curation"
@@ -10,6 +12,7 @@ admin.site.index_title = "Curation"
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("dashboard/", dashboard, name="dashboard"),
     path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
