@@ -43,9 +43,42 @@ IF_MATCH = OpenApiParameter(
     required=True,
     description='The ETag of the case as last read (e.g. "v3"). Missing: 428; stale: 412.',
 )
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    field = serializers.CharField(allow_null=True, help_text='Path of the field, e.g. "labs[2].unit".')
+    reason = serializers.CharField()
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = FieldErrorSerializer(many=True)
+
+
+def error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(ErrorSerializer, description=description)
+
+
+READ_ERRORS = {
+    401: error("Not signed in."),
+    403: error("Your role may not do this."),
+    404: error("No such case (or a draft, for an analyst)."),
+    429: error("Too many requests."),
+}
+WRITE_ERRORS = {
+    **READ_ERRORS,
+    400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input: every field path with its reason."),
+    413: error("Request body too large."),
+    415: error("Not JSON."),
+}
 VERSION_ERRORS = {
-    412: OpenApiResponse(description="The case changed since it was read (stale If-Match)."),
-    428: OpenApiResponse(description="If-Match header missing."),
+    **WRITE_ERRORS,
+    412: error("The case changed since it was read (stale If-Match)."),
+    428: error("If-Match header missing."),
 }
 
 
@@ -82,8 +115,13 @@ def visible_cases(user) -> QuerySet[Case]:
 
 @extend_schema_view(
     list=extend_schema(summary="List cases (filterable, paginated)"),
-    retrieve=extend_schema(summary="One case as a nested document; ETag header carries its version"),
-    create=extend_schema(summary="Create a whole case in one atomic request"),
+    retrieve=extend_schema(
+        summary="One case as a nested document; ETag header carries its version",
+        responses={200: CaseSerializer, **READ_ERRORS},
+    ),
+    create=extend_schema(
+        summary="Create a whole case in one atomic request", responses={201: CaseSerializer, **WRITE_ERRORS}
+    ),
     update=extend_schema(
         summary="Replace a whole case (absent lists become empty)",
         parameters=[IF_MATCH],
@@ -97,7 +135,7 @@ def visible_cases(user) -> QuerySet[Case]:
     destroy=extend_schema(
         summary="Delete a draft or in-review case",
         parameters=[IF_MATCH],
-        responses={204: None, 409: OpenApiResponse(description="Published: retract instead."), **VERSION_ERRORS},
+        responses={204: None, 409: error("Published: retract instead."), **VERSION_ERRORS},
     ),
 )
 class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
@@ -172,7 +210,7 @@ class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
         request=inline_serializer("Transition", {"name": serializers.ChoiceField(choices=list(workflow.TRANSITIONS))}),
         responses={
             200: CaseSerializer,
-            403: OpenApiResponse(description="Your role may not do this."),
+            403: error("Your role may not do this."),
             **VERSION_ERRORS,
         },
     )

@@ -395,3 +395,34 @@ def test_swagger_ui_assets_are_served_by_the_project():
         assert response.status_code == 200, url
         assert b"".join(response.streaming_content), url
         response.close()
+
+
+# --- error bodies --------------------------------------------------------------------------------------------
+
+
+def test_a_validation_error_matches_the_schema(curator):
+    body = make_document(labs=[{"analyte": "calcium_total", "value": 12, "unit": "pg/mL"}])
+    response = curator.post(CASES, body, format="json")
+    assert response.status_code == 400
+    errors_ = assert_matches_schema(response, CASES, "post")["errors"]
+    assert errors_ == [
+        {"field": "labs[0].unit", "reason": "pg/mL is not a unit of serum total calcium; use mg/dL or mmol/L."}
+    ]
+
+
+def test_precondition_errors_match_the_schema(curator):
+    doc = create(curator)
+    path = f"{CASES}{doc['id']}/"
+    missing = curator.patch(path, {"title": "x"}, format="json")
+    assert missing.status_code == 428
+    assert_matches_schema(missing, CASE, "patch")
+    curator.patch(path, {"title": "x"}, format="json", HTTP_IF_MATCH='"v1"')
+    stale = curator.patch(path, {"title": "y"}, format="json", HTTP_IF_MATCH='"v1"')
+    assert stale.status_code == 412
+    assert_matches_schema(stale, CASE, "patch")
+
+
+def test_a_missing_case_matches_the_schema(curator):
+    response = curator.get(f"{CASES}CCR-999999/")
+    assert response.status_code == 404
+    assert_matches_schema(response, CASE, "get")
