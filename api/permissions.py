@@ -10,3 +10,8 @@ class RolePermissions(DjangoModelPermissions):
         "HEAD": ["%(app_label)s.view_%(model_name)s"],
         "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
     }
+
+    def has_permission(self, request, view) -> bool:
+        if getattr(view, request.method.lower(), None) is None:
+            return bool(request.user and request.user.is_authenticated)  # let the view answer 405
+        return super().has_permission(request, view)

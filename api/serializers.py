@@ -6,9 +6,11 @@ Row validation is the model's own full_clean() (one place for every rule), repor
 
 from __future__ import annotations
 
+import copy
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -39,21 +41,33 @@ class DecimalNumberField(serializers.DecimalField):
         return number(value)
 
 
-class RowSerializer(serializers.ModelSerializer):
-    """A child row of a case. `id` identifies an existing row on update; omit it to add a row."""
+class ModelValidationMixin:
+    """Validates with the model's own full_clean(): its field validators, clean() and constraints, so that every
+    rule has one place and its curator-readable message."""
 
-    id = serializers.IntegerField(required=False)
-    # Fields validated by the case document rather than by the row itself.
-    document_level_fields: tuple[str, ...] = ()
+    not_model_fields: tuple[str, ...] = ()
+    validate_unique = True
 
     def validate(self, attrs: dict) -> dict:
-        model_attrs = {k: v for k, v in attrs.items() if k not in ("id", *self.document_level_fields)}
-        instance = self.Meta.model(**model_attrs)
+        attrs = super().validate(attrs)
+        instance = copy.copy(self.instance) if isinstance(self.instance, models.Model) else self.Meta.model()
+        for name, value in attrs.items():
+            if name not in self.not_model_fields:
+                setattr(instance, name, value)
         try:
-            instance.full_clean(exclude=["case", *self.document_level_fields], validate_unique=False)
+            instance.full_clean(exclude=list(self.not_model_fields), validate_unique=self.validate_unique)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc
         return attrs
+
+
+class RowSerializer(ModelValidationMixin, serializers.ModelSerializer):
+    """A child row of a case. `id` identifies an existing row on update; omit it to add a row."""
+
+    id = serializers.IntegerField(required=False)
+    # The case and fields validated by the case document rather than by the row itself.
+    not_model_fields = ("id", "case")
+    validate_unique = False
 
 
 class AgentCodeField(serializers.SlugRelatedField):
@@ -197,7 +211,7 @@ class InterpretationSerializer(serializers.Serializer):
 
 
 class LabResultSerializer(RowSerializer):
-    document_level_fields = ("follows_intervention_index",)
+    not_model_fields = ("id", "case", "follows_intervention_index")
 
     value = DecimalNumberField()
     value_high = DecimalNumberField()
@@ -282,13 +296,13 @@ class LabResultSerializer(RowSerializer):
         }
 
 
-class SourceSerializer(serializers.ModelSerializer):
+class SourceSerializer(ModelValidationMixin, serializers.ModelSerializer):
     class Meta:
         model = Source
         fields = ["id", "kind", "citation", "title", "journal", "year", "doi", "pmid", "url", "notes"]
 
 
-class AgentSerializer(serializers.ModelSerializer):
+class AgentSerializer(ModelValidationMixin, serializers.ModelSerializer):
     class Meta:
         model = Agent
         fields = ["code", "name", "category", "drug_class", "atc_code", "notes"]

@@ -183,6 +183,11 @@ class Agent(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        super().clean()
+        if self.atc_code and self.category not in (InterventionCategory.DRUG, InterventionCategory.SUPPORTIVE_CARE):
+            raise ValidationError({"atc_code": "Only drugs carry an ATC code; procedures and radiotherapy do not."})
+
     def natural_key(self) -> tuple[str]:
         return (self.code,)
 
