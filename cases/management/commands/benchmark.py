@@ -1,0 +1,90 @@
+"""Fill the database with synthetic cases and time the main read paths (run against a scratch database).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/registry_bench python manage.py benchmark --cases 2000
+
+Synthetic cases are drafts titled "benchmark case N"; they are deleted at the end unless --keep.
+"""
+
+import statistics
+import time
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from cases.models import Case, Intervention, LabResult, Mechanism, Source, Tumor
+from cases.services import cases_refresh_derived
+
+MECHANISMS = ["humoral_pthrp", "local_osteolytic", "calcitriol_mediated"]
+SITES = ["breast", "lung", "kidney", "prostate"]
+
+
+class Command(BaseCommand):
+    help = "Time the case list, a case, the CSV exports and the analytics on synthetic data."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--cases", type=int, default=1000)
+        parser.add_argument("--repeat", type=int, default=5)
+        parser.add_argument("--keep", action="store_true")
+
+    def handle(self, *args, cases: int, repeat: int, keep: bool, **options):
+        started = time.perf_counter()
+        created = self._fill(cases)
+        self.stdout.write(f"created {cases} cases ({cases * 8} labs, {cases * 4} interventions) "
+                          f"in {time.perf_counter() - started:.1f} s")
+        user, _ = User.objects.get_or_create(username="benchmark-reviewer", defaults={"is_staff": True})
+        user.groups.add(Group.objects.get(name="reviewer"))
+        client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
+        client.force_login(user)
+        first = created[0].registry_id
+        paths = [
+            "/api/v1/cases/?page_size=100", f"/api/v1/cases/{first}/", "/api/v1/exports/cases.csv",
+            "/api/v1/exports/labs.csv", "/api/v1/analytics/summary/", "/api/v1/analytics/interventions/",
+            "/api/v1/analytics/trajectories/?align=first_calcium_directed", "/admin/cases/case/", "/dashboard/",
+        ]
+        self.stdout.write(f"{'request':62} {'median ms':>10} {'queries':>8}")
+        for path in paths:
+            timings = []
+            for _ in range(repeat):
+                with CaptureQueriesContext(connection) as queries:
+                    t0 = time.perf_counter()
+                    response = client.get(path)
+                    timings.append((time.perf_counter() - t0) * 1000)
+                if response.status_code != 200:
+                    raise CommandError(f"{path} answered {response.status_code}")
+            self.stdout.write(f"{path:62} {statistics.median(timings):10.0f} {len(queries.captured_queries):8d}")
+        if not keep:
+            Case.objects.filter(title__startswith="benchmark case").delete()
+            Source.objects.filter(title="benchmark source").delete()
+
+    @transaction.atomic
+    def _fill(self, n: int) -> list[Case]:
+        source = Source.objects.create(kind="case_report", citation="benchmark", title="benchmark source")
+        cases = Case.objects.bulk_create(
+            Case(source=source, title=f"benchmark case {i}", disorder="hypercalcemia", age_years=40 + i % 50,
+                 sex="female" if i % 2 else "male", index_event="presentation")
+            for i in range(n)
+        )
+        Tumor.objects.bulk_create(Tumor(case=c, site=SITES[i % 4], icdo3_topography="C50.9")
+                                  for i, c in enumerate(cases))
+        Mechanism.objects.bulk_create(Mechanism(case=c, code=MECHANISMS[i % 3], certainty="probable")
+                                      for i, c in enumerate(cases))
+        interventions = Intervention.objects.bulk_create(
+            Intervention(case=c, sequence=2 * k + 1, day=3 * k, category="drug", agent_text=f"drug {k}",
+                         intent="calcium_directed" if k == 0 else "cancer_directed", calcium_response="partial")
+            for c in cases for k in range(4)
+        )
+        LabResult.objects.bulk_create(
+            LabResult(case=c, sequence=k + 1, day=k, analyte="calcium_total", unit="mg/dL",
+                      value=Decimal(14) - Decimal(k) / 2 + Decimal(i % 7) / 10, ref_low=Decimal("8.5"),
+                      ref_high=Decimal("10.2"))
+            for i, c in enumerate(cases) for k in range(8)
+        )
+        if len(interventions) != 4 * n:
+            raise CommandError("bulk insert lost interventions")
+        cases_refresh_derived(Case.objects.filter(title__startswith="benchmark case"))
+        return cases
