@@ -37,9 +37,16 @@ def rows(model, **conditions) -> Exists:
 NOT_NEGATIVE = {"min_value": 0}
 
 
+INCLUDED_CERTAINTIES = [c for c in Certainty.values if c != Certainty.EXCLUDED]
+
+
 class NullsLastOrderingFilter(filters.OrderingFilter):
     """Cases without the value (no calcium result, no age) sort last in either direction, on SQLite and
     PostgreSQL alike (by default SQLite puts NULL first ascending, PostgreSQL first descending)."""
+
+    def filter(self, qs, value):
+        qs = super().filter(qs, value)
+        return qs.order_by(*qs.query.order_by, "pk") if value else qs  # ties keep a stable order across pages
 
     def get_ordering_value(self, param):
         field = F(super().get_ordering_value(param).removeprefix("-"))
@@ -52,7 +59,8 @@ class CaseFilter(filters.FilterSet):
     mechanism = filters.ChoiceFilter(
         choices=MechanismCode.choices,
         method="filter_mechanism",
-        help_text="Cases with this mechanism (any certainty unless mechanism_certainty).",
+        help_text="Cases with this mechanism, confirmed, probable or possible (excluded only with "
+        "mechanism_certainty=excluded).",
     )
     mechanism_certainty = filters.ChoiceFilter(choices=Certainty.choices, method="filter_mechanism")
     tumor_site = filters.ChoiceFilter(choices=TumorSite.choices, method="filter_tumor")
@@ -98,7 +106,10 @@ class CaseFilter(filters.FilterSet):
     )
     suggested_mechanism = filters.ChoiceFilter(choices=MechanismCode.choices)
     completeness_min = filters.NumberFilter(
-        field_name="completeness_score", lookup_expr="gte", help_text="At least this many of the six CARE items."
+        field_name="completeness_score",
+        lookup_expr="gte",
+        help_text="At least this many of the six CARE items.",
+        **NOT_NEGATIVE,
     )
     age_min = filters.NumberFilter(field_name="age_years", lookup_expr="gte", **NOT_NEGATIVE)
     age_max = filters.NumberFilter(field_name="age_years", lookup_expr="lte", **NOT_NEGATIVE)
@@ -141,6 +152,11 @@ class CaseFilter(filters.FilterSet):
     # Each method applies every parameter of its group at once; later calls of the same group repeat the
     # same EXISTS, which is harmless and keeps the conditions on one row.
     def filter_mechanism(self, queryset, name, value):
+        # A mechanism the curator marked "excluded" was ruled out: it matches only when asked for explicitly.
+        if self.form.cleaned_data.get("mechanism") and not self.form.cleaned_data.get("mechanism_certainty"):
+            return queryset.filter(
+                rows(Mechanism, code=self.form.cleaned_data["mechanism"], certainty__in=INCLUDED_CERTAINTIES)
+            )
         return self._same_row(queryset, Mechanism, {"mechanism": "code", "mechanism_certainty": "certainty"})
 
     def filter_tumor(self, queryset, name, value):
