@@ -175,11 +175,7 @@ def lab_rows(labs):
     for lab in labs:
         a = measures.analyte(lab.analyte)
         interpretation = lab.interpretation()
-
-        def conv(value, target, lab=lab):
-            if value is None or not lab.unit:
-                return None
-            return number(measures.round_for_unit(measures.convert(value, lab.analyte, lab.unit, target), target))
+        si, conventional = lab.in_unit(a.si_unit) or {}, lab.in_unit(a.conventional_unit) or {}
 
         yield {
             "case_id": f"CCR-{lab.case_id:06d}",
@@ -197,11 +193,11 @@ def lab_rows(labs):
             "qualitative": lab.qualitative,
             "ref_low": number(lab.ref_low),
             "ref_high": number(lab.ref_high),
-            "si_value": conv(lab.value, a.si_unit),
-            "si_value_high": conv(lab.value_high, a.si_unit),
+            "si_value": number(si.get("value")),
+            "si_value_high": number(si.get("value_high")),
             "si_unit": a.si_unit if lab.unit else None,
-            "conventional_value": conv(lab.value, a.conventional_unit),
-            "conventional_value_high": conv(lab.value_high, a.conventional_unit),
+            "conventional_value": number(conventional.get("value")),
+            "conventional_value_high": number(conventional.get("value_high")),
             "conventional_unit": a.conventional_unit if lab.unit else None,
             "interpretation": interpretation.flag,
             "interpretation_basis": interpretation.basis,

@@ -258,23 +258,8 @@ class LabResultSerializer(RowSerializer):
         return data
 
     def _in_unit(self, obj: LabResult, target: str) -> dict | None:
-        if not obj.unit:
-            return None
-
-        def conv(v):
-            return (
-                number(measures.round_for_unit(measures.convert(v, obj.analyte, obj.unit, target), target))
-                if (v is not None)
-                else None
-            )
-
-        return {
-            "value": conv(obj.value),
-            "value_high": conv(obj.value_high),
-            "ref_low": conv(obj.ref_low),
-            "ref_high": conv(obj.ref_high),
-            "unit": target,
-        }
+        converted = obj.in_unit(target)
+        return None if converted is None else {**{k: number(v) for k, v in converted.items()}, "unit": target}
 
     @extend_schema_field(UnitValuesSerializer(allow_null=True))
     def get_si(self, obj: LabResult) -> dict | None:

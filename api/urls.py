@@ -1,7 +1,8 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
 from . import analytics, exports, views
+from .interop import views as interop
 
 router = DefaultRouter()
 router.register("cases", views.CaseViewSet, basename="case")
@@ -16,5 +17,9 @@ urlpatterns = [
     path("analytics/interventions/", analytics.InterventionsView.as_view(), name="analytics-interventions"),
     path("analytics/trajectories/", analytics.TrajectoriesView.as_view(), name="analytics-trajectories"),
     path("auth/token/", views.TokenView.as_view(), name="token"),
+    re_path(rf"^cases/{interop.CASE}/phenopacket/$", interop.CasePhenopacketView.as_view(), name="case-phenopacket"),
+    re_path(rf"^cases/{interop.CASE}/fhir/$", interop.CaseFhirView.as_view(), name="case-fhir"),
+    path("exports/phenopackets.jsonl", interop.PhenopacketLinesView.as_view(), name="export-phenopackets-jsonl"),
+    path("exports/phenopackets.zip", interop.PhenopacketZipView.as_view(), name="export-phenopackets-zip"),
     path("", include(router.urls)),
 ]

@@ -861,6 +861,23 @@ class LabResult(CaseChild):
         if errors:
             raise ValidationError(errors)
 
+    def in_unit(self, target: str) -> dict[str, Decimal | None] | None:
+        """Value, range and reference limits converted to `target` (rounded for display); None without a unit."""
+        if not self.unit:
+            return None
+
+        def convert(value: Decimal | None) -> Decimal | None:
+            if value is None:
+                return None
+            return measures.round_for_unit(measures.convert(value, self.analyte, self.unit, target), target)
+
+        return {
+            "value": convert(self.value),
+            "value_high": convert(self.value_high),
+            "ref_low": convert(self.ref_low),
+            "ref_high": convert(self.ref_high),
+        }
+
     def as_measurement(self) -> measures.Measurement:
         return measures.Measurement(
             id=self.pk,
