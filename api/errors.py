@@ -9,7 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from cases.services import DocumentError, VersionConflict
+from cases.services import DocumentError, NotDeletable, VersionConflict
 
 
 class PreconditionRequired(exceptions.APIException):
@@ -66,6 +66,8 @@ def flatten(detail, prefix: str = "") -> list[dict]:
 def handle(exc, context):
     if isinstance(exc, VersionConflict):
         exc = PreconditionFailed(str(exc))
+    elif isinstance(exc, NotDeletable):
+        exc = Conflict(str(exc))
     elif isinstance(exc, DocumentError):
         exc = exceptions.ValidationError(exc.errors)
     elif isinstance(exc, DjangoValidationError):

@@ -31,7 +31,7 @@ from cases.models import Agent, Case, Source
 from cases.services import CHILD_RELATIONS, case_delete, case_save_document, case_transition
 
 from . import vocabularies
-from .errors import Conflict, PreconditionFailed, PreconditionRequired, RequestTooLarge
+from .errors import PreconditionFailed, PreconditionRequired, RequestTooLarge
 from .filters import CaseFilter
 from .permissions import RolePermissions
 from .serializers import AgentSerializer, CaseSerializer, SourceSerializer
@@ -198,10 +198,7 @@ class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
 
     def destroy(self, request, *args, **kwargs) -> Response:
         case = self.get_object()
-        expected = self._expected_version(case)
-        if case.status not in ("draft", "in_review"):
-            raise Conflict(f"A {case.get_status_display().lower()} case cannot be deleted; retract it instead.")
-        case_delete(case=case, user=request.user, expected_version=expected)
+        case_delete(case=case, user=request.user, expected_version=self._expected_version(case))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

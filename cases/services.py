@@ -138,10 +138,14 @@ def case_save_document(*, data: dict, user, case: Case | None = None, expected_v
     return case
 
 
+class NotDeletable(Exception):
+    """Published and retracted cases stay in the registry: retract instead of deleting."""
+
+
 def case_delete(*, case: Case, user, expected_version: int) -> None:
-    """Delete a draft case. Published and retracted cases stay: retract instead."""
+    """Delete a draft or in-review case. Published and retracted cases stay: retract instead."""
     if case.status not in (CurationStatus.DRAFT, CurationStatus.IN_REVIEW):
-        raise DocumentError({"status": f"A {case.get_status_display().lower()} case cannot be deleted; retract it."})
+        raise NotDeletable(f"A {case.get_status_display().lower()} case cannot be deleted; retract it instead.")
     with transaction.atomic():
         case_claim_version(case=case, expected_version=expected_version)
         case._history_user = user
