@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from django.db.models import Count, F, Max, Min, Q, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, F, Max, Min, Q, QuerySet, Value, Window
+from django.db.models.functions import NullIf, RowNumber
 
 from . import measures
 from .models import Case, Intervention, Mechanism, Tumor
@@ -41,10 +41,13 @@ def distribution(queryset: QuerySet, field: str) -> dict:
     return {"n": n, "min": Decimal(stats["min"]), "q1": q1, "median": median, "q3": q3, "max": Decimal(stats["max"])}
 
 
-def group_medians(queryset: QuerySet, group_by: list[str], value) -> dict[tuple, Decimal]:
+def group_medians(queryset: QuerySet, group_by: list[str], value, places: int | None = None) -> dict[tuple, Decimal]:
     """The median of `value` (a field name or expression) within each group, in one query.
 
     Rows are ranked within their group; only the middle one (odd count) or two (even count) are fetched.
+    places: the exact precision of an expression's values. SQLite computes decimal arithmetic in floating point
+    (10.15 - 10.20 = -0.0499999999999989); each value is quantized back before averaging, so that a median
+    half-way between two values rounds as on PostgreSQL.
     """
     rows = (
         queryset.order_by()
@@ -61,7 +64,8 @@ def group_medians(queryset: QuerySet, group_by: list[str], value) -> dict[tuple,
     )
     middles: dict[tuple, list[Decimal]] = {}
     for *key, v in rows:
-        middles.setdefault(tuple(key), []).append(Decimal(v))
+        v = Decimal(v) if places is None else Decimal(v).quantize(Decimal(1).scaleb(-places))
+        middles.setdefault(tuple(key), []).append(v)
     return {key: sum(vs) / len(vs) for key, vs in middles.items()}
 
 
@@ -118,7 +122,7 @@ def summary(cases: QuerySet[Case]) -> dict:
     }
 
 
-GROUPINGS = {"agent": ["agent__code"], "drug_class": ["agent__drug_class"], "intent": ["intent"]}
+GROUPINGS = {"agent": ["agent__code"], "drug_class": ["drug_class_key"], "intent": ["intent"]}
 
 
 def intervention_table(cases: QuerySet[Case], group: str, by_mechanism: bool = False) -> list[dict]:
@@ -126,7 +130,10 @@ def intervention_table(cases: QuerySet[Case], group: str, by_mechanism: bool = F
     recommended, calcium responses, median calcium before and after and median change, median days from the
     intervention to a normal calcium value after it."""
     keys = [*GROUPINGS[group], *(["case__main_mechanism"] if by_mechanism else [])]
-    interventions = Intervention.objects.filter(case__in=cases.order_by().values("pk"))
+    # An agent without a class and a free-text intervention without an agent share one "no class" group (null).
+    interventions = Intervention.objects.filter(case__in=cases.order_by().values("pk")).annotate(
+        drug_class_key=NullIf("agent__drug_class", Value(""))
+    )
     administered = Q(status=InterventionStatus.ADMINISTERED)
     extra = {"agent__name": Max("agent__name"), "agent__atc_code": Max("agent__atc_code")} if group == "agent" else {}
     rows = (
@@ -146,12 +153,12 @@ def intervention_table(cases: QuerySet[Case], group: str, by_mechanism: bool = F
             },
             **extra,
         )
-        .order_by(*keys)
+        .order_by(*(F(k).asc(nulls_last=True) for k in keys))
     )
     paired = interventions.filter(calcium_before_mg_dl__isnull=False, calcium_after_mg_dl__isnull=False)
     before = group_medians(interventions, keys, "calcium_before_mg_dl")
     after = group_medians(interventions, keys, "calcium_after_mg_dl")
-    change = group_medians(paired, keys, F("calcium_after_mg_dl") - F("calcium_before_mg_dl"))
+    change = group_medians(paired, keys, F("calcium_after_mg_dl") - F("calcium_before_mg_dl"), places=2)
     days = group_medians(interventions.filter(calcium_normal_after=True), keys, "days_to_calcium_after")
     table = []
     for row in rows:

@@ -34,7 +34,7 @@ def suggest_mechanisms(disorder: str, labs: Iterable[LabFlag], bone_metastasis: 
     explicitly absent, None not recorded.
 
     A lab "is high" when any result of it is high (by its reported range, a documented default, or the source's
-    own word); "not high" when results exist and none is high.
+    own word); "not raised" when results exist and none is high. A lab never measured is neither.
     """
     labs = list(labs)
     pthrp, pth = _flags(labs, "pthrp"), _flags(labs, "pth_intact")
@@ -54,8 +54,8 @@ def suggest_mechanisms(disorder: str, labs: Iterable[LabFlag], bone_metastasis: 
             out.append(
                 Suggestion("coexisting_hyperparathyroidism", "PTH high: parathyroid adenoma if imaging shows one")
             )
-        if bone_metastasis and pth_not_high and (not pthrp or pthrp <= {NORMAL, LOW}):
-            out.append(Suggestion("local_osteolytic", "bone metastases with PTH not raised and PTHrP not raised"))
+        if bone_metastasis and pth_not_high and pthrp and pthrp <= {NORMAL, LOW}:
+            out.append(Suggestion("local_osteolytic", "bone metastases with PTH and PTHrP measured and not raised"))
     elif disorder == "hypocalcemia":
         if HIGH in phosphate:
             out.append(Suggestion("tumor_lysis", "phosphate high"))
@@ -68,8 +68,9 @@ def suggest_mechanisms(disorder: str, labs: Iterable[LabFlag], bone_metastasis: 
         if bone_metastasis and not out:
             out.append(Suggestion("osteoblastic_hungry_bone", "bone metastases, no other cause in the labs"))
     elif disorder == "soft_tissue_calcification":
-        abnormal = bool(calcium - {NORMAL}) or bool(phosphate - {NORMAL})
-        if calcium and not abnormal:
+        # An indeterminate result (a range crossing a limit) counts as neither normal nor abnormal.
+        abnormal = bool((calcium | phosphate) & {HIGH, LOW})
+        if calcium == {NORMAL} and phosphate <= {NORMAL}:
             out.append(Suggestion("dystrophic_calcification", "calcium (and phosphate) normal"))
         elif abnormal:
             out.append(Suggestion("metastatic_calcification", "calcium or phosphate abnormal"))

@@ -34,17 +34,25 @@ class Command(BaseCommand):
     def handle(self, *args, cases: int, repeat: int, keep: bool, **options):
         started = time.perf_counter()
         created = self._fill(cases)
-        self.stdout.write(f"created {cases} cases ({cases * 8} labs, {cases * 4} interventions) "
-                          f"in {time.perf_counter() - started:.1f} s")
+        self.stdout.write(
+            f"created {cases} cases ({cases * 8} labs, {cases * 4} interventions) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
         user, _ = User.objects.get_or_create(username="benchmark-reviewer", defaults={"is_staff": True})
         user.groups.add(Group.objects.get(name="reviewer"))
         client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
         client.force_login(user)
         first = created[0].registry_id
         paths = [
-            "/api/v1/cases/?page_size=100", f"/api/v1/cases/{first}/", "/api/v1/exports/cases.csv",
-            "/api/v1/exports/labs.csv", "/api/v1/analytics/summary/", "/api/v1/analytics/interventions/",
-            "/api/v1/analytics/trajectories/?align=first_calcium_directed", "/admin/cases/case/", "/dashboard/",
+            "/api/v1/cases/?page_size=100",
+            f"/api/v1/cases/{first}/",
+            "/api/v1/exports/cases.csv",
+            "/api/v1/exports/labs.csv",
+            "/api/v1/analytics/summary/",
+            "/api/v1/analytics/interventions/",
+            "/api/v1/analytics/trajectories/?align=first_calcium_directed",
+            "/admin/cases/case/",
+            "/dashboard/",
         ]
         self.stdout.write(f"{'request':62} {'median ms':>10} {'queries':>8}")
         for path in paths:
@@ -65,24 +73,48 @@ class Command(BaseCommand):
     def _fill(self, n: int) -> list[Case]:
         source = Source.objects.create(kind="case_report", citation="benchmark", title="benchmark source")
         cases = Case.objects.bulk_create(
-            Case(source=source, title=f"benchmark case {i}", disorder="hypercalcemia", age_years=40 + i % 50,
-                 sex="female" if i % 2 else "male", index_event="presentation")
+            Case(
+                source=source,
+                title=f"benchmark case {i}",
+                disorder="hypercalcemia",
+                age_years=40 + i % 50,
+                sex="female" if i % 2 else "male",
+                index_event="presentation",
+            )
             for i in range(n)
         )
-        Tumor.objects.bulk_create(Tumor(case=c, site=SITES[i % 4], icdo3_topography="C50.9")
-                                  for i, c in enumerate(cases))
-        Mechanism.objects.bulk_create(Mechanism(case=c, code=MECHANISMS[i % 3], certainty="probable")
-                                      for i, c in enumerate(cases))
+        Tumor.objects.bulk_create(
+            Tumor(case=c, site=SITES[i % 4], icdo3_topography="C50.9") for i, c in enumerate(cases)
+        )
+        Mechanism.objects.bulk_create(
+            Mechanism(case=c, code=MECHANISMS[i % 3], certainty="probable") for i, c in enumerate(cases)
+        )
         interventions = Intervention.objects.bulk_create(
-            Intervention(case=c, sequence=2 * k + 1, day=3 * k, category="drug", agent_text=f"drug {k}",
-                         intent="calcium_directed" if k == 0 else "cancer_directed", calcium_response="partial")
-            for c in cases for k in range(4)
+            Intervention(
+                case=c,
+                sequence=2 * k + 1,
+                day=3 * k,
+                category="drug",
+                agent_text=f"drug {k}",
+                intent="calcium_directed" if k == 0 else "cancer_directed",
+                calcium_response="partial",
+            )
+            for c in cases
+            for k in range(4)
         )
         LabResult.objects.bulk_create(
-            LabResult(case=c, sequence=k + 1, day=k, analyte="calcium_total", unit="mg/dL",
-                      value=Decimal(14) - Decimal(k) / 2 + Decimal(i % 7) / 10, ref_low=Decimal("8.5"),
-                      ref_high=Decimal("10.2"))
-            for i, c in enumerate(cases) for k in range(8)
+            LabResult(
+                case=c,
+                sequence=k + 1,
+                day=k,
+                analyte="calcium_total",
+                unit="mg/dL",
+                value=Decimal(14) - Decimal(k) / 2 + Decimal(i % 7) / 10,
+                ref_low=Decimal("8.5"),
+                ref_high=Decimal("10.2"),
+            )
+            for i, c in enumerate(cases)
+            for k in range(8)
         )
         if len(interventions) != 4 * n:
             raise CommandError("bulk insert lost interventions")
