@@ -36,7 +36,7 @@ CASES = "/api/v1/cases/"
 #  B  humoral_pthrp (PTHrP high, PTH low)                           agree          6
 #  C  osteoblastic_hungry_bone (bone metastases, no other cause)    agree          6
 #  D  none (no calcium, no phosphate)                               no_suggestion  4: one dated row, no treatment
-#  E  local_osteolytic (bone metastases, PTH low, no PTHrP)         agree          6
+#  E  none (bone metastases and PTH low, but PTHrP not measured)    no_suggestion  6
 #  F  ectopic_pth, first of two (PTH high; osteolytic recorded)   disagree       5: nothing administered
 COHORT = {
     "A": {
@@ -561,13 +561,13 @@ def test_grade_and_normalisation_filters(curator, cohort):
 def test_quality_filters(curator, cohort):
     expected = {
         "suggested_mechanism=humoral_pthrp": "B",
-        "suggested_mechanism=local_osteolytic": "E",
+        "suggested_mechanism=local_osteolytic": "",  # E: PTHrP not measured, and domain.md asks "PTHrP normal"
         "suggested_mechanism=ectopic_pth": "F",
         "suggested_mechanism=osteoblastic_hungry_bone": "C",
         "suggested_mechanism=coexisting_hyperparathyroidism": "",  # F's second suggestion: only the first is kept
-        "mechanism_agreement=agree": "BCE",
+        "mechanism_agreement=agree": "BC",
         "mechanism_agreement=disagree": "F",
-        "mechanism_agreement=no_suggestion": "AD",
+        "mechanism_agreement=no_suggestion": "ADE",
         "mechanism_agreement=no_mechanism": "",
         "completeness_min=6": "ABCE",
         "completeness_min=5": "ABCEF",
