@@ -466,3 +466,37 @@ def test_responses_are_json_by_default(curator):
     response = curator.get(CASES)
     assert response["Content-Type"] == "application/json"
     assert json.loads(response.content)["count"] == 0
+
+
+# --- the role x method matrix ----------------------------------------------------------------------------
+
+# Expected status per role for each request on a draft (D) and a published (P) case. Writes send the right
+# If-Match; a PUT/PATCH of a published case is allowed for curators and reviewers (it goes back to review);
+# DELETE of a published case is 409 (retract instead). Analysts get 404 when reading a draft (it does not exist for
+# them); their writes are refused by role (403) before any lookup, so a write reveals nothing either.
+MATRIX = {
+    #                        analyst  curator  reviewer  no role
+    ("GET", "list"): (200, 200, 200, 403),
+    ("GET", "D"): (404, 200, 200, 403),
+    ("GET", "P"): (200, 200, 200, 403),
+    ("POST", "list"): (403, 201, 201, 403),
+    ("PUT", "D"): (403, 200, 200, 403),
+    ("PUT", "P"): (403, 200, 200, 403),
+    ("PATCH", "D"): (403, 200, 200, 403),
+    ("PATCH", "P"): (403, 200, 200, 403),
+    ("DELETE", "D"): (403, 204, 204, 403),
+    ("DELETE", "P"): (403, 409, 409, 403),
+}
+ROLES = ("analyst", "curator", "reviewer", None)
+
+
+@pytest.mark.parametrize("role_index", range(4), ids=[r or "no-role" for r in ROLES])
+@pytest.mark.parametrize(("method", "target"), list(MATRIX), ids=[f"{m}-{t}" for m, t in MATRIX])
+def test_each_role_and_method(role_index, method, target):
+    client = client_for(ROLES[role_index])
+    source = Source.objects.create(kind="case_report", citation="c", title="t")
+    case = make_case(source=source, status="published" if target == "P" else "draft")
+    path = CASES if target == "list" else url(case)
+    body = make_document(source=source)
+    response = getattr(client, method.lower())(path, body, format="json", HTTP_IF_MATCH='"v1"')
+    assert response.status_code == MATRIX[(method, target)][role_index], response.content[:300]
