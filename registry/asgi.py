@@ -1,6 +1,15 @@
 import os
 
+from django.conf import settings
 from django.core.asgi import get_asgi_application
+from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry.settings")
+
+# Refuse to serve without a secret key (settings give one only when DEBUG is on).
+try:
+    settings.SECRET_KEY  # noqa: B018 - Django refuses an empty key on access
+except ImproperlyConfigured:
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off") from None
+
 application = get_asgi_application()

@@ -39,10 +39,10 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 DEBUG = env_bool("DEBUG", default=False)
 
+# Without DEBUG there is no default: the server refuses to start (registry/wsgi.py, asgi.py), and Django refuses
+# any use of the empty key. Management commands that need no key (makemigrations, check) still run.
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+if not SECRET_KEY and DEBUG:
     SECRET_KEY = "development-only-insecure-key"  # noqa: S105 - used only with DEBUG on
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
