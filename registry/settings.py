@@ -179,3 +179,7 @@ REGISTRY_ADMIN = {
     "username": os.environ.get("REGISTRY_ADMIN_USERNAME", "admin"),
     "password": os.environ.get("REGISTRY_ADMIN_PASSWORD", ""),
 }
+
+# Base URL of the registry's own FHIR definitions (extension URLs). The default is a reserved example domain:
+# set it to the registry's public address before FHIR exports leave the building.
+REGISTRY_CANONICAL_URL = os.environ.get("REGISTRY_CANONICAL_URL", "https://calcium-case-registry.example")

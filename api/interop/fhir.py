@@ -91,7 +91,7 @@ GENDER = {"female": "female", "male": "male", "other": "other", "unknown": "unkn
 def canonical_base() -> str:
     """Base of the registry's own FHIR definitions (extensions, identifier systems). Set REGISTRY_CANONICAL_URL
     to the registry's public address; the default is a reserved example domain that resolves nowhere."""
-    return getattr(settings, "REGISTRY_CANONICAL_URL", "https://calcium-case-registry.example").rstrip("/")
+    return settings.REGISTRY_CANONICAL_URL.rstrip("/")
 
 
 def _coding(system: str, code: str, display: str | None = None) -> dict:
