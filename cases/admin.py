@@ -321,13 +321,12 @@ class CaseAdmin(admin.ModelAdmin):
         main_mechanism = (
             Mechanism.objects.filter(case=OuterRef("pk")).exclude(certainty="excluded").order_by("rank", "id")
         )
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                first_tumor_site=Subquery(first_tumor.values("site")[:1]),
-                main_mechanism_code=Subquery(main_mechanism.values("code")[:1]),
-            )
+        cases = super().get_queryset(request)
+        if not workflow.can_see_unpublished(request.user):
+            cases = cases.published()  # analysts: drafts, cases in review and retracted ones do not exist
+        return cases.annotate(
+            first_tumor_site=Subquery(first_tumor.values("site")[:1]),
+            main_mechanism_code=Subquery(main_mechanism.values("code")[:1]),
         )
 
     @admin.display(description="ID", ordering="id")
@@ -507,7 +506,7 @@ class CaseAdmin(admin.ModelAdmin):
         return own + super().get_urls()
 
     def full_history_view(self, request, object_id: int):
-        case = get_object_or_404(Case, pk=object_id)
+        case = get_object_or_404(self.get_queryset(request), pk=object_id)
         if not self.has_view_permission(request, case):
             raise PermissionDenied
         context = {
@@ -521,7 +520,7 @@ class CaseAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/cases/case/full_history.html", context)
 
     def revert_view(self, request, object_id: int, history_id: int):
-        case = get_object_or_404(Case, pk=object_id)
+        case = get_object_or_404(self.get_queryset(request), pk=object_id)
         if request.method != "POST" or not self.has_change_permission(request, case):
             raise PermissionDenied
         try:

@@ -286,3 +286,20 @@ def test_curators_add_an_agent_without_a_code_change():
         ).json()["results"][0]["text"]
         == "Gallium nitrate"
     )
+
+
+def test_analysts_see_only_published_cases_in_the_admin():
+    draft, in_review, published = (
+        make_case(title="a draft"),
+        make_case(status="in_review"),
+        make_case(status="published", title="a published case"),
+    )
+    analyst = login("analyst")
+    changelist = analyst.get(CHANGELIST).content.decode()
+    assert "a published case" in changelist and "a draft" not in changelist
+    for case in (draft, in_review):
+        # The admin redirects a missing object to the admin index with a message: it does not exist for them.
+        assert analyst.get(f"/admin/cases/case/{case.pk}/change/").status_code == 302
+        assert analyst.get(f"/admin/cases/case/{case.pk}/full-history/").status_code == 404
+    assert analyst.get(f"/admin/cases/case/{published.pk}/change/").status_code == 200
+    assert login("curator").get(f"/admin/cases/case/{draft.pk}/change/").status_code == 200
