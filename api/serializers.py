@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cases import measures, quality
-from cases.models import Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
+from cases.models import MAX_DAYS, Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
 from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC
 
 TIMING = ["sequence", "day", "day_is_approximate", "timing_text"]
@@ -310,7 +310,7 @@ class PatientSerializer(serializers.Serializer):
 
 class OutcomeSerializer(serializers.Serializer):
     vital_status = serializers.ChoiceField(choices=Case._meta.get_field("vital_status").choices, required=False)
-    follow_up_days = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    follow_up_days = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_DAYS)
     follow_up_text = serializers.CharField(required=False, allow_blank=True, max_length=300)
     calcium_outcome = serializers.ChoiceField(choices=Case._meta.get_field("calcium_outcome").choices, required=False)
     tumor_response = serializers.ChoiceField(choices=Case._meta.get_field("tumor_response").choices, required=False)

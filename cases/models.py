@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
@@ -52,6 +52,13 @@ from .vocabularies import (
 )
 
 MAX_AGE_YEARS = 120
+# No day offset or duration can exceed a lifetime: a plausibility bound for entry errors, not a clinical threshold.
+MAX_DAYS = MAX_AGE_YEARS * 366
+day_range = [MinValueValidator(-MAX_DAYS), MaxValueValidator(MAX_DAYS)]
+days_length = [MaxValueValidator(MAX_DAYS)]
+# The PostgreSQL column limits, applied on SQLite too (it has none), so both databases accept the same data.
+INTEGER_MAX = [MaxValueValidator(2_147_483_647)]
+SMALL_INTEGER_MAX = [MaxValueValidator(32_767)]
 DEIDENTIFIED_AGE_CAP = 90  # ages over 89 are stored as 90, meaning "90 or older"
 
 doi_validator = RegexValidator(r"^10\.\d{4,9}/\S+$", "Enter a DOI such as 10.1155/2013/871917 (no https://doi.org/).")
@@ -77,12 +84,14 @@ class Timed(models.Model):
 
     sequence = models.PositiveIntegerField(
         default=1,
+        validators=INTEGER_MAX,
         help_text="Position on the case timeline (1, 2, 3, ...). Items at the same position happened together. "
         "Keeps the order of events when day offsets are unknown.",
     )
     day = models.IntegerField(
         null=True,
         blank=True,
+        validators=day_range,
         help_text="Days from the index event (day 0, the presentation with the calcium disorder); negative = before.",
     )
     day_is_approximate = models.BooleanField(
@@ -257,7 +266,10 @@ class Case(models.Model):
 
     vital_status = models.CharField(max_length=16, choices=VitalStatus.choices, default=VitalStatus.NOT_REPORTED)
     follow_up_days = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Length of follow-up from day 0 in days, where the source allows it."
+        null=True,
+        blank=True,
+        validators=days_length,
+        help_text="Length of follow-up from day 0 in days, where the source allows it.",
     )
     follow_up_text = models.CharField(max_length=300, blank=True, help_text="Follow-up as the source words it.")
     calcium_outcome = models.CharField(
@@ -510,7 +522,9 @@ class Metastasis(CaseChild):
 
 class Mechanism(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="mechanisms")
-    rank = models.PositiveSmallIntegerField(default=1, help_text="1 = the main mechanism.")
+    rank = models.PositiveSmallIntegerField(
+        default=1, validators=SMALL_INTEGER_MAX, help_text="1 = the main mechanism."
+    )
     code = models.CharField("mechanism", max_length=40, choices=MechanismCode.choices)
     certainty = models.CharField(max_length=16, choices=Certainty.choices)
     evidence = models.TextField(blank=True, help_text="What supports (or excludes) the mechanism.")
@@ -625,12 +639,18 @@ class Intervention(CaseChild):
     dose_unit = models.CharField(max_length=20, blank=True)
     route = models.CharField(max_length=20, choices=Route.choices, blank=True)
     schedule = models.CharField(max_length=200, blank=True, help_text="e.g. 'every 4 weeks', 'on multiple visits'.")
-    cycles = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Number of cycles or sessions given.")
+    cycles = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=SMALL_INTEGER_MAX, help_text="Number of cycles or sessions given."
+    )
     cycles_text = models.CharField(max_length=200, blank=True, help_text="Cycles or sessions as reported.")
-    end_day = models.IntegerField(null=True, blank=True, help_text="Last day, as an offset from day 0.")
+    end_day = models.IntegerField(
+        null=True, blank=True, validators=day_range, help_text="Last day, as an offset from day 0."
+    )
     end_day_is_approximate = models.BooleanField(default=False)
     end_timing_text = models.CharField(max_length=300, blank=True)
-    duration_days = models.PositiveIntegerField(null=True, blank=True, help_text="Duration where only that is given.")
+    duration_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=days_length, help_text="Duration where only that is given."
+    )
     duration_text = models.CharField(max_length=200, blank=True, help_text="Duration as reported, e.g. 'five years'.")
     calcium_response = models.CharField(
         max_length=16, choices=CalciumResponse.choices, default=CalciumResponse.NOT_ASSESSED

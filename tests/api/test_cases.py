@@ -500,3 +500,34 @@ def test_each_role_and_method(role_index, method, target):
     body = make_document(source=source)
     response = getattr(client, method.lower())(path, body, format="json", HTTP_IF_MATCH='"v1"')
     assert response.status_code == MATRIX[(method, target)][role_index], response.content[:300]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"outcome": {"follow_up_days": 10**12}}, "outcome.follow_up_days"),
+        ({"labs": [{"analyte": "calcium_total", "value": 12, "unit": "mg/dL", "day": 10**7}]}, "labs[0].day"),
+        (
+            {"labs": [{"analyte": "calcium_total", "value": 12, "unit": "mg/dL", "sequence": 10**12}]},
+            "labs[0].sequence",
+        ),
+        (
+            {"interventions": [{"category": "drug", "agent_text": "x", "intent": "calcium_directed", "cycles": 10**9}]},
+            "interventions[0].cycles",
+        ),
+        (
+            {
+                "interventions": [
+                    {"category": "drug", "agent_text": "x", "intent": "calcium_directed", "duration_days": 10**6}
+                ]
+            },
+            "interventions[0].duration_days",
+        ),
+    ],
+)
+def test_numbers_beyond_a_lifetime_or_a_column_are_a_400_on_both_databases(curator, change, field):
+    # Day offsets and durations are bounded by a 120-year lifetime (43,920 days), counts by their column.
+    response = curator.post(CASES, make_document(**change), format="json")
+    assert response.status_code == 400
+    assert field in fields(response)
+    assert Case.objects.count() == 0
