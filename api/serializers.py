@@ -146,6 +146,7 @@ class CalciumAroundSerializer(serializers.Serializer):
     lab_index = serializers.IntegerField(allow_null=True)
     basis = serializers.CharField()
     mg_dl = serializers.FloatField()
+    comparator = serializers.CharField(help_text="Set for a censored value ('>15', '<8').")
     day = serializers.IntegerField(allow_null=True)
 
 
@@ -320,6 +321,9 @@ class OutcomeSerializer(serializers.Serializer):
 class ExtremeSerializer(serializers.Serializer):
     mg_dl = serializers.FloatField()
     mmol_l = serializers.FloatField()
+    comparator = serializers.CharField(
+        help_text="'>' when the peak is a censored value ('>15': the peak is above mg_dl); '<' likewise for a nadir."
+    )
     basis = serializers.CharField()
     day = serializers.IntegerField(allow_null=True)
     lab_index = serializers.IntegerField(allow_null=True)
@@ -338,6 +342,7 @@ class NormalisationSerializer(serializers.Serializer):
     days = serializers.IntegerField(allow_null=True)
     intervention_index = serializers.IntegerField(allow_null=True)
     lab_index = serializers.IntegerField(allow_null=True)
+    note = serializers.CharField(help_text="Set when only the limit on the disorder's side of the range is known.")
 
 
 class InterventionCourseSerializer(serializers.Serializer):
@@ -369,6 +374,10 @@ class DerivedSerializer(serializers.Serializer):
     nadir_calcium = ExtremeSerializer(allow_null=True)
     peak_ctcae = GradeSerializer(allow_null=True, help_text="CTCAE v5.0 hypercalcemia grade of the peak.")
     nadir_ctcae = GradeSerializer(allow_null=True, help_text="CTCAE v5.0 hypocalcemia grade of the nadir.")
+    ionized_peak_calcium = ExtremeSerializer(allow_null=True, help_text="Ionized calcium, summarised on its own.")
+    ionized_nadir_calcium = ExtremeSerializer(allow_null=True)
+    ionized_peak_ctcae = GradeSerializer(allow_null=True, help_text="CTCAE v5.0 hypercalcemia grade (ionized).")
+    ionized_nadir_ctcae = GradeSerializer(allow_null=True, help_text="CTCAE v5.0 hypocalcemia grade (ionized).")
     normalisation = NormalisationSerializer(
         allow_null=True, help_text="After the first administered calcium-directed intervention; null if none."
     )
@@ -379,7 +388,7 @@ class DerivedSerializer(serializers.Serializer):
 
 def derived_document(case: Case, labs: list[LabResult], interventions: list[Intervention]) -> dict:
     summary = measures.calcium_summary(
-        [lab.as_measurement() for lab in labs], [i.as_treatment() for i in interventions]
+        [lab.as_measurement() for lab in labs], [i.as_treatment() for i in interventions], case.disorder
     )
     lab_index = {lab.pk: n for n, lab in enumerate(labs)}
     intervention_index = {i.pk: n for n, i in enumerate(interventions)}
@@ -391,6 +400,7 @@ def derived_document(case: Case, labs: list[LabResult], interventions: list[Inte
         return e and {
             "mg_dl": number(e.mg_dl),
             "mmol_l": number(e.mmol_l),
+            "comparator": e.comparator,
             "basis": e.basis,
             "day": e.day,
             "lab_index": lab_index.get(e.measurement_id),
@@ -410,6 +420,7 @@ def derived_document(case: Case, labs: list[LabResult], interventions: list[Inte
             "lab_index": lab_index.get(p.measurement_id),
             "basis": p.basis,
             "mg_dl": number(measures.round_for_unit(p.high_mg_dl if high else p.low_mg_dl, "mg/dL")),
+            "comparator": p.comparator,
             "day": p.day,
         }
 
@@ -419,12 +430,17 @@ def derived_document(case: Case, labs: list[LabResult], interventions: list[Inte
         "nadir_calcium": extreme(summary.nadir),
         "peak_ctcae": grade(summary.peak_grade),
         "nadir_ctcae": grade(summary.nadir_grade),
+        "ionized_peak_calcium": extreme(summary.ionized_peak),
+        "ionized_nadir_calcium": extreme(summary.ionized_nadir),
+        "ionized_peak_ctcae": grade(summary.ionized_peak_grade),
+        "ionized_nadir_ctcae": grade(summary.ionized_nadir_grade),
         "normalisation": n
         and {
             "normalised": n.normalised,
             "days": n.days,
             "intervention_index": intervention_index.get(n.intervention_id),
             "lab_index": lab_index.get(n.measurement_id),
+            "note": n.note,
         },
         "interventions": [
             {

@@ -225,6 +225,7 @@ def trajectories(cases: QuerySet[Case], align: str = "index") -> list[dict]:
                         "value_high": measures.round_for_unit(p.high_mg_dl, "mg/dL")
                         if p.high_mg_dl != p.low_mg_dl
                         else None,
+                        "comparator": p.comparator,  # ">" for a censored value: above "value"
                     }
                     for p in points
                 ],

@@ -26,6 +26,22 @@ def _fmt(value: Decimal | float) -> str:
     return f"{float(value):.1f}"
 
 
+MAX_Y_TICKS = 10
+
+
+def _ticks(low: float, high: float, min_step: float = 0) -> list[int | float]:
+    """Round tick values (1, 2 or 5 times a power of ten apart, at least min_step) in (low, high], at most
+    MAX_Y_TICKS of them."""
+    step = max(10 ** math.floor(math.log10(max(high - low, 1e-9) / MAX_Y_TICKS)), min_step)
+    for factor in (1, 2, 5, 10):
+        if (high - low) / (step * factor) <= MAX_Y_TICKS:
+            step *= factor
+            break
+    first = math.floor(low / step) + 1
+    ticks = [n * step for n in range(first, math.floor(high / step) + 1)]
+    return [int(t) if float(t).is_integer() else round(t, 6) for t in ticks]
+
+
 def calcium_chart_svg(summary: measures.CalciumSummary, interventions: list) -> str:
     """interventions: objects with sequence, day, end_day, status, intent and __str__ (Intervention rows)."""
     points = list(summary.points)
@@ -80,7 +96,7 @@ def calcium_chart_svg(summary: measures.CalciumSummary, interventions: list) -> 
             f'<text x="{LEFT + 4}" y="{top - 3:.1f}" font-size="10" fill="#2e7d32">ULN '
             f"{_fmt(reference.uln_mg_dl)} ({source})</text>"
         )
-    for tick in range(int(y_min) + 1, int(y_max) + 1):
+    for tick in _ticks(y_min, y_max):
         parts.append(f'<text x="{LEFT - 6}" y="{y(tick) + 3:.1f}" font-size="10" text-anchor="end">{tick}</text>')
         parts.append(f'<line x1="{LEFT - 3}" x2="{LEFT}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#888"/>')
     parts.append(
@@ -122,7 +138,11 @@ def calcium_chart_svg(summary: measures.CalciumSummary, interventions: list) -> 
             )
         for p in series:
             cx = x(key_of(p))
-            value = _fmt(p.low_mg_dl) if p.low_mg_dl == p.high_mg_dl else f"{_fmt(p.low_mg_dl)}–{_fmt(p.high_mg_dl)}"
+            value = escape(p.comparator) + (
+                _fmt(p.low_mg_dl) if p.low_mg_dl == p.high_mg_dl else f"{_fmt(p.low_mg_dl)}–{_fmt(p.high_mg_dl)}"
+            )
+            # A censored value (">15") is drawn as an open marker at its bound.
+            fill = "#fff" if p.comparator else colour
             if p.low_mg_dl != p.high_mg_dl:
                 parts.append(
                     f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y(p.low_mg_dl):.1f}" y2="{y(p.high_mg_dl):.1f}" '
@@ -130,7 +150,8 @@ def calcium_chart_svg(summary: measures.CalciumSummary, interventions: list) -> 
                 )
             parts.append(
                 f'<circle class="point {basis}" cx="{cx:.1f}" cy="{y((p.low_mg_dl + p.high_mg_dl) / 2):.1f}" '
-                f'r="4" fill="{colour}"><title>{label}: {value} mg/dL</title></circle>'
+                f'r="4" fill="{fill}" stroke="{colour}" stroke-width="1.5">'
+                f"<title>{label}: {value} mg/dL</title></circle>"
             )
             parts.append(
                 f'<text x="{cx + 6:.1f}" y="{y(p.high_mg_dl) - 6:.1f}" font-size="10" fill="{colour}">{value}</text>'
@@ -228,7 +249,7 @@ def strip_plot_svg(values: dict[str, list[tuple[str, Decimal]]], unit: str = "mg
         return left + (float(v) - lo) / ((hi - lo) or 1) * plot_w
 
     body = []
-    for tick in range(lo, hi + 1):
+    for tick in _ticks(lo - 1, hi):
         body.append(f'<line x1="{x(tick):.1f}" x2="{x(tick):.1f}" y1="{top}" y2="{height - 30}" stroke="#eee"/>')
         body.append(f'<text x="{x(tick):.1f}" y="{height - 16}" font-size="10" text-anchor="middle">{tick}</text>')
     body.append(
@@ -319,9 +340,9 @@ def trajectories_svg(series: list[dict]) -> str:
         f'<line x1="{x(0):.1f}" x2="{x(0):.1f}" y1="{top}" y2="{top + plot_h}" stroke="#7b1fa2" '
         f'stroke-dasharray="4 3"><title>first calcium-directed intervention</title></line>',
     ]
-    for tick in range(v_lo, v_hi + 1):
+    for tick in _ticks(v_lo - 1, v_hi):
         body.append(f'<text x="{left - 6}" y="{y(tick) + 3:.1f}" font-size="10" text-anchor="end">{tick}</text>')
-    for d in sorted(set(days + [0])):
+    for d in _ticks(d_lo - 1, d_hi, min_step=1):
         body.append(f'<text x="{x(d):.1f}" y="{top + plot_h + 14}" font-size="9" text-anchor="middle">{d}</text>')
     body.append(
         f'<text x="{left + plot_w / 2:.0f}" y="{height - 4}" font-size="11" text-anchor="middle">'

@@ -83,6 +83,14 @@ class Analyte:
     loinc_unit: str | None = None
     loinc_by_specimen: dict[str, str] = field(default_factory=dict)
     default_range: ReferenceRange | None = None
+    # The largest number accepted, in the conventional unit: a bound for typing and unit errors (albumin
+    # entered in g/L as g/dL, say), far above any value a patient can have; not a clinical threshold.
+    plausible_max: Decimal | None = None
+
+    def plausible_max_in(self, unit: str) -> Decimal | None:
+        if self.plausible_max is None:
+            return None
+        return convert(self.plausible_max, self.code, self.conventional_unit, unit)
 
     @property
     def units(self) -> tuple[str, ...]:
@@ -116,15 +124,19 @@ ANALYTES: dict[str, Analyte] = {
             Decimal("0.2495"),
             loinc_unit="mg/dL",
             default_range=DEFAULT_CALCIUM_RANGE,
+            plausible_max=Decimal("40"),
         ),
+        # domain.md gives ionized calcium's LOINC by specimen only (1994-3 blood, 1995-0 serum/plasma):
+        # with the specimen not reported no code is claimed.
         Analyte(
             CALCIUM_IONIZED,
             "Ionized calcium",
-            "1995-0",
+            None,
             "mg/dL",
             "mmol/L",
             Decimal("0.2495"),
             loinc_by_specimen={"blood": "1994-3", "serum": "1995-0", "plasma": "1995-0"},
+            plausible_max=Decimal("20"),
         ),
         Analyte(
             CALCIUM_CORRECTED,
@@ -135,16 +147,64 @@ ANALYTES: dict[str, Analyte] = {
             Decimal("0.2495"),
             loinc_unit="mmol/L",
             default_range=DEFAULT_CALCIUM_RANGE,
+            plausible_max=Decimal("40"),
         ),
-        Analyte(ALBUMIN, "Serum albumin", "1751-7", "g/dL", "g/L", Decimal("10")),
-        Analyte("pth_intact", "Intact PTH", "2731-8", "pg/mL", "pmol/L", Decimal("0.106")),
-        Analyte("pthrp", "PTH-related protein", "15087-0", "pmol/L", "pmol/L", Decimal("1"), loinc_unit="pmol/L"),
-        Analyte("vitamin_d_25oh", "25-hydroxyvitamin D", "62292-8", "ng/mL", "nmol/L", Decimal("2.496")),
-        Analyte("vitamin_d_125oh2", "1,25-dihydroxyvitamin D", "62290-2", "pg/mL", "pmol/L", Decimal("2.4")),
-        Analyte("phosphate", "Serum phosphate", "2777-1", "mg/dL", "mmol/L", Decimal("0.3229")),
-        Analyte("magnesium", "Serum magnesium", "19123-9", "mg/dL", "mmol/L", Decimal("0.4114")),
-        Analyte("creatinine", "Serum creatinine", "2160-0", "mg/dL", "µmol/L", Decimal("88.4")),
-        Analyte("alkaline_phosphatase", "Alkaline phosphatase", "6768-6", "U/L", "U/L", Decimal("1")),
+        Analyte(ALBUMIN, "Serum albumin", "1751-7", "g/dL", "g/L", Decimal("10"), plausible_max=Decimal("10")),
+        Analyte(
+            "pth_intact", "Intact PTH", "2731-8", "pg/mL", "pmol/L", Decimal("0.106"), plausible_max=Decimal("100000")
+        ),
+        Analyte(
+            "pthrp",
+            "PTH-related protein",
+            "15087-0",
+            "pmol/L",
+            "pmol/L",
+            Decimal("1"),
+            loinc_unit="pmol/L",
+            plausible_max=Decimal("100000"),
+        ),
+        Analyte(
+            "vitamin_d_25oh",
+            "25-hydroxyvitamin D",
+            "62292-8",
+            "ng/mL",
+            "nmol/L",
+            Decimal("2.496"),
+            plausible_max=Decimal("10000"),
+        ),
+        Analyte(
+            "vitamin_d_125oh2",
+            "1,25-dihydroxyvitamin D",
+            "62290-2",
+            "pg/mL",
+            "pmol/L",
+            Decimal("2.4"),
+            plausible_max=Decimal("100000"),
+        ),
+        Analyte(
+            "phosphate", "Serum phosphate", "2777-1", "mg/dL", "mmol/L", Decimal("0.3229"), plausible_max=Decimal("100")
+        ),
+        Analyte(
+            "magnesium",
+            "Serum magnesium",
+            "19123-9",
+            "mg/dL",
+            "mmol/L",
+            Decimal("0.4114"),
+            plausible_max=Decimal("100"),
+        ),
+        Analyte(
+            "creatinine", "Serum creatinine", "2160-0", "mg/dL", "µmol/L", Decimal("88.4"), plausible_max=Decimal("100")
+        ),
+        Analyte(
+            "alkaline_phosphatase",
+            "Alkaline phosphatase",
+            "6768-6",
+            "U/L",
+            "U/L",
+            Decimal("1"),
+            plausible_max=Decimal("1000000"),
+        ),
     )
 }
 
@@ -247,20 +307,32 @@ def effective_range(
     return low, high, BASIS_DEFAULT
 
 
+def _censored_ends(value: Decimal, comparator: str) -> tuple[Decimal, Decimal]:
+    if comparator in ("<", "<="):
+        return Decimal("-Infinity"), value
+    return value, Decimal("Infinity")
+
+
 def _side(
-    low_end: Decimal, high_end: Decimal, ref_low: Decimal | None, ref_high: Decimal | None, *, censored: bool
+    low_end: Decimal,
+    high_end: Decimal,
+    ref_low: Decimal | None,
+    ref_high: Decimal | None,
+    *,
+    comparator: str = "",
 ) -> str | None:
     """Classify [low_end, high_end] against reference limits.
 
     For a reported range (several values spread over the interval) any part outside a limit counts; for a
     censored value (one unknown value somewhere in the interval) only a side the whole interval is on counts.
+    A strict bound excludes its end: ">10.1" with an upper limit of 10.1 is high, ">=10.1" is not known to be.
     """
     above = ref_high is not None and high_end > ref_high
     below = ref_low is not None and low_end < ref_low
-    if censored:
-        if ref_high is not None and low_end > ref_high:
+    if comparator:
+        if ref_high is not None and (low_end > ref_high or (comparator == ">" and low_end == ref_high)):
             return HIGH
-        if ref_low is not None and high_end < ref_low:
+        if ref_low is not None and (high_end < ref_low or (comparator == "<" and high_end == ref_low)):
             return LOW
         if above or below:
             return INDETERMINATE
@@ -301,13 +373,11 @@ def interpret(
     if basis == BASIS_NONE:
         return Interpretation(None, BASIS_NONE, note="no reference range reported and no default")
     value = Decimal(value)
-    if comparator in ("<", "<="):
-        low_end, high_end = Decimal("-Infinity"), value
-    elif comparator in (">", ">="):
-        low_end, high_end = value, Decimal("Infinity")
+    if comparator:
+        low_end, high_end = _censored_ends(value, comparator)
     else:
         low_end, high_end = value, Decimal(value_high) if value_high is not None else value
-    flag = _side(low_end, high_end, low, high, censored=bool(comparator))
+    flag = _side(low_end, high_end, low, high, comparator=comparator)
     note = ""
     if flag is None:
         note = "within the only known limit; the other limit is not reported"
@@ -351,14 +421,20 @@ def ctcae_grade(
     uln: Decimal | None = None,
     lln: Decimal | None = None,
     limit_basis: str = BASIS_REPORTED,
+    comparator: str = "",
 ) -> Grade:
     """CTCAE v5.0 grade (0-4) of one calcium value. Grade 5 (death) is not a laboratory grade.
 
-    Corrected and total calcium use the thresholds of the unit the value is in (mg/dL or mmol/L);
-    ionized calcium is graded in mmol/L on its own scale. uln/lln are in the value's unit.
+    Corrected and total calcium use the thresholds of the unit the value is in (mg/dL or mmol/L), so a
+    value is never pushed across a boundary by a conversion; ionized calcium is graded in mmol/L on its own
+    scale. uln/lln are in the value's unit. A censored value (">15") gets the lowest grade every value it
+    allows reaches, noted as "at least"; one censored towards the other side ("<8" for hypercalcemia)
+    cannot be graded.
     """
     if basis not in CALCIUM_ANALYTES:
         raise ValueError(f"cannot grade {basis!r}")
+    if direction not in (HYPER, HYPO):
+        raise ValueError(f"unknown direction {direction!r}")
     value = Decimal(value)
     if basis == CALCIUM_IONIZED:
         value = convert(value, basis, unit, "mmol/L")
@@ -368,33 +444,36 @@ def ctcae_grade(
     else:
         unit_system(basis, unit)
         scale = unit
+    towards = {HYPER: (">", ">="), HYPO: ("<", "<=")}[direction]
+    if comparator and comparator not in towards:
+        return Grade(None, direction, basis, limit_basis, f"a value censored as {comparator}{value} cannot be graded")
+    # "> x" allows only values above x: it reaches a grade whose threshold x already equals.
+    strict = comparator in (">", "<")
+    note = "at least: the value is censored" if comparator else ""
     if direction == HYPER:
-        t2, t3, t4 = _HYPER_THRESHOLDS[scale]
-        if value > t4:
-            grade = 4
-        elif value > t3:
-            grade = 3
-        elif value > t2:
-            grade = 2
-        elif uln is None:
-            return Grade(None, direction, basis, BASIS_NONE, "no upper limit of normal to grade against")
-        else:
-            grade = 1 if value > uln else 0
-    elif direction == HYPO:
-        t2, t3, t4 = _HYPO_THRESHOLDS[scale]
-        if value < t4:
-            grade = 4
-        elif value < t3:
-            grade = 3
-        elif value < t2:
-            grade = 2
-        elif lln is None:
-            return Grade(None, direction, basis, BASIS_NONE, "no lower limit of normal to grade against")
-        else:
-            grade = 1 if value < lln else 0
+
+        def beyond(limit: Decimal) -> bool:
+            return value >= limit if strict else value > limit
+
+        thresholds, limit, missing = _HYPER_THRESHOLDS[scale], uln, "no upper limit of normal to grade against"
     else:
-        raise ValueError(f"unknown direction {direction!r}")
-    return Grade(grade, direction, basis, limit_basis)
+
+        def beyond(limit: Decimal) -> bool:
+            return value <= limit if strict else value < limit
+
+        thresholds, limit, missing = _HYPO_THRESHOLDS[scale], lln, "no lower limit of normal to grade against"
+    t2, t3, t4 = thresholds
+    if beyond(t4):
+        grade = 4
+    elif beyond(t3):
+        grade = 3
+    elif beyond(t2):
+        grade = 2
+    elif limit is None:
+        return Grade(None, direction, basis, BASIS_NONE, missing)
+    else:
+        grade = 1 if beyond(limit) else 0
+    return Grade(grade, direction, basis, limit_basis, note if grade else "")
 
 
 # --- Per-case summary ---------------------------------------------------------------------------------
@@ -429,19 +508,50 @@ class Treatment:
 
 @dataclass(frozen=True)
 class CalciumPoint:
-    """A calcium value on the case's course, in mg/dL, with what it was derived from."""
+    """A calcium value on the case's course, kept in the unit it was reported in (a corrected value in its
+    calcium's unit), with its limits and what it was derived from; the *_mg_dl properties put every point
+    on one scale for comparing and plotting."""
 
     measurement_id: object
     basis: str  # calcium_total / calcium_corrected / calcium_ionized
     sequence: int
     day: int | None
-    low_mg_dl: Decimal  # low end of a reported range, or the value
-    high_mg_dl: Decimal  # high end of a reported range, or the value
-    uln_mg_dl: Decimal | None
-    lln_mg_dl: Decimal | None
+    unit: str
+    low: Decimal  # low end of a reported range, or the value (the bound of a censored value)
+    high: Decimal  # high end of a reported range, or the value
+    uln: Decimal | None
+    lln: Decimal | None
     limit_basis: str
+    comparator: str = ""  # "<", "<=", ">", ">=" for a censored value
     albumin_id: object = None
     follows: object = None
+
+    def _mg_dl(self, value: Decimal | None) -> Decimal | None:
+        return None if value is None else convert(value, self.basis, self.unit, "mg/dL")
+
+    @property
+    def low_mg_dl(self) -> Decimal:
+        return self._mg_dl(self.low)
+
+    @property
+    def high_mg_dl(self) -> Decimal:
+        return self._mg_dl(self.high)
+
+    @property
+    def uln_mg_dl(self) -> Decimal | None:
+        return self._mg_dl(self.uln)
+
+    @property
+    def lln_mg_dl(self) -> Decimal | None:
+        return self._mg_dl(self.lln)
+
+    @property
+    def display(self) -> str:
+        """The value as reported: '12.5', '12-16', '>15'."""
+        text = f"{self.comparator}{format(self.low.normalize(), 'f')}"
+        if self.high != self.low:
+            text += f"–{format(self.high.normalize(), 'f')}"
+        return text
 
 
 @dataclass(frozen=True)
@@ -451,6 +561,7 @@ class Extreme:
     mg_dl: Decimal
     mmol_l: Decimal
     day: int | None
+    comparator: str = ""  # ">" when the peak is a censored value (">15": the peak is above 15)
 
 
 @dataclass(frozen=True)
@@ -459,6 +570,7 @@ class Normalisation:
     normalised: bool
     measurement_id: object = None
     days: int | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -470,6 +582,9 @@ class AroundIntervention:
 
 @dataclass(frozen=True)
 class CalciumSummary:
+    """Serum (total or corrected) calcium and ionized calcium are summarised separately: they are on
+    different scales with different CTCAE thresholds."""
+
     points: tuple[CalciumPoint, ...]
     peak: Extreme | None
     nadir: Extreme | None
@@ -477,10 +592,10 @@ class CalciumSummary:
     nadir_grade: Grade | None
     normalisation: Normalisation | None
     around: tuple[AroundIntervention, ...]
-
-
-def _mg_dl(value: Decimal | None, analyte_code: str, unit: str) -> Decimal | None:
-    return None if value is None else convert(value, analyte_code, unit, "mg/dL")
+    ionized_peak: Extreme | None = None
+    ionized_nadir: Extreme | None = None
+    ionized_peak_grade: Grade | None = None
+    ionized_nadir_grade: Grade | None = None
 
 
 def pair_albumin(calcium: Measurement, albumins: Sequence[Measurement]) -> Measurement | None:
@@ -498,21 +613,25 @@ def pair_albumin(calcium: Measurement, albumins: Sequence[Measurement]) -> Measu
 
 
 def calcium_points(measurements: Iterable[Measurement]) -> list[CalciumPoint]:
-    """Total (corrected where a simultaneous albumin exists), reported corrected, and ionized calcium, in mg/dL."""
+    """Total (corrected where a simultaneous albumin exists), reported corrected, and ionized calcium,
+    censored values included, in timeline order."""
     measurements = list(measurements)
     albumins = [m for m in measurements if m.analyte == ALBUMIN]
     points = []
     for m in measurements:
-        if m.analyte not in CALCIUM_ANALYTES or m.value is None or m.comparator:
+        if m.analyte not in CALCIUM_ANALYTES or m.value is None:
             continue
         basis, albumin_id = m.analyte, None
         low, high = Decimal(m.value), Decimal(m.value_high if m.value_high is not None else m.value)
         if m.analyte == CALCIUM_TOTAL:
             alb = pair_albumin(m, albumins)
             if alb is not None:
-                low = corrected_calcium(low, m.unit, alb.value, alb.unit)
-                high = corrected_calcium(high, m.unit, alb.value, alb.unit)
-                basis, albumin_id = CALCIUM_CORRECTED, alb.id
+                corrected_low = corrected_calcium(low, m.unit, alb.value, alb.unit)
+                # A correction that leaves no calcium is an entry error (albumin in the wrong unit, say):
+                # the total is kept rather than a corrected value that cannot exist.
+                if corrected_low > 0:
+                    low, high = corrected_low, corrected_calcium(high, m.unit, alb.value, alb.unit)
+                    basis, albumin_id = CALCIUM_CORRECTED, alb.id
         ref_low, ref_high, limit_basis = effective_range(m.analyte, m.unit, m.ref_low, m.ref_high)
         points.append(
             CalciumPoint(
@@ -520,11 +639,13 @@ def calcium_points(measurements: Iterable[Measurement]) -> list[CalciumPoint]:
                 basis=basis,
                 sequence=m.sequence,
                 day=m.day,
-                low_mg_dl=_mg_dl(low, m.analyte, m.unit),
-                high_mg_dl=_mg_dl(high, m.analyte, m.unit),
-                uln_mg_dl=_mg_dl(ref_high, m.analyte, m.unit),
-                lln_mg_dl=_mg_dl(ref_low, m.analyte, m.unit),
+                unit=m.unit,
+                low=low,
+                high=high,
+                uln=ref_high,
+                lln=ref_low,
                 limit_basis=limit_basis,
+                comparator=m.comparator,
                 albumin_id=albumin_id,
                 follows=m.follows,
             )
@@ -533,31 +654,57 @@ def calcium_points(measurements: Iterable[Measurement]) -> list[CalciumPoint]:
     return points
 
 
-def _grade_point(point: CalciumPoint, direction: str, value_mg_dl: Decimal) -> Grade:
+def _grade_point(point: CalciumPoint, direction: str) -> Grade:
     return ctcae_grade(
         direction,
         point.basis,
-        value_mg_dl,
-        "mg/dL",
-        uln=point.uln_mg_dl,
-        lln=point.lln_mg_dl,
+        point.high if direction == HYPER else point.low,
+        point.unit,
+        uln=point.uln,
+        lln=point.lln,
         limit_basis=point.limit_basis,
+        comparator=point.comparator,
     )
 
 
-def _extreme(point: CalciumPoint, value: Decimal) -> Extreme:
+def _extreme(point: CalciumPoint, value_mg_dl: Decimal) -> Extreme:
     return Extreme(
-        point.measurement_id, point.basis, round_for_unit(value, "mg/dL"), to_si(value, point.basis, "mg/dL"), point.day
+        point.measurement_id,
+        point.basis,
+        round_for_unit(value_mg_dl, "mg/dL"),
+        to_si(value_mg_dl, point.basis, "mg/dL"),
+        point.day,
+        point.comparator,
     )
 
 
-def is_within_limits(point: CalciumPoint) -> bool | None:
-    """Whether every value the point allows lies within its limits; None when no limit is known."""
-    if point.uln_mg_dl is None and point.lln_mg_dl is None:
-        return None
-    if point.uln_mg_dl is not None and point.high_mg_dl > point.uln_mg_dl:
+def disorder_direction(disorder: str | None) -> str | None:
+    """The side of the reference range a disorder is about: hypercalcemia the upper, hypocalcemia the lower."""
+    return {HYPER: HYPER, HYPO: HYPO}.get(disorder or "")
+
+
+def is_within_limits(point: CalciumPoint, direction: str | None = None) -> bool | None:
+    """Whether the point is back within its reference limits: True, False, or None when it cannot be told.
+
+    Within needs the limit on the disorder's side (the upper limit for hypercalcemia, the lower for
+    hypocalcemia); without a direction both limits are needed. A censored value counts only when every value
+    it allows is on the same side.
+    """
+    if point.comparator:
+        low_end, high_end = _censored_ends(point.low, point.comparator)
+    else:
+        low_end, high_end = point.low, point.high
+    side = _side(low_end, high_end, point.lln, point.uln, comparator=point.comparator)
+    if side == NORMAL:
+        return True
+    if side in (HIGH, LOW):
         return False
-    return not (point.lln_mg_dl is not None and point.low_mg_dl < point.lln_mg_dl)
+    if side is None:  # inside the only limit known, or no limit at all
+        if direction == HYPER and point.uln is not None:
+            return True
+        if direction == HYPO and point.lln is not None:
+            return True
+    return None
 
 
 def _calcium_after(t: Treatment, serum: list[CalciumPoint], administered: list[Treatment]) -> CalciumPoint | None:
@@ -570,23 +717,40 @@ def _calcium_after(t: Treatment, serum: list[CalciumPoint], administered: list[T
     return next((p for p in serum if p.sequence > t.sequence and (next_start is None or p.sequence < next_start)), None)
 
 
-def calcium_summary(measurements: Iterable[Measurement], treatments: Iterable[Treatment]) -> CalciumSummary:
+def _extremes(points: list[CalciumPoint]) -> tuple[Extreme | None, Extreme | None, Grade | None, Grade | None]:
+    """Peak and nadir with their grades. A value censored upwards (">15") can be the peak (the peak is then
+    above 15) but says nothing about the nadir, and the other way round."""
+    peak = nadir = peak_grade = nadir_grade = None
+    upper = [p for p in points if p.comparator not in ("<", "<=")]
+    lower = [p for p in points if p.comparator not in (">", ">=")]
+    if upper:
+        # On a tie the uncensored value wins: it is the one known exactly.
+        peak_point = max(upper, key=lambda p: (p.high_mg_dl, not p.comparator))
+        peak = _extreme(peak_point, peak_point.high_mg_dl)
+        peak_grade = _grade_point(peak_point, HYPER)
+    if lower:
+        nadir_point = min(lower, key=lambda p: (p.low_mg_dl, bool(p.comparator)))
+        nadir = _extreme(nadir_point, nadir_point.low_mg_dl)
+        nadir_grade = _grade_point(nadir_point, HYPO)
+    return peak, nadir, peak_grade, nadir_grade
+
+
+def calcium_summary(
+    measurements: Iterable[Measurement], treatments: Iterable[Treatment], disorder: str | None = None
+) -> CalciumSummary:
     """Peak and nadir calcium, their CTCAE grades, and the course around calcium-directed interventions.
 
-    Peak and nadir are taken over total/corrected calcium (ionized calcium is on another scale and is
-    graded separately by ctcae_grade). "After an intervention" means later on the case's timeline
-    (a larger sequence number); days are counted only when both offsets are known.
+    Peak and nadir are taken over total/corrected calcium; ionized calcium is on another scale and gets its
+    own peak, nadir and grades. "After an intervention" means later on the case's timeline (a larger
+    sequence number); days are counted only when both offsets are known. Normalisation is judged on the
+    disorder's side of the range (disorder_direction).
     """
     points = calcium_points(measurements)
     serum = [p for p in points if p.basis != CALCIUM_IONIZED]
-    peak = nadir = peak_grade = nadir_grade = None
-    if serum:
-        peak_point = max(serum, key=lambda p: p.high_mg_dl)
-        nadir_point = min(serum, key=lambda p: p.low_mg_dl)
-        peak = _extreme(peak_point, peak_point.high_mg_dl)
-        nadir = _extreme(nadir_point, nadir_point.low_mg_dl)
-        peak_grade = _grade_point(peak_point, HYPER, peak_point.high_mg_dl)
-        nadir_grade = _grade_point(nadir_point, HYPO, nadir_point.low_mg_dl)
+    ionized = [p for p in points if p.basis == CALCIUM_IONIZED]
+    peak, nadir, peak_grade, nadir_grade = _extremes(serum)
+    ionized_peak, ionized_nadir, ionized_peak_grade, ionized_nadir_grade = _extremes(ionized)
+    direction = disorder_direction(disorder)
 
     ordered = sorted(treatments, key=lambda t: t.sequence)
     administered = [t for t in ordered if t.status == "administered"]
@@ -603,12 +767,28 @@ def calcium_summary(measurements: Iterable[Measurement], treatments: Iterable[Tr
     if calcium_directed:
         first = calcium_directed[0]
         later = [p for p in serum if p.sequence > first.sequence]
-        hit = next((p for p in later if is_within_limits(p)), None)
+        verdicts = [(p, is_within_limits(p, direction)) for p in later]
+        hit = next((p for p, within in verdicts if within), None)
         if hit is not None:
             days = None
             if hit.day is not None and first.start_day is not None:
                 days = hit.day - first.start_day
-            normalisation = Normalisation(first.id, True, hit.measurement_id, days)
-        elif later and all(is_within_limits(p) is False for p in later):
+            note = ""
+            if hit.lln is None or hit.uln is None:
+                note = "judged on the disorder's side of the range only; the other limit is not known"
+            normalisation = Normalisation(first.id, True, hit.measurement_id, days, note)
+        elif verdicts and all(within is False for _, within in verdicts):
             normalisation = Normalisation(first.id, False)
-    return CalciumSummary(tuple(points), peak, nadir, peak_grade, nadir_grade, normalisation, around)
+    return CalciumSummary(
+        tuple(points),
+        peak,
+        nadir,
+        peak_grade,
+        nadir_grade,
+        normalisation,
+        around,
+        ionized_peak,
+        ionized_nadir,
+        ionized_peak_grade,
+        ionized_nadir_grade,
+    )

@@ -219,7 +219,9 @@ class CaseQuerySet(models.QuerySet):
 
 DERIVED_FIELDS = [
     "peak_calcium_mg_dl",
+    "peak_calcium_comparator",
     "nadir_calcium_mg_dl",
+    "nadir_calcium_comparator",
     "peak_ctcae_grade",
     "nadir_ctcae_grade",
     "calcium_normalised",
@@ -283,6 +285,9 @@ class Case(models.Model):
     # Case.refresh_derived() from cases.measures, after every write; never entered.
     peak_calcium_mg_dl = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
     nadir_calcium_mg_dl = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
+    # ">" when the peak is a censored value (">15 mg/dL": peak_calcium_mg_dl is 15, the peak above it).
+    peak_calcium_comparator = models.CharField(max_length=2, blank=True, editable=False)
+    nadir_calcium_comparator = models.CharField(max_length=2, blank=True, editable=False)
     peak_ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     nadir_ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     calcium_normalised = models.BooleanField(null=True, blank=True, editable=False)
@@ -344,6 +349,8 @@ class Case(models.Model):
         summary = self.calcium_summary()
         self.peak_calcium_mg_dl = summary.peak.mg_dl if summary.peak else None
         self.nadir_calcium_mg_dl = summary.nadir.mg_dl if summary.nadir else None
+        self.peak_calcium_comparator = summary.peak.comparator if summary.peak else ""
+        self.nadir_calcium_comparator = summary.nadir.comparator if summary.nadir else ""
         self.peak_ctcae_grade = summary.peak_grade.grade if summary.peak_grade else None
         self.nadir_ctcae_grade = summary.nadir_grade.grade if summary.nadir_grade else None
         self.calcium_normalised = summary.normalisation.normalised if summary.normalisation else None
@@ -356,12 +363,18 @@ class Case(models.Model):
         self.completeness_score = self.completeness().score
         Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
         interventions = {i.pk: i for i in self.interventions.all()}
+        direction = measures.disorder_direction(self.disorder)
         for around in summary.around:
             i = interventions[around.intervention_id]
             before, after = around.before, around.after
-            i.calcium_before_mg_dl = measures.round_for_unit(before.high_mg_dl, "mg/dL") if before else None
-            i.calcium_after_mg_dl = measures.round_for_unit(after.high_mg_dl, "mg/dL") if after else None
-            i.calcium_normal_after = measures.is_within_limits(after) if after else None
+            # A censored value (">15") has no single number to store; whether it is normal can still be told.
+            i.calcium_before_mg_dl = (
+                measures.round_for_unit(before.high_mg_dl, "mg/dL") if before and not before.comparator else None
+            )
+            i.calcium_after_mg_dl = (
+                measures.round_for_unit(after.high_mg_dl, "mg/dL") if after and not after.comparator else None
+            )
+            i.calcium_normal_after = measures.is_within_limits(after, direction) if after else None
             i.days_to_calcium_after = (
                 after.day - i.day if after and after.day is not None and i.day is not None else None
             )
@@ -415,6 +428,7 @@ class Case(models.Model):
         return measures.calcium_summary(
             [lab.as_measurement() for lab in self.labs.all()],
             [i.as_treatment() for i in self.interventions.all()],
+            self.disorder,
         )
 
 
@@ -736,6 +750,26 @@ class Intervention(CaseChild):
         return measures.Treatment(self.pk, self.intent, self.status, self.sequence, self.day)
 
 
+LAB_NUMBERS = ("value", "value_high", "ref_low", "ref_high")
+
+
+def _plausible_lab_numbers() -> Q:
+    """Every number of a lab row is at most its analyte's plausible maximum, in the row's unit."""
+
+    def within(name: str) -> Q:
+        return functools.reduce(
+            operator.or_,
+            (
+                Q(analyte=code, unit=unit, **{f"{name}__lte": a.plausible_max_in(unit)})
+                for code, a in measures.ANALYTES.items()
+                if a.plausible_max is not None
+                for unit in a.units
+            ),
+        )
+
+    return functools.reduce(operator.and_, (Q(**{f"{name}__isnull": True}) | within(name) for name in LAB_NUMBERS))
+
+
 class LabResult(CaseChild):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="labs")
     analyte = models.CharField(max_length=32, choices=Analyte.choices)
@@ -825,6 +859,11 @@ class LabResult(CaseChild):
                 violation_error_message="Concentrations cannot be negative.",
             ),
             models.CheckConstraint(
+                condition=_plausible_lab_numbers(),
+                name="labresult_values_plausible",
+                violation_error_message="A value or reference limit is beyond what the analyte can be; check the unit.",
+            ),
+            models.CheckConstraint(
                 condition=(Q(value__isnull=True) & Q(ref_low__isnull=True) & Q(ref_high__isnull=True) & Q(unit=""))
                 | functools.reduce(
                     operator.or_, (Q(analyte=code, unit__in=a.units) for code, a in measures.ANALYTES.items())
@@ -873,9 +912,18 @@ class LabResult(CaseChild):
             errors["comparator"] = "A censored value ('<5') needs a value and cannot be a range."
         if self.ref_low is not None and self.ref_high is not None and self.ref_low > self.ref_high:
             errors["ref_high"] = "The reference high must not be below the reference low."
-        for name in ("value", "value_high", "ref_low", "ref_high"):
-            if getattr(self, name) is not None and getattr(self, name) < 0 and name not in errors:
+        limit = a.plausible_max_in(self.unit) if a is not None and self.unit in a.units else None
+        for name in LAB_NUMBERS:
+            number = getattr(self, name)
+            if number is None or name in errors:
+                continue
+            if number < 0:
                 errors[name] = "Concentrations cannot be negative."
+            elif limit is not None and number > limit:
+                errors[name] = (
+                    f"{format(number.normalize(), 'f')} {self.unit} is not a possible {a.label[0].lower()}{a.label[1:]}"
+                    f" (at most {format(limit.normalize(), 'f')} {self.unit}); check the number and its unit."
+                )
         if self.follows_intervention_id and self.case_id and self.follows_intervention.case_id != self.case_id:
             errors["follows_intervention"] = "The intervention belongs to another case."
         if errors:

@@ -949,8 +949,15 @@ def test_an_unknown_by_is_a_400(analyst, cohort):
 # --- trajectories --------------------------------------------------------------------------------------------
 
 
-def point(day, sequence, value, basis="calcium_total", value_high=None) -> dict:
-    return {"day": day, "sequence": sequence, "basis": basis, "value": value, "value_high": value_high}
+def point(day, sequence, value, basis="calcium_total", value_high=None, comparator="") -> dict:
+    return {
+        "day": day,
+        "sequence": sequence,
+        "basis": basis,
+        "value": value,
+        "value_high": value_high,
+        "comparator": comparator,
+    }
 
 
 def span(label, agent_code, start, sequence, intent="calcium_directed", end=None) -> dict:

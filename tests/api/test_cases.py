@@ -178,6 +178,7 @@ def test_a_created_case_comes_back_whole_with_codes_units_and_derived_measures(c
         "days": 5,
         "intervention_index": 0,
         "lab_index": 1,
+        "note": "",
     }  # 9.5 within 8.9-10.1 on day 5, fluids day 0
     assert [m["site"] for m in doc["metastases"] if not m["present"]] == ["bone"]
 
@@ -205,6 +206,7 @@ def test_a_partial_update_keeps_absent_lists_and_updates_rows_by_id(curator):
     assert response.json()["derived"]["peak_calcium"] == {
         "mg_dl": 15.8,
         "mmol_l": 3.94,
+        "comparator": "",
         "basis": "calcium_corrected",
         "day": 0,
         "lab_index": 0,

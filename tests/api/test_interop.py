@@ -744,7 +744,8 @@ def test_the_importer_reads_values_and_codes_from_the_phenopacket_fields(full_ca
     packet["measurements"][0]["value"]["quantity"]["value"] = 6.4
     packet["measurements"][0]["assay"] = {"id": "LOINC:29265-6", "label": "Albumin-corrected calcium"}
     packet["measurements"][0]["value"]["quantity"]["unit"] = {"id": "UCUM:mmol/L", "label": "mmol/L"}
-    packet["measurements"][0]["value"]["quantity"]["referenceRange"]["unit"] = {"id": "UCUM:mmol/L", "label": "mmol/L"}
+    reference = packet["measurements"][0]["value"]["quantity"]["referenceRange"]
+    reference.update(unit={"id": "UCUM:mmol/L", "label": "mmol/L"}, low=2.2, high=2.6)
     packet["phenotypicFeatures"][2]["excluded"] = False  # lethargy
     imported = Case.objects.with_children().get(pk=phenopacket_import(packet, user=curator.user).pk)
     lab = imported.labs.all()[0]

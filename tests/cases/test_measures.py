@@ -768,3 +768,198 @@ def test_it_has_nothing_after_an_intervention_with_no_later_calcium():
     assert summary.around[0].after is None
     # no later calcium -> normalisation cannot be said
     assert summary.normalisation is None
+
+
+# --- review findings: normalisation on the disorder's side, grading in the reported unit, censored values ---
+
+
+def test_hypocalcemia_is_not_normalised_by_a_low_value_when_only_the_default_upper_limit_is_known():
+    # no reported range: the documented default has an upper limit (10.5 mg/dL) and no lower limit,
+    # so 6.2 mg/dL after treatment is "below the ULN" but says nothing about hypocalcemia resolving
+    labs = [
+        Measurement("ca-0", CALCIUM_TOTAL, "mg/dL", D("5.8"), 1),
+        Measurement("ca-1", CALCIUM_TOTAL, "mg/dL", D("6.2"), 3),
+    ]
+    treatments = [Treatment("calcium-gluconate", "calcium_directed", "administered", 2)]
+    assert calcium_summary(labs, treatments, "hypocalcemia").normalisation is None
+    # without a disorder both limits are needed, and the lower one is missing
+    assert calcium_summary(labs, treatments).normalisation is None
+
+
+def test_hypercalcemia_normalises_against_the_default_upper_limit_and_says_so():
+    labs = [
+        Measurement("ca-0", CALCIUM_TOTAL, "mg/dL", D("13"), 1, day=0),
+        Measurement("ca-1", CALCIUM_TOTAL, "mg/dL", D("9.8"), 3, day=4),
+    ]
+    treatments = [Treatment("zoledronic", "calcium_directed", "administered", 2, start_day=1)]
+    n = calcium_summary(labs, treatments, "hypercalcemia").normalisation
+    # 9.8 <= default ULN 10.5 -> normalised 4 - 1 = 3 days after the intervention started
+    assert (n.normalised, n.measurement_id, n.days) == (True, "ca-1", 3)
+    assert "other limit is not known" in n.note
+
+
+def test_hypocalcemia_normalises_when_the_reported_lower_limit_is_reached():
+    labs = [
+        Measurement("ca-0", CALCIUM_TOTAL, "mg/dL", D("6.0"), 1, ref_low=SEED_000_LOW, ref_high=SEED_000_HIGH),
+        Measurement("ca-1", CALCIUM_TOTAL, "mg/dL", D("7.9"), 3, ref_low=SEED_000_LOW, ref_high=SEED_000_HIGH),
+        Measurement("ca-2", CALCIUM_TOTAL, "mg/dL", D("9.0"), 4, ref_low=SEED_000_LOW, ref_high=SEED_000_HIGH),
+    ]
+    treatments = [Treatment("calcium-gluconate", "calcium_directed", "administered", 2)]
+    n = calcium_summary(labs, treatments, "hypocalcemia").normalisation
+    # 7.9 < LLN 8.9 is still low; 9.0 is within 8.9-10.1
+    assert (n.normalised, n.measurement_id, n.note) == (True, "ca-2", "")
+
+
+@pytest.mark.parametrize(
+    ("value", "grade"),
+    [
+        # domain.md's mmol/L thresholds are exclusive lower bounds of grades 2, 3, 4: 2.9 / 3.1 / 3.4.
+        # 2.9 mmol/L = 11.62 mg/dL would be grade 2 on the mg/dL scale (> 11.5); on its own scale it is grade 1
+        ("2.9", 1),
+        ("2.91", 2),
+        ("3.1", 2),
+        # 3.4 mmol/L = 13.63 mg/dL would be grade 4 (> 13.5); on its own scale it is grade 3
+        ("3.4", 3),
+        ("3.41", 4),
+    ],
+)
+def test_the_peak_is_graded_on_the_scale_of_the_unit_it_was_reported_in(value, grade):
+    labs = [Measurement("ca", CALCIUM_TOTAL, "mmol/L", D(value), 1, ref_low=D("2.2"), ref_high=D("2.6"))]
+    summary = calcium_summary(labs, [])
+    assert summary.peak_grade.grade == grade
+    assert summary.peak_grade.basis == CALCIUM_TOTAL
+
+
+def test_a_corrected_peak_in_mmol_l_is_graded_in_mmol_l():
+    # SI Payne: 2.80 + 0.02 x (40 - 35) = 2.90 mmol/L exactly -> grade 1 (2.9 is not above 2.9)
+    labs = [
+        Measurement("ca", CALCIUM_TOTAL, "mmol/L", D("2.80"), 1, day=0, ref_low=D("2.2"), ref_high=D("2.6")),
+        Measurement("alb", ALBUMIN, "g/L", D("35"), 1, day=0),
+    ]
+    summary = calcium_summary(labs, [])
+    assert summary.peak_grade.basis == CALCIUM_CORRECTED
+    assert summary.peak_grade.grade == 1
+
+
+def test_a_censored_value_above_everything_else_is_the_peak_with_at_least_its_grade():
+    labs = [
+        Measurement("ca-12", CALCIUM_TOTAL, "mg/dL", D("12"), 1),
+        Measurement("ca-gt15", CALCIUM_TOTAL, "mg/dL", D("15"), 2, comparator=">"),
+        Measurement("ca-9", CALCIUM_TOTAL, "mg/dL", D("9"), 3),
+    ]
+    summary = calcium_summary(labs, [])
+    assert (summary.peak.measurement_id, summary.peak.mg_dl, summary.peak.comparator) == ("ca-gt15", D("15.00"), ">")
+    # > 15 is above 13.5 -> grade 4, marked as a lower bound
+    assert summary.peak_grade.grade == 4
+    assert "at least" in summary.peak_grade.note
+    # a value censored upwards says nothing about the nadir: 9 stays the nadir
+    assert summary.nadir.measurement_id == "ca-9"
+    assert summary.nadir.comparator == ""
+
+
+@pytest.mark.parametrize(
+    ("comparator", "grade"),
+    [
+        # ">13.5" allows only values above 13.5: grade 4; ">=13.5" allows 13.5 itself: grade 3
+        (">", 4),
+        (">=", 3),
+    ],
+)
+def test_a_censored_value_on_a_threshold_is_graded_by_what_it_allows(comparator, grade):
+    assert ctcae_grade(HYPER, CALCIUM_TOTAL, D("13.5"), "mg/dL", uln=D("10.5"), comparator=comparator).grade == grade
+
+
+def test_a_value_censored_below_is_the_nadir_and_is_graded_for_hypocalcemia():
+    labs = [
+        Measurement("ca-8", CALCIUM_TOTAL, "mg/dL", D("8"), 1, ref_low=SEED_000_LOW, ref_high=SEED_000_HIGH),
+        Measurement("ca-lt6", CALCIUM_TOTAL, "mg/dL", D("6"), 2, comparator="<"),
+    ]
+    summary = calcium_summary(labs, [])
+    assert (summary.nadir.measurement_id, summary.nadir.comparator) == ("ca-lt6", "<")
+    # < 6.0 is below the grade 4 bound (6.0) -> grade 4
+    assert summary.nadir_grade.grade == 4
+    # the peak is the uncensored 8
+    assert summary.peak.measurement_id == "ca-8"
+
+
+def test_a_value_censored_the_other_way_cannot_be_graded():
+    g = ctcae_grade(HYPER, CALCIUM_TOTAL, D("8"), "mg/dL", uln=D("10.5"), comparator="<")
+    assert g.grade is None
+    assert "cannot be graded" in g.note
+
+
+def test_a_strict_censored_value_on_the_upper_limit_is_high():
+    # ">10.1" with ULN 10.1: every value allowed is above 10.1
+    assert interpret(CALCIUM_TOTAL, "mg/dL", D("10.1"), comparator=">", ref_high=D("10.1")).flag == HIGH
+    # ">=10.1" allows 10.1 itself, which is within
+    assert interpret(CALCIUM_TOTAL, "mg/dL", D("10.1"), comparator=">=", ref_high=D("10.1")).flag == INDETERMINATE
+    # "<8.9" with LLN 8.9 is low; "<=8.9" is not known to be
+    assert interpret(CALCIUM_TOTAL, "mg/dL", D("8.9"), comparator="<", ref_low=D("8.9"), ref_high=D("10.1")).flag == LOW
+    assert (
+        interpret(CALCIUM_TOTAL, "mg/dL", D("8.9"), comparator="<=", ref_low=D("8.9"), ref_high=D("10.1")).flag
+        == INDETERMINATE
+    )
+
+
+def test_a_censored_value_after_treatment_normalises_only_when_all_it_allows_is_within():
+    treatments = [Treatment("zoledronic", "calcium_directed", "administered", 2)]
+    before = Measurement("ca-0", CALCIUM_TOTAL, "mg/dL", D("14"), 1, ref_low=SEED_000_LOW, ref_high=SEED_000_HIGH)
+    below_10 = Measurement(
+        "ca-lt10", CALCIUM_TOTAL, "mg/dL", D("10"), 3, comparator="<", ref_low=SEED_000_LOW, ref_high=SEED_000_HIGH
+    )
+    # "<10" with range 8.9-10.1 may be within or below the range: it cannot be told
+    assert calcium_summary([before, below_10], treatments, "hypercalcemia").normalisation is None
+    # with only the default upper limit (10.5) known, "<10" is below it whatever its value: normalised
+    # for hypercalcemia, judged on the upper side only
+    unranged = Measurement("ca-lt10", CALCIUM_TOTAL, "mg/dL", D("10"), 3, comparator="<")
+    n = calcium_summary([before, unranged], treatments, "hypercalcemia").normalisation
+    assert (n.normalised, n.measurement_id) == (True, "ca-lt10")
+    # ">12" stays above the upper limit whatever its value: not normalised
+    above_12 = Measurement(
+        "ca-gt12", CALCIUM_TOTAL, "mg/dL", D("12"), 3, comparator=">", ref_low=SEED_000_LOW, ref_high=SEED_000_HIGH
+    )
+    assert calcium_summary([before, above_12], treatments, "hypercalcemia").normalisation.normalised is False
+
+
+def test_ionized_calcium_gets_its_own_peak_nadir_and_grades():
+    labs = [
+        Measurement("ca", CALCIUM_TOTAL, "mg/dL", D("11"), 1, ref_low=SEED_000_LOW, ref_high=SEED_000_HIGH),
+        Measurement("ica-1", CALCIUM_IONIZED, "mmol/L", D("1.7"), 2, ref_low=D("1.12"), ref_high=D("1.32")),
+        Measurement("ica-2", CALCIUM_IONIZED, "mmol/L", D("1.25"), 3, ref_low=D("1.12"), ref_high=D("1.32")),
+    ]
+    summary = calcium_summary(labs, [])
+    assert summary.ionized_peak.measurement_id == "ica-1"
+    # 1.7 mmol/L / 0.2495 = 6.8136... -> 6.81 mg/dL; shown back as 1.70 mmol/L
+    assert (summary.ionized_peak.mg_dl, summary.ionized_peak.mmol_l) == (D("6.81"), D("1.70"))
+    # ionized thresholds: grade 3 is > 1.6 to 1.8 mmol/L
+    assert (summary.ionized_peak_grade.grade, summary.ionized_peak_grade.basis) == (3, CALCIUM_IONIZED)
+    # nadir 1.25 is within 1.12-1.32 -> grade 0
+    assert summary.ionized_nadir.measurement_id == "ica-2"
+    assert summary.ionized_nadir_grade.grade == 0
+    # the serum summary is untouched
+    assert summary.peak.measurement_id == "ca"
+
+
+def test_a_correction_that_leaves_no_calcium_is_not_used():
+    # albumin typed as 45 g/dL (meant g/L): 4 + 0.8 x (4 - 45) = -28.8 mg/dL cannot exist -> the total is kept
+    labs = [
+        Measurement("ca", CALCIUM_TOTAL, "mg/dL", D("4"), 1, day=0),
+        Measurement("alb", ALBUMIN, "g/dL", D("45"), 1, day=0),
+    ]
+    point = calcium_summary(labs, []).points[0]
+    assert point.basis == CALCIUM_TOTAL
+    assert point.low_mg_dl == D("4")
+    assert point.albumin_id is None
+
+
+def test_ionized_calcium_claims_no_loinc_when_the_specimen_is_not_reported():
+    # domain.md: 1994-3 (blood), 1995-0 (serum/plasma); no code for an unknown specimen
+    assert analyte(CALCIUM_IONIZED).loinc_for("mmol/L") is None
+    assert analyte(CALCIUM_IONIZED).loinc_for("mmol/L", "blood") == "1994-3"
+    assert analyte(CALCIUM_IONIZED).loinc_for("mmol/L", "serum") == "1995-0"
+
+
+def test_plausible_maxima_convert_to_each_unit():
+    # 40 mg/dL x 0.2495 = 9.98 mmol/L; albumin 10 g/dL = 100 g/L
+    assert analyte(CALCIUM_TOTAL).plausible_max_in("mmol/L") == D("9.98")
+    assert analyte(ALBUMIN).plausible_max_in("g/L") == D("100")

@@ -118,6 +118,36 @@ def test_concentrations_cannot_be_negative():
         make_lab(case, value=Decimal("-1"))
 
 
+@pytest.mark.parametrize(
+    ("field", "analyte", "number", "unit"),
+    [
+        ("value", "albumin", "35", "g/dL"),  # albumin typed in g/L, labelled g/dL
+        ("value_high", "calcium_total", "120", "mg/dL"),
+        ("ref_high", "calcium_total", "10", "mmol/L"),  # 40 mg/dL = 9.98 mmol/L is the most calcium accepted
+        ("ref_low", "creatinine", "9000", "µmol/L"),  # 100 mg/dL = 8840 µmol/L
+    ],
+)
+def test_numbers_beyond_what_the_analyte_can_be_are_refused_in_the_database(field, analyte, number, unit):
+    case = make_case()
+    values = {"value": Decimal("1"), field: Decimal(number)} if field != "value" else {field: Decimal(number)}
+    with violates("labresult_values_plausible"), transaction.atomic():
+        make_lab(case, analyte=analyte, unit=unit, **values)
+
+
+def test_an_impossible_number_gets_a_message_naming_the_unit():
+    lab = LabResult(case=make_case(), analyte="albumin", value=Decimal("35"), unit="g/dL")
+    with pytest.raises(ValidationError) as excinfo:
+        lab.full_clean()
+    assert excinfo.value.message_dict["value"] == [
+        "35 g/dL is not a possible serum albumin (at most 10 g/dL); check the number and its unit."
+    ]
+
+
+def test_the_plausible_maximum_itself_is_accepted():
+    lab = make_lab(make_case(), analyte="calcium_total", value=Decimal("9.98"), unit="mmol/L")
+    lab.full_clean()
+
+
 def test_only_a_day_can_be_approximate():
     case = make_case()
     with violates("labresult_approximate_needs_day"), transaction.atomic():
@@ -230,3 +260,27 @@ def test_a_case_summarises_its_calcium_course_from_its_rows():
     assert summary.peak_grade.grade == 4
     assert summary.normalisation.normalised is True
     assert summary.normalisation.days == 4
+
+
+def test_a_hypocalcemia_case_is_not_normalised_by_a_value_under_the_default_upper_limit():
+    case = make_case(disorder="hypocalcemia")
+    make_lab(case, value=Decimal("5.8"), sequence=1)
+    intervention = make_intervention(case, agent_text="calcium gluconate", sequence=2, status="administered")
+    make_lab(case, value=Decimal("6.2"), sequence=3)
+    case.refresh_derived()
+    case.refresh_from_db()
+    intervention.refresh_from_db()
+    # only the default ULN (10.5 mg/dL) is known; 6.2 says nothing about the lower side
+    assert case.calcium_normalised is None
+    assert intervention.calcium_normal_after is None
+    assert case.nadir_calcium_mg_dl == Decimal("5.80")
+
+
+def test_a_censored_peak_is_cached_with_its_comparator():
+    case = make_case()
+    make_lab(case, value=Decimal("12"), sequence=1)
+    make_lab(case, value=Decimal("15"), comparator=">", sequence=2)
+    case.refresh_derived()
+    case.refresh_from_db()
+    assert (case.peak_calcium_comparator, case.peak_calcium_mg_dl, case.peak_ctcae_grade) == (">", Decimal("15"), 4)
+    assert (case.nadir_calcium_comparator, case.nadir_calcium_mg_dl) == ("", Decimal("12"))
