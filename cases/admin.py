@@ -6,7 +6,9 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected as django_delete_selected
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponse, HttpResponseRedirect
@@ -21,9 +23,26 @@ from . import measures, quality, workflow
 from .charts import calcium_chart_svg
 from .history import case_changes, case_revert
 from .models import Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
-from .services import VersionConflict, case_claim_version, case_transition
+from .services import NotDeletable, VersionConflict, case_claim_version, case_delete, case_transition
 
 TIMING_FIELDS = ("sequence", "day", "day_is_approximate", "timing_text")
+
+
+class MissingVersion(Exception):
+    """A form that acts on a case did not post the case version the user saw."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The page did not say which version of the case you saw, so nothing was done: reload it and try again."
+        )
+
+
+def posted_version(request) -> int:
+    """The case version the user's page showed (the `version` field it posts), or MissingVersion."""
+    try:
+        return int(request.POST["version"])
+    except (KeyError, ValueError):
+        raise MissingVersion from None
 
 
 @admin.register(Source)
@@ -312,7 +331,8 @@ class CaseAdmin(admin.ModelAdmin):
         ),
     )
     inlines = (TumorInline, MetastasisInline, MechanismInline, FindingInline, InterventionInline, LabResultInline)
-    actions = [transition_action(name) for name in workflow.TRANSITIONS] + ["export_json", "export_csv"]
+    actions = ["delete_selected"] + [transition_action(name) for name in workflow.TRANSITIONS]
+    actions += ["export_json", "export_csv"]
 
     # --- changelist ---
 
@@ -370,6 +390,60 @@ class CaseAdmin(admin.ModelAdmin):
 
     def has_publish_permission(self, request) -> bool:
         return request.user.has_perm("cases.publish_case")
+
+    # --- deleting: drafts and cases in review only, through services.case_delete ---
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and not workflow.is_deletable(obj.status):
+            return False  # published and retracted cases stay in the registry: retract instead
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj: Case) -> None:
+        # The delete page posts the version it showed: a case changed since then is not deleted.
+        case_delete(case=obj, user=request.user, expected_version=posted_version(request))
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except (MissingVersion, NotDeletable, VersionConflict) as exc:  # the deletion was rolled back
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:cases_case_change", args=[object_id]))
+
+    @admin.action(description="Delete selected cases (drafts and cases in review)", permissions=["delete"])
+    def delete_selected(self, request, queryset):
+        """Replaces Django's action of the same name: the same confirmation page, but only for the deletable
+        cases, the others named and kept; each deletion goes through services.case_delete (the no-delete rule,
+        a version claim, the deleting user in the history)."""
+        cases = list(queryset)
+        if not request.POST.get("post"):  # first step: the confirmation page
+            for case in cases:
+                if not workflow.is_deletable(case.status):
+                    self.message_user(
+                        request,
+                        f"{case.registry_id} is {case.get_status_display().lower()} and cannot be deleted; "
+                        "retract a published case instead.",
+                        messages.ERROR,
+                    )
+            deletable = queryset.filter(pk__in=[c.pk for c in cases if workflow.is_deletable(c.status)])
+            return django_delete_selected(self, request, deletable) if deletable.exists() else None
+        deletable = [c for c in cases if workflow.is_deletable(c.status)]
+        _, _, perms_needed, protected = self.get_deleted_objects(deletable, request)
+        if perms_needed or protected:
+            return django_delete_selected(self, request, queryset.filter(pk__in=[c.pk for c in deletable]))
+        deleted = []
+        for case in cases:
+            registry_id = case.registry_id
+            try:
+                with transaction.atomic():
+                    self.log_deletions(request, [case])
+                    # No edited version here either (see transition_action): the version just read.
+                    case_delete(case=case, user=request.user, expected_version=case.version)
+                deleted.append(registry_id)
+            except (NotDeletable, VersionConflict) as exc:
+                self.message_user(request, f"{registry_id}: {exc}", messages.ERROR)
+        if deleted:
+            self.message_user(request, f"Deleted {len(deleted)} case(s): {', '.join(deleted)}.", messages.SUCCESS)
+        return None
 
     # --- computed panel and chart (from cases.measures; nothing re-implemented here) ---
 

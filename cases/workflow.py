@@ -59,6 +59,17 @@ def check_transition(user, status: str, name: str) -> Transition:
     return transition
 
 
+DELETABLE = (S.DRAFT, S.IN_REVIEW)
+
+
+def is_deletable(status: str) -> bool:
+    """Drafts and cases in review may be deleted; published and retracted cases stay (retract instead).
+
+    services.case_delete enforces this on every write path; the admin asks here what to offer.
+    """
+    return status in DELETABLE
+
+
 def status_after_edit(status: str) -> str:
     """A content change to a published case sends it back to review."""
     return S.IN_REVIEW if status == S.PUBLISHED else status

@@ -5,12 +5,14 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from cases import services
 from cases.models import Case, LabResult
 from cases.services import cases_refresh_derived
 from tests.factories import make_case, make_lab, make_user
@@ -66,6 +68,10 @@ def case_form_data(case: Case, **changes) -> dict:
         )
     data.update(changes)
     return data
+
+
+def messages_of(response) -> list[tuple[str, str]]:
+    return [(m.level_tag, m.message) for m in get_messages(response.wsgi_request)]
 
 
 def test_the_changelist_shows_site_mechanism_peak_and_grade(source_cases):
@@ -303,3 +309,78 @@ def test_analysts_see_only_published_cases_in_the_admin():
         assert analyst.get(f"/admin/cases/case/{case.pk}/full-history/").status_code == 404
     assert analyst.get(f"/admin/cases/case/{published.pk}/change/").status_code == 200
     assert login("curator").get(f"/admin/cases/case/{draft.pk}/change/").status_code == 200
+
+
+# --- deleting: drafts and cases in review only, through services.case_delete ---
+
+
+@pytest.mark.parametrize("status", ["published", "retracted"])
+def test_a_published_or_retracted_case_cannot_be_deleted_from_its_page(status):
+    case = make_case(status=status)
+    reviewer = login("reviewer")
+    assert reviewer.get(f"/admin/cases/case/{case.pk}/delete/").status_code == 403
+    response = reviewer.post(f"/admin/cases/case/{case.pk}/delete/", {"post": "yes", "version": case.version})
+    assert response.status_code == 403
+    assert Case.objects.filter(pk=case.pk).exists()
+    change_page = reviewer.get(f"/admin/cases/case/{case.pk}/change/").content.decode()
+    assert f"/admin/cases/case/{case.pk}/delete/" not in change_page  # no Delete link either
+
+
+def test_a_draft_deleted_from_its_page_is_deleted_by_its_curator_in_the_history():
+    curator = login("curator")
+    case = make_case()
+    make_lab(case)
+    page = curator.get(f"/admin/cases/case/{case.pk}/delete/").content.decode()
+    assert f'name="version" value="{case.version}"' in page  # the version the confirmation showed
+    response = curator.post(f"/admin/cases/case/{case.pk}/delete/", {"post": "yes", "version": case.version})
+    assert response.status_code == 302
+    assert not Case.objects.filter(pk=case.pk).exists()
+    deletion = Case.history.filter(id=case.pk).latest()
+    assert (deletion.history_type, deletion.history_user) == ("-", curator.user)
+
+
+@pytest.mark.parametrize("posted", [{}, {"version": "abc"}, {"version": 1}])
+def test_a_delete_confirmed_without_the_current_version_is_refused(posted):
+    curator = login("curator")
+    case = make_case()
+    services.case_claim_version(case=case, expected_version=1)  # someone saved it: now version 2
+    response = curator.post(f"/admin/cases/case/{case.pk}/delete/", {"post": "yes", **posted})
+    assert response.status_code == 302
+    assert response.url == f"/admin/cases/case/{case.pk}/change/"
+    assert [level for level, _ in messages_of(response)] == ["error"]
+    assert Case.objects.filter(pk=case.pk).exists()
+
+
+def test_bulk_delete_deletes_drafts_and_cases_in_review_and_names_the_cases_it_keeps():
+    reviewer = login("reviewer")
+    draft, in_review = make_case(), make_case(status="in_review")
+    published, retracted = make_case(status="published"), make_case(status="retracted")
+    selected = [draft.pk, in_review.pk, published.pk, retracted.pk]
+
+    confirmation = reviewer.post(CHANGELIST, {"action": "delete_selected", "_selected_action": selected})
+    page = confirmation.content.decode()
+    assert confirmation.status_code == 200
+    assert f'name="_selected_action" value="{draft.pk}"' in page
+    assert f'name="_selected_action" value="{in_review.pk}"' in page
+    assert f'name="_selected_action" value="{published.pk}"' not in page
+    assert f"{published.registry_id} is published and cannot be deleted" in page
+    assert f"{retracted.registry_id} is retracted and cannot be deleted" in page
+
+    # Even when the confirmation is posted with them (a stale or crafted page), they are refused by name.
+    response = reviewer.post(CHANGELIST, {"action": "delete_selected", "_selected_action": selected, "post": "yes"})
+    assert response.status_code == 302
+    assert set(Case.objects.values_list("pk", flat=True)) == {published.pk, retracted.pk}
+    messages = messages_of(response)
+    assert ("success", f"Deleted 2 case(s): {draft.registry_id}, {in_review.registry_id}.") in messages
+    assert [text for level, text in messages if level == "error"] == [
+        f"{published.registry_id}: A published case cannot be deleted; retract it instead.",
+        f"{retracted.registry_id}: A retracted case cannot be deleted; retract it instead.",
+    ]
+    assert Case.history.filter(id=draft.pk, history_type="-").get().history_user == reviewer.user
+
+
+def test_bulk_delete_of_only_published_cases_shows_no_confirmation():
+    published = make_case(status="published")
+    response = login("reviewer").post(CHANGELIST, {"action": "delete_selected", "_selected_action": [published.pk]})
+    assert response.status_code == 302
+    assert Case.objects.filter(pk=published.pk).exists()

@@ -7,8 +7,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
 from cases.models import Case
-from cases.services import VersionConflict, case_claim_version, case_transition
-from cases.workflow import status_after_edit
+from cases.services import NotDeletable, VersionConflict, case_claim_version, case_delete, case_transition
+from cases.vocabularies import CurationStatus
+from cases.workflow import is_deletable, status_after_edit
 from tests.factories import make_case, make_user
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +64,18 @@ def test_a_reviewer_can_send_back_retract_and_reopen():
 def test_editing_a_published_case_sends_it_back_to_review():
     assert status_after_edit("published") == "in_review"
     assert status_after_edit("draft") == "draft"
+
+
+@pytest.mark.parametrize("status", CurationStatus.values)
+def test_what_the_admin_offers_to_delete_is_what_case_delete_deletes(status):
+    case = make_case(status=status)
+    try:
+        case_delete(case=case, user=make_user("cura", "curator"), expected_version=case.version)
+        deleted = True
+    except NotDeletable:
+        deleted = False
+    assert deleted == is_deletable(status) == (status in ("draft", "in_review"))
+    assert Case.objects.filter(pk=case.pk).exists() is not deleted
 
 
 def test_a_stale_version_is_refused():
