@@ -172,19 +172,27 @@ class CaseForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk and not self.is_bound:
+        if self.instance.pk:
+            # Required on change: without it a save could not be checked against a concurrent edit.
+            self.fields["edited_version"].required = True
             self.fields["edited_version"].initial = self.instance.version
 
     def clean(self):
         cleaned = super().clean()
+        if not self.instance.pk:
+            return cleaned
         edited = cleaned.get("edited_version")
-        if self.instance.pk and edited is not None:
-            current = Case.objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
-            if current != edited:
-                raise ValidationError(
-                    f"Someone else saved this case while you were editing it (you started from version {edited}; "
-                    f"it is now version {current}). Your changes were not saved: open the case again and redo them."
-                )
+        if edited is None:  # missing or not a number; the field is hidden, so say it for the whole form
+            raise ValidationError(
+                "This form did not say which version of the case you started from, so it was not saved: "
+                "open the case again and redo your changes."
+            )
+        current = Case.objects.filter(pk=self.instance.pk).values_list("version", flat=True).first()
+        if current != edited:
+            raise ValidationError(
+                f"Someone else saved this case while you were editing it (you started from version {edited}; "
+                f"it is now version {current}). Your changes were not saved: open the case again and redo them."
+            )
         return cleaned
 
 
@@ -222,13 +230,22 @@ def transition_action(name: str):
     @admin.action(description=f"{transition.label} (selected cases)", permissions=[permission])
     def run(modeladmin, request, queryset):
         done, refused = 0, []
-        for case in queryset:
+        for pk in queryset.values_list("pk", flat=True):
+            # A bulk action from the changelist has no edited version: the reviewer picked cases, not versions.
+            # So each case is read inside its own transaction, and its transition is checked against the status
+            # read there and claims the version read there (services.case_claim_version): a change saved after
+            # that read makes the claim fail and is reported below, never overwritten. One refused case does not
+            # undo the others.
             try:
-                case_transition(case=case, name=name, user=request.user)
+                with transaction.atomic():
+                    case = Case.objects.filter(pk=pk).first()
+                    if case is None:
+                        continue  # deleted since the changelist was shown
+                    case_transition(case=case, name=name, user=request.user, expected_version=case.version)
                 done += 1
             except (ValidationError, PermissionDenied, VersionConflict) as exc:
                 message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
-                refused.append(f"{case.registry_id}: {message}")
+                refused.append(f"{Case(pk=pk).registry_id}: {message}")
         if done:
             modeladmin.message_user(request, f"{transition.label}: {done} case(s).", messages.SUCCESS)
         for message in refused:
@@ -536,8 +553,7 @@ class CaseAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj: Case, form, change: bool) -> None:
         if change:
-            edited = form.cleaned_data.get("edited_version") or obj.version
-            case_claim_version(case=obj, expected_version=edited)  # raises VersionConflict on a race
+            case_claim_version(case=obj, expected_version=form.cleaned_data["edited_version"])  # or VersionConflict
             obj.status = workflow.status_after_edit(Case.objects.values_list("status", flat=True).get(pk=obj.pk))
         else:
             obj.created_by = request.user
@@ -598,14 +614,9 @@ class CaseAdmin(admin.ModelAdmin):
         if request.method != "POST" or not self.has_change_permission(request, case):
             raise PermissionDenied
         try:
-            case_revert(
-                case=case,
-                history_id=history_id,
-                user=request.user,
-                expected_version=int(request.POST.get("version", case.version)),
-            )
+            case_revert(case=case, history_id=history_id, user=request.user, expected_version=posted_version(request))
             self.message_user(request, f"{case.registry_id} reverted; the revert is itself in the history.")
-        except (VersionConflict, LookupError) as exc:
+        except (MissingVersion, VersionConflict, LookupError) as exc:
             self.message_user(request, str(exc), messages.ERROR)
         return HttpResponseRedirect(reverse("admin:cases_case_full_history", args=[object_id]))
 

@@ -9,6 +9,7 @@ from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import F
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -384,3 +385,62 @@ def test_bulk_delete_of_only_published_cases_shows_no_confirmation():
     response = login("reviewer").post(CHANGELIST, {"action": "delete_selected", "_selected_action": [published.pk]})
     assert response.status_code == 302
     assert Case.objects.filter(pk=published.pk).exists()
+
+
+# --- versions on every admin write path ---
+
+
+def test_a_bulk_transition_refuses_a_case_changed_after_it_was_read(monkeypatch):
+    reviewer = login("reviewer")
+    raced, other = make_case(status="in_review"), make_case(status="in_review")
+    claim = services.case_claim_version
+
+    def someone_saves_first(*, case, expected_version):
+        if case.pk == raced.pk:  # as if a curator's edit committed between the action's read and its claim
+            Case.objects.filter(pk=case.pk).update(version=F("version") + 1)
+        claim(case=case, expected_version=expected_version)
+
+    monkeypatch.setattr(services, "case_claim_version", someone_saves_first)
+    response = reviewer.post(CHANGELIST, {"action": "action_publish", "_selected_action": [raced.pk, other.pk]})
+    assert Case.objects.get(pk=raced.pk).status == "in_review"  # not published over the other edit
+    assert Case.objects.get(pk=other.pk).status == "published"  # and the conflict did not undo the other case
+    errors = [text for level, text in messages_of(response) if level == "error"]
+    assert errors == [
+        f"{raced.registry_id}: Case {raced.registry_id} was changed by someone else (you edited version 1, "
+        "it is now version 2). Reload it and apply your change again."
+    ]
+
+
+@pytest.mark.parametrize("posted", [{}, {"version": "abc"}])
+def test_a_revert_without_a_readable_version_is_refused_with_a_message(posted):
+    reviewer = login("reviewer")
+    case = make_case()
+    first = case.history.get()
+    reviewer.post(f"/admin/cases/case/{case.pk}/change/", case_form_data(case, title="Curated title"))
+    history = reviewer.get(f"/admin/cases/case/{case.pk}/full-history/").content.decode()
+    assert 'name="version" value="2"' in history  # the page posts the version it shows
+
+    response = reviewer.post(f"/admin/cases/case/{case.pk}/revert/{first.history_id}/", posted)
+    assert response.status_code == 302
+    assert [level for level, _ in messages_of(response)] == ["error"]
+    assert Case.objects.get(pk=case.pk).title == "Curated title"
+
+
+def test_a_change_posted_without_the_edited_version_is_refused():
+    case = make_case()
+    data = case_form_data(case, title="Renamed")
+    del data["edited_version"]
+    response = login("curator").post(f"/admin/cases/case/{case.pk}/change/", data)
+    assert response.status_code == 200
+    assert "This form did not say which version of the case you started from" in response.content.decode()
+    assert (Case.objects.get().title, Case.objects.get().version) == ("Hypercalcemia in a test case", 1)
+
+
+def test_a_case_is_added_without_an_edited_version():
+    curator = login("curator")
+    source = make_case().source
+    data = case_form_data(Case(source=source, title="New case", disorder="hypercalcemia"))
+    del data["edited_version"]
+    response = curator.post("/admin/cases/case/add/", data)
+    assert response.status_code == 302
+    assert Case.objects.get(title="New case").created_by == curator.user
