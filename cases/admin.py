@@ -177,6 +177,10 @@ class CaseForm(forms.ModelForm):
             self.fields["edited_version"].required = True
             self.fields["edited_version"].initial = self.instance.version
 
+    def content_changed(self) -> bool:
+        """Whether the curator changed anything on the case itself (the version they started from is not content)."""
+        return any(name != "edited_version" for name in self.changed_data)
+
     def clean(self):
         cleaned = super().clean()
         if not self.instance.pk:
@@ -552,17 +556,25 @@ class CaseAdmin(admin.ModelAdmin):
     # --- saving: version check, published cases back to review, derived measures ---
 
     def save_model(self, request, obj: Case, form, change: bool) -> None:
-        if change:
-            case_claim_version(case=obj, expected_version=form.cleaned_data["edited_version"])  # or VersionConflict
-            obj.status = workflow.status_after_edit(Case.objects.values_list("status", flat=True).get(pk=obj.pk))
-        else:
-            obj.created_by = request.user
-        obj.updated_by = request.user
-        super().save_model(request, obj, form, change)
+        if not change:
+            obj.created_by = obj.updated_by = request.user
+            super().save_model(request, obj, form, change)
+        # A change is saved in save_related: only there are the inline formsets known, and pressing Save
+        # without changing anything, on the case or its rows, is not an edit.
 
     def save_related(self, request, form, formsets, change) -> None:
+        case = form.instance
+        edited = not change or form.content_changed() or any(formset.has_changed() for formset in formsets)
+        if change and edited:
+            case_claim_version(case=case, expected_version=form.cleaned_data["edited_version"])  # or VersionConflict
+            case.status = workflow.status_after_edit(Case.objects.values_list("status", flat=True).get(pk=case.pk))
+            case.updated_by = request.user
+            super().save_model(request, case, form, change)  # the case before its rows (cases.history relies on it)
+        # Saves only the rows that changed (none after an unchanged Save: no new version, no history, and a
+        # published case stays published).
         super().save_related(request, form, formsets, change)
-        form.instance.refresh_derived()
+        if edited:
+            case.refresh_derived()
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:

@@ -3,6 +3,7 @@ revert, import and export. (The browser scenarios are in tests/browser/.)"""
 
 import json
 from decimal import Decimal
+from html.parser import HTMLParser
 
 import pytest
 from django.contrib.messages import get_messages
@@ -14,9 +15,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from cases import services
-from cases.models import Case, LabResult
+from cases.models import Case, LabResult, Mechanism
 from cases.services import cases_refresh_derived
-from tests.factories import make_case, make_lab, make_user
+from tests.factories import make_agent, make_case, make_intervention, make_lab, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -71,8 +72,73 @@ def case_form_data(case: Case, **changes) -> dict:
     return data
 
 
+class _PostedForm(HTMLParser):
+    """The fields a browser posts from one form of a page: inputs (checked boxes only), selects, textareas."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__()
+        self.form_id, self.inside, self.data = form_id, False, {}
+        self.select: str | None = None
+        self.options: list[tuple[str, bool]] = []
+        self.textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self.inside = a.get("id") == self.form_id
+        elif not self.inside:
+            return
+        elif tag == "option" and self.select:
+            self.options.append((a.get("value", ""), "selected" in a))
+        elif tag == "input" and "name" in a and a.get("type", "text") not in ("submit", "button", "file"):
+            checkable = a.get("type") in ("checkbox", "radio")
+            if not checkable or "checked" in a:
+                self.data.setdefault(a["name"], []).append(a.get("value", "on" if checkable else ""))
+        elif tag == "select" and "name" in a:
+            self.select, self.options = a["name"], []
+        elif tag == "textarea" and "name" in a:
+            self.textarea = a["name"]
+            self.data.setdefault(self.textarea, []).append("")
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.inside = False
+        elif tag == "select" and self.select:
+            chosen = [v for v, selected in self.options if selected] or [v for v, _ in self.options[:1]]
+            self.data.setdefault(self.select, []).extend(chosen)
+            self.select = None
+        elif tag == "textarea" and self.textarea:
+            # HTML drops the newline that opens a textarea's content.
+            self.data[self.textarea][-1] = self.data[self.textarea][-1].removeprefix("\n")
+            self.textarea = None
+
+    def handle_data(self, data):
+        if self.textarea:
+            self.data[self.textarea][-1] += data
+
+
+def posted_form(client, url: str, form_id: str = "case_form") -> dict:
+    """What pressing Save on the page at url posts, unchanged."""
+    parser = _PostedForm(form_id)
+    parser.feed(client.get(url).content.decode())
+    return {name: values if len(values) > 1 else values[0] for name, values in parser.data.items()}
+
+
 def messages_of(response) -> list[tuple[str, str]]:
     return [(m.level_tag, m.message) for m in get_messages(response.wsgi_request)]
+
+
+def make_case_with_rows(rows: int, **fields) -> Case:
+    """A case with `rows` administered interventions (a listed agent), each followed by a calcium value, and a
+    drug-related mechanism naming the agent."""
+    agent = make_agent(code=f"drug_{rows}", name=f"Drug {rows}")
+    case = make_case(**fields)
+    Mechanism.objects.create(case=case, rank=1, code="drug_related", certainty="probable", suspect_agent=agent)
+    for n in range(rows):
+        given = make_intervention(case, agent=agent, sequence=2 * n + 1, status="administered")
+        make_lab(case, sequence=2 * n + 2, follows_intervention=given)
+    case.refresh_derived()
+    return Case.objects.get(pk=case.pk)
 
 
 def test_the_changelist_shows_site_mechanism_peak_and_grade(source_cases):
@@ -444,3 +510,34 @@ def test_a_case_is_added_without_an_edited_version():
     response = curator.post("/admin/cases/case/add/", data)
     assert response.status_code == 302
     assert Case.objects.get(title="New case").created_by == curator.user
+
+
+# --- only a real change is an edit ---
+
+
+@pytest.mark.parametrize("role", ["curator", "reviewer"])
+def test_saving_an_unchanged_published_case_leaves_it_published(role):
+    user = login(role)
+    case = make_case_with_rows(2, status="published")
+    url = f"/admin/cases/case/{case.pk}/change/"
+    records = case.history.count()
+    data = posted_form(user, url)
+    agent = str(case.interventions.first().agent_id)
+    assert data["interventions-1-agent"] == data["mechanisms-0-suspect_agent"] == agent  # posted back as shown
+    response = user.post(url, data)
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert (case.status, case.version, case.history.count()) == ("published", 1, records)
+
+
+def test_changing_only_a_lab_of_a_published_case_sends_it_back_to_review():
+    curator = login("curator")
+    case = make_case_with_rows(2, status="published")
+    url = f"/admin/cases/case/{case.pk}/change/"
+    data = posted_form(curator, url)
+    assert data["labs-0-value"] == "12.0000" or Decimal(data["labs-0-value"]) == 12
+    data["labs-0-value"] = "13.5"
+    assert curator.post(url, data).status_code == 302
+    case.refresh_from_db()
+    assert (case.status, case.version) == ("in_review", 2)
+    assert case.labs.order_by("sequence").first().value == Decimal("13.5")
