@@ -7,6 +7,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
@@ -85,9 +86,52 @@ class NamedRowFormSet(BaseInlineFormSet):
             raise ValidationError(named)
 
 
+class RowAutocompleteSelect(AutocompleteSelect):
+    """An autocomplete that labels its selected option from `known` (filled by CaseRowForm from the row's own
+    related object, loaded with the rows) instead of querying it: Django's widget queries once per row."""
+
+    known: dict[str, str] | None = None
+
+    def optgroups(self, name, value, attr=None):
+        selected = [str(v) for v in value if str(v) not in self.choices.field.empty_values]
+        if not selected or self.known is None or any(v not in self.known for v in selected):
+            return super().optgroups(name, value, attr)
+        options = [] if self.is_required else [self.create_option(name, "", "", False, 0)]
+        for v in selected:
+            options.append(self.create_option(name, v, self.known[v], True, len(options)))
+        return [(None, options, 0)]
+
+
+class CaseRowForm(forms.ModelForm):
+    """A case's inline row; tells its autocomplete widgets the related object already loaded with the row."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            widget = getattr(field.widget, "widget", field.widget)  # inside the admin's RelatedFieldWidgetWrapper
+            if isinstance(widget, RowAutocompleteSelect):
+                model_field = self.instance._meta.get_field(name)
+                related = getattr(self.instance, name) if model_field.is_cached(self.instance) else None
+                if related is not None:
+                    widget.known = {str(related.pk): field.label_from_instance(related)}
+
+
 class CaseInlineMixin:
+    """Inline rows of a case, validated with named errors, rendered without a query per row."""
+
+    form = CaseRowForm
     formset = NamedRowFormSet
     extra = 0
+
+    def get_queryset(self, request):
+        # The rows' autocomplete choices (agents) come with the rows (see RowAutocompleteSelect), and so does
+        # what their __str__ shows in the inline's header (an intervention's agent).
+        return super().get_queryset(request).select_related(*self.autocomplete_fields)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.get_autocomplete_fields(request) and "widget" not in kwargs:
+            kwargs["widget"] = RowAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class TumorInline(CaseInlineMixin, admin.StackedInline):
@@ -138,10 +182,17 @@ class LabResultInline(CaseInlineMixin, admin.TabularInline):
         js = ("cases/lab_units.js",)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "follows_intervention":
-            case_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
-            kwargs["queryset"] = Intervention.objects.filter(case_id=case_id).select_related("agent")
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name != "follows_intervention":
+            return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        case_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+        kwargs["queryset"] = Intervention.objects.filter(case_id=case_id).select_related("agent")
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        # The case's interventions, read once per request: every lab row's select shares this list (a
+        # ModelChoiceField would otherwise query them again for each row). Validation still uses the queryset.
+        if not hasattr(request, "_follows_intervention_choices"):
+            request._follows_intervention_choices = list(field.choices)
+        field.choices = request._follows_intervention_choices
+        return field
 
 
 class InterventionInline(CaseInlineMixin, admin.StackedInline):

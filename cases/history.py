@@ -34,6 +34,8 @@ class Change:
 
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
+# The relations each kind of row's __str__ reads (Intervention: its agent's name), loaded with the records.
+LABEL_RELATIONS: dict[type, tuple[str, ...]] = {Intervention: ("agent",)}
 
 
 def _field_label(model, name: str) -> str:
@@ -41,6 +43,18 @@ def _field_label(model, name: str) -> str:
         return str(model._meta.get_field(name).verbose_name)
     except Exception:  # noqa: BLE001 - a historical-only field has no model field
         return name
+
+
+def _label(model, record, kept: list[str]) -> str:
+    """str() of the row as this record saw it, from the record alone.
+
+    Not record.instance: that queries the current row for the fields the history does not keep (the derived
+    measures), and str() of an intervention would then query its agent, once per record.
+    """
+    instance = model(**{name: getattr(record, name) for name in kept})
+    for name in LABEL_RELATIONS.get(model, ()):
+        setattr(instance, name, getattr(record, name))  # select_related with the records; None if gone
+    return str(instance)
 
 
 def _changes_of(model, records) -> list[Change]:
@@ -57,6 +71,8 @@ def _changes_of(model, records) -> list[Change]:
     }
     fields = [f.attname for f in records.model._meta.fields if f.attname not in skip and f.name not in skip]
     kind = str(model._meta.verbose_name)
+    recorded = {f.attname for f in records.model._meta.fields}
+    kept = [f.attname for f in model._meta.concrete_fields if f.attname in recorded]
     for record in records:
         before = previous.get(record.id)
         diffs = []
@@ -73,7 +89,7 @@ def _changes_of(model, records) -> list[Change]:
                 user=record.history_user,
                 action=ACTIONS[record.history_type],
                 kind=kind,
-                label=str(record.instance),
+                label=_label(model, record, kept),
                 reason=record.history_change_reason or "",
                 changes=diffs,
                 is_case_record=model is Case,
@@ -84,12 +100,12 @@ def _changes_of(model, records) -> list[Change]:
 
 def case_changes(case: Case) -> list[Change]:
     """Every recorded change of the case and its rows, newest first (one query per kind of row)."""
-    changes = _changes_of(
-        Case, Case.history.filter(id=case.pk).select_related("history_user").order_by("history_date", "history_id")
-    )
-    for model in CHILD_MODELS:
+    changes = []
+    for model in (Case, *CHILD_MODELS):
         records = (
-            model.history.filter(case_id=case.pk).select_related("history_user").order_by("history_date", "history_id")
+            model.history.filter(**{"id" if model is Case else "case_id": case.pk})
+            .select_related("history_user", *LABEL_RELATIONS.get(model, ()))
+            .order_by("history_date", "history_id")
         )
         changes.extend(_changes_of(model, records))
     changes.sort(key=lambda c: (c.when, c.history_id), reverse=True)

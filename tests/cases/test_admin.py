@@ -2,6 +2,7 @@
 revert, import and export. (The browser scenarios are in tests/browser/.)"""
 
 import json
+import re
 from decimal import Decimal
 from html.parser import HTMLParser
 
@@ -541,3 +542,38 @@ def test_changing_only_a_lab_of_a_published_case_sends_it_back_to_review():
     case.refresh_from_db()
     assert (case.status, case.version) == ("in_review", 2)
     assert case.labs.order_by("sequence").first().value == Decimal("13.5")
+
+
+# --- query counts do not grow with the rows ---
+
+
+def page_queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_the_case_page_query_count_does_not_grow_with_its_rows():
+    reviewer = login("reviewer")
+    one, twenty = make_case_with_rows(1), make_case_with_rows(20)
+    page_queries(reviewer, f"/admin/cases/case/{one.pk}/change/")  # warm the content-type cache
+    # Same for 1 and 20 interventions and labs: session, user and permissions; the case; each inline's rows
+    # (interventions and mechanisms with their agent); the case's interventions once for every lab's
+    # "follows intervention" select; the source's label; the derived-measures panel and chart reading the
+    # rows — never one per row (no agent per intervention or mechanism, no interventions per lab).
+    assert page_queries(reviewer, f"/admin/cases/case/{twenty.pk}/change/") == page_queries(
+        reviewer, f"/admin/cases/case/{one.pk}/change/"
+    )
+    page = reviewer.get(f"/admin/cases/case/{twenty.pk}/change/").content.decode()
+    selected = re.findall(r'name="interventions-\d+-agent".*?<option value="\d+" selected>([^<]*)</option>', page, re.S)
+    assert selected == ["Drug 20"] * 20  # each row's agent still shown, without a query of its own
+
+
+def test_the_full_history_query_count_does_not_grow_with_its_rows():
+    reviewer = login("reviewer")
+    one, twenty = make_case_with_rows(1), make_case_with_rows(20)
+    # 12 for 1 and 20 interventions and labs: session, user, 2 x permissions, the case, then the records of the
+    # case and of each of the six kinds of row (intervention records with their agent) — labels are built
+    # from the records, not by reading the current rows or agents once per record.
+    assert page_queries(reviewer, f"/admin/cases/case/{one.pk}/full-history/") == 12
+    assert page_queries(reviewer, f"/admin/cases/case/{twenty.pk}/full-history/") == 12
