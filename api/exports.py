@@ -1,5 +1,6 @@
 """CSV for pandas and R, with the case list's filters: a wide table (one row per case) and a long table of
-lab values (one row per result). Numbers are plain numbers, missing values empty, codes snake_case."""
+lab values (one row per result). Numbers are plain numbers, missing values empty, codes snake_case; text that a
+spreadsheet would run as a formula starts with an apostrophe."""
 
 from __future__ import annotations
 
@@ -97,12 +98,36 @@ LAB_COLUMNS = [
 ]
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_number(text: str) -> bool:
+    if text != text.strip():  # float() would accept "\t-3"; a spreadsheet may not read it as a number
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def cell(value):
+    """A CSV cell: None as empty; text that a spreadsheet would run as a formula behind a leading apostrophe
+    (OWASP's recommendation). Numbers, and text that is a number ("-3"), are left as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _is_number(value):
+        return "'" + value
+    return value
+
+
 def csv_response(columns: list[str], rows, filename: str) -> HttpResponse:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: cell(v) for k, v in row.items()})
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -9,6 +9,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from api import exports
 from cases.models import Agent, Case
 from tests.api.documents import client_for, make_document
 from tests.factories import make_source
@@ -448,3 +449,57 @@ def test_the_csv_exports_take_the_same_number_of_queries_for_1_or_10_cases(curat
     for url, rows, queries in ((CASES_CSV, 10, 7), (LABS_CSV, 20, 1)):
         with django_assert_num_queries(queries):
             assert len(read_csv(curator, url)) == rows
+
+
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)"])
+def test_text_a_spreadsheet_would_run_as_a_formula_starts_with_an_apostrophe(curator, text):
+    # OWASP's CSV-injection advice: a cell starting with = + - @ tab or CR gets a leading apostrophe.
+    post_case(
+        curator,
+        {
+            **D,
+            "title": text,
+            "tumors": [{"site": "breast", "histology": text}],
+            "interventions": [{"category": "drug", "agent_text": text, "intent": "calcium_directed", "day": 0}],
+        },
+    )
+    row = read_csv(curator, CASES_CSV).iloc[0]
+    assert (row["title"], row["histology"], row["first_calcium_directed"]) == ("'" + text,) * 3
+
+
+def test_numbers_stay_numbers_negative_ones_too(curator):
+    post_case(
+        curator,
+        {
+            **D,
+            "title": "-3 days before: a title that reads as text",
+            "labs": [
+                {"analyte": "calcium_total", "value": 7.1, "unit": "mg/dL", "sequence": 1, "day": -3},
+                {"analyte": "calcium_total", "value": 8.0, "unit": "mg/dL", "sequence": 2, "day": 2},
+            ],
+        },
+    )
+    labs = read_csv(curator, LABS_CSV)
+    assert labs["day"].tolist() == [-3, 2]
+    assert pd.api.types.is_integer_dtype(labs["day"])
+    assert labs["value"].tolist() == [7.1, 8.0]
+    # Text that starts with a minus but is not a number still gets its apostrophe.
+    assert read_csv(curator, CASES_CSV)["title"].tolist() == ["'-3 days before: a title that reads as text"]
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("\t=1", "'\t=1"),  # the API trims text, so tab and CR are checked here
+        ("\r=1", "'\r=1"),
+        ("\t-3", "'\t-3"),
+        ("-3", "-3"),  # text that is a number stays a number
+        ("-1.5e3", "-1.5e3"),
+        (-3, -3),
+        (-2.5, -2.5),
+        (None, ""),
+        ("calcium_total", "calcium_total"),
+    ],
+)
+def test_only_text_that_is_not_a_number_is_escaped(value, cell):
+    assert exports.cell(value) == cell
