@@ -449,7 +449,9 @@ class CaseAdmin(admin.ModelAdmin):
 
     @admin.display(description="Peak Ca (mg/dL)", ordering="peak_calcium_mg_dl")
     def peak_calcium(self, obj: Case) -> str:
-        return "—" if obj.peak_calcium_mg_dl is None else f"{obj.peak_calcium_mg_dl.normalize():f}"
+        if obj.peak_calcium_mg_dl is None:
+            return "—"
+        return f"{obj.peak_calcium_comparator}{obj.peak_calcium_mg_dl.normalize():f}"
 
     @admin.display(description="CTCAE", ordering="peak_ctcae_grade")
     def grade(self, obj: Case) -> str:
@@ -532,14 +534,21 @@ class CaseAdmin(admin.ModelAdmin):
         if summary is None:
             return "Shown once the case is saved."
         rows = []
-        for name, extreme in (("Peak calcium", summary.peak), ("Nadir calcium", summary.nadir)):
+        extremes = [("Peak calcium", summary.peak), ("Nadir calcium", summary.nadir)]
+        if summary.ionized_peak is not None:
+            extremes += [
+                ("Peak ionized calcium", summary.ionized_peak),
+                ("Nadir ionized calcium", summary.ionized_nadir),
+            ]
+        for name, extreme in extremes:
+            c = extreme.comparator if extreme else ""
             rows.append(
                 (
                     name,
                     "—"
                     if extreme is None
-                    else f"{extreme.mg_dl.normalize():f} mg/dL = {extreme.mmol_l.normalize():f} mmol/L "
-                    f"({extreme.basis.replace('_', ' ')})",
+                    else f"{c}{extreme.mg_dl.normalize():f} mg/dL = {c}{extreme.mmol_l.normalize():f} mmol/L "
+                    f"({extreme.basis.replace('_', ' ')}{', censored' if c else ''})",
                 )
             )
         corrected = [p for p in summary.points if p.basis == measures.CALCIUM_CORRECTED]
@@ -554,10 +563,16 @@ class CaseAdmin(admin.ModelAdmin):
                 or "not computable (no albumin measured with a calcium value)",
             )
         )
-        for name, grade in (
+        grades = [
             ("CTCAE hypercalcemia (peak)", summary.peak_grade),
             ("CTCAE hypocalcemia (nadir)", summary.nadir_grade),
-        ):
+        ]
+        if summary.ionized_peak is not None:
+            grades += [
+                ("CTCAE hypercalcemia (ionized peak)", summary.ionized_peak_grade),
+                ("CTCAE hypocalcemia (ionized nadir)", summary.ionized_nadir_grade),
+            ]
+        for name, grade in grades:
             if grade is None:
                 rows.append((name, "—"))
             else:
@@ -571,9 +586,13 @@ class CaseAdmin(admin.ModelAdmin):
                 )
         n = summary.normalisation
         if n is None:
-            normal = "not assessable (no administered calcium-directed intervention followed by a calcium value)"
+            normal = (
+                "not assessable (no administered calcium-directed intervention followed by a calcium value whose "
+                "place against the reference limit on the disorder's side is known)"
+            )
         elif n.normalised:
             normal = "yes" + (f", after {n.days} days" if n.days is not None else " (days not given by the source)")
+            normal += f"; {n.note}" if n.note else ""
         else:
             normal = "no"
         rows.append(("Normalised after first calcium-directed intervention", normal))

@@ -184,6 +184,31 @@ def test_the_case_page_shows_derived_measures_and_the_chart(source_cases):
     assert "Reference range (reported)" in page
 
 
+def test_the_case_page_and_changelist_show_a_censored_peak_and_ionized_grades():
+    case = make_case(status="published")
+    make_lab(case, value=Decimal("12"), sequence=1)
+    make_lab(case, value=Decimal("15"), comparator=">", sequence=2)
+    make_lab(
+        case,
+        analyte="calcium_ionized",
+        value=Decimal("1.7"),
+        unit="mmol/L",
+        ref_low=Decimal("1.12"),
+        ref_high=Decimal("1.32"),
+        sequence=2,
+    )
+    case.refresh_derived()
+    client = login("analyst")
+    page = client.get(f"/admin/cases/case/{case.pk}/change/").content.decode()
+    # 15 x 0.2495 = 3.7425 -> 3.74 mmol/L
+    assert "&gt;15 mg/dL = &gt;3.74 mmol/L (calcium total, censored)" in page
+    assert "grade 4 — from calcium total, limits: default range; at least: the value is censored" in page
+    # 1.7 mmol/L: ionized grade 3 (> 1.6 to 1.8)
+    assert "CTCAE hypercalcemia (ionized peak)" in page
+    assert "grade 3 — from calcium ionized, limits: reported range" in page
+    assert "&gt;15<" in client.get(CHANGELIST).content.decode()
+
+
 def test_saving_through_the_admin_records_the_curator_and_bumps_the_version(source_cases):
     curator = login("curator")
     case = make_case()
