@@ -3,12 +3,12 @@ document the API returns and accepts."""
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 
 from cases.models import Case, Source
-from cases.services import case_save_document
+from cases.services import CHILD_RELATIONS, DocumentError, case_save_document
 
-from .errors import flatten
+from .errors import database_refusal, flatten
 from .serializers import CaseSerializer, SourceSerializer
 
 # Returned by the API but owned by the server (or derived): ignored on import.
@@ -37,6 +37,9 @@ def export_documents(cases, request=None) -> list[dict]:
     return CaseSerializer(cases, many=True, context={"request": request}).data
 
 
+SOURCE_MATCH_KEYS = ("doi", "pmid", "title", "citation")
+
+
 def _source_for(document: dict, errors: list[str], where: str) -> int | None:
     """The source an imported document refers to: source_id, else the exported source matched by DOI, PMID, or
     identical title and citation, else that source created anew."""
@@ -45,6 +48,10 @@ def _source_for(document: dict, errors: list[str], where: str) -> int | None:
     source = document.get("source")
     if not isinstance(source, dict):
         errors.append(f"{where}: source: give source_id or the exported source object.")
+        return None
+    wrong = [key for key in SOURCE_MATCH_KEYS if source.get(key) is not None and not isinstance(source[key], str)]
+    if wrong:  # checked before they reach a query
+        errors.extend(f"{where}: source.{key}: expected a string." for key in wrong)
         return None
     for key in ("doi", "pmid"):
         if source.get(key):
@@ -61,8 +68,27 @@ def _source_for(document: dict, errors: list[str], where: str) -> int | None:
     return serializer.save().pk
 
 
+def _shape_errors(document: dict, where: str) -> list[str]:
+    """Problems of shape the serializer would trip over before it could name them: row lists that are not lists
+    of objects."""
+    errors = []
+    for relation in CHILD_RELATIONS:
+        rows = document.get(relation)
+        if rows is None:
+            continue
+        if not isinstance(rows, list):
+            errors.append(f"{where}: {relation}: expected a list of objects, not {type(rows).__name__}.")
+            continue
+        errors.extend(
+            f"{where}: {relation}[{n}]: expected an object, not {type(row).__name__}."
+            for n, row in enumerate(rows)
+            if not isinstance(row, dict)
+        )
+    return errors
+
+
 def _strip_row_ids(document: dict) -> dict:
-    for relation in ("tumors", "metastases", "mechanisms", "findings", "labs", "interventions"):
+    for relation in CHILD_RELATIONS:
         document[relation] = [{k: v for k, v in row.items() if k != "id"} for row in document.get(relation) or []]
     return document
 
@@ -77,19 +103,37 @@ def import_cases(documents, *, user) -> list[Case]:
     with transaction.atomic():
         validated = []
         for n, document in enumerate(documents, start=1):
-            where = f"case {n}" + (f" ({document.get('title')})" if isinstance(document, dict) else "")
             if not isinstance(document, dict):
-                errors.append(f"{where}: not a JSON object")
+                errors.append(f"case {n}: not a JSON object")
+                continue
+            title = document.get("title")
+            where = f"case {n}" + (f" ({title})" if isinstance(title, str) and title else "")
+            shape = _shape_errors(document, where)
+            if shape:
+                errors.extend(shape)
                 continue
             document = _strip_row_ids({k: v for k, v in document.items() if k not in READ_ONLY or k == "source"})
-            document["source_id"] = _source_for(document, errors, where)
+            document["source_id"] = source_id = _source_for(document, errors, where)
             document.pop("source", None)
             serializer = CaseSerializer(data=document)
             if serializer.is_valid():
-                validated.append(serializer.validated_data)
+                validated.append((where, serializer.validated_data))
             else:
-                errors.extend(f"{where}: {e['field']}: {e['reason']}" for e in flatten(serializer.errors))
+                errors.extend(
+                    f"{where}: {e['field']}: {e['reason']}"
+                    for e in flatten(serializer.errors)
+                    if source_id is not None or e["field"] != "source_id"  # the source's problem is named above
+                )
+        cases = []
+        if not errors:
+            for where, data in validated:
+                try:
+                    cases.append(case_save_document(data=data, user=user))
+                except DocumentError as exc:  # a rule only the stored rows could check; that write is rolled back
+                    errors.extend(f"{where}: {field}: {reason}" for field, reason in exc.errors.items())
+                except (DataError, IntegrityError) as exc:  # the safety net of api.errors, as an import error
+                    errors.extend(f"{where}: {reason}" for reason in database_refusal(exc).detail["non_field_errors"])
         if errors:
-            transaction.set_rollback(True)  # sources created for other documents go too
+            transaction.set_rollback(True)  # sources and cases created for other documents go too
             raise ImportFailed(errors)
-        return [case_save_document(data=data, user=user) for data in validated]
+        return cases

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
+from django.apps import apps
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from cases.services import DocumentError, NotDeletable, VersionConflict
+
+# SQLite names a broken check constraint in its message; PostgreSQL in the error's diagnostics.
+SQLITE_CHECK = re.compile(r"CHECK constraint failed: (\w+)")
 
 
 class PreconditionRequired(exceptions.APIException):
@@ -63,6 +69,36 @@ def flatten(detail, prefix: str = "") -> list[dict]:
     return [{"field": prefix or None, "reason": str(detail)}]
 
 
+def _constraint_message(name: str | None) -> str | None:
+    """The curator-readable message of the named database constraint, from the model that declares it."""
+    for model in apps.get_models():
+        for constraint in model._meta.constraints:
+            if constraint.name == name:
+                return str(constraint.violation_error_message or "") or None
+    return None
+
+
+def database_refusal(exc: DataError | IntegrityError) -> exceptions.ValidationError:
+    """A 400 for a value the database refused: validation should have caught it, so this is a safety net.
+
+    The write was atomic (cases.services), so nothing of it was stored. The driver's own text is not echoed: on
+    PostgreSQL it quotes the whole failing row.
+    """
+    if isinstance(exc, DataError):
+        reason = (
+            "The database refused a value: a number is too large (or too precise) for its field, or a text too "
+            "long. Nothing was saved."
+        )
+    else:
+        diag = getattr(exc.__cause__, "diag", None)
+        match = SQLITE_CHECK.search(str(exc))
+        name = getattr(diag, "constraint_name", None) or (match.group(1) if match else None)
+        rule = _constraint_message(name)
+        reason = "The database refused the change" + (f" ({name})" if name else "") + (f": {rule}" if rule else ".")
+        reason += " Nothing was saved."
+    return exceptions.ValidationError({"non_field_errors": [reason]})
+
+
 def handle(exc, context):
     if isinstance(exc, VersionConflict):
         exc = PreconditionFailed(str(exc))
@@ -74,9 +110,9 @@ def handle(exc, context):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
-    elif isinstance(exc, IntegrityError):
+    elif isinstance(exc, DataError | IntegrityError):
         # Validation should have caught it; if a rule only the database knows is broken, say which.
-        exc = exceptions.ValidationError({"non_field_errors": [f"The database refused the change: {exc}"]})
+        exc = database_refusal(exc)
     response = exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         response.data = {"detail": "Invalid input.", "errors": flatten(exc.detail)}

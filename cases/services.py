@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import F
 
 from . import workflow
-from .models import Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Tumor, deidentified_age
+from .models import (
+    Case,
+    Finding,
+    Intervention,
+    LabResult,
+    Mechanism,
+    Metastasis,
+    Tumor,
+    deidentified_age,
+)
 from .vocabularies import CurationStatus
 
 
@@ -78,63 +88,141 @@ class DocumentError(Exception):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
+def _check_ids(relation: str, rows: list[dict], existing: dict) -> None:
+    model = CHILD_RELATIONS[relation]
+    errors, seen = {}, set()
+    for n, data in enumerate(rows):
+        row_id = data.get("id")
+        if row_id is None:
+            continue
+        if row_id not in existing:
+            errors[f"{relation}[{n}].id"] = f"No {model._meta.verbose_name} {row_id} in this case."
+        elif row_id in seen:
+            errors[f"{relation}[{n}].id"] = f"id {row_id} appears twice."
+        seen.add(row_id)
+    if errors:
+        raise DocumentError(errors)
+
+
 def _sync_rows(case: Case, relation: str, rows: list[dict], interventions: list[Intervention]) -> list:
-    """Make the case's rows of one kind exactly `rows`: update by id, create without id, delete the rest."""
+    """Make the case's rows of one kind exactly `rows`: update by id, create without id, delete the rest.
+
+    A row is replaced, not merged: a row sent with its id keeps the id (and its history) but gets exactly the
+    fields sent, the others back to their defaults, as a new row would. Each row is validated as it will be
+    stored (full_clean), so what is saved obeys the same rules as what the serializer checked.
+    """
     model = CHILD_RELATIONS[relation]
     existing = {row.pk: row for row in getattr(case, relation).all()}
-    for n, data in enumerate(rows):
-        if data.get("id") is not None and data["id"] not in existing:
-            raise DocumentError({f"{relation}[{n}].id": f"No {model._meta.verbose_name} {data['id']} in this case."})
+    _check_ids(relation, rows, existing)
     # Delete first, so that a re-sent row without its id does not collide with the row it replaces.
     kept = {data["id"] for data in rows if data.get("id") is not None}
     for row_id, row in existing.items():
         if row_id not in kept:
             row.delete()
+    blank = model(case=case)
+    editable = [f for f in model._meta.concrete_fields if f.editable and not f.primary_key and f.name != "case"]
     saved = []
-    for data in rows:
+    for n, data in enumerate(rows):
         data = dict(data)
         row_id = data.pop("id", None)
         follows = data.pop("follows_intervention_index", None) if relation == "labs" else None
         row = existing[row_id] if row_id is not None else model(case=case)
+        for field in editable:
+            setattr(row, field.attname, getattr(blank, field.attname))
         for name, value in data.items():
             setattr(row, name, value)
         if relation == "labs":
             row.follows_intervention = interventions[follows] if follows is not None else None
+        try:
+            row.full_clean(exclude=["case"], validate_unique=False)
+        except ValidationError as exc:
+            raise DocumentError(
+                {
+                    f"{relation}[{n}]" + (f".{field}" if field != NON_FIELD_ERRORS else ""): " ".join(messages)
+                    for field, messages in exc.message_dict.items()
+                }
+            ) from exc
         row.save()
         saved.append(row)
     return saved
+
+
+# What a curator enters on the case itself; the rest is the server's (id, status, version, who and when) or derived.
+CASE_SERVER_FIELDS = {"id", "status", "version", "created_by", "updated_by"}
+
+
+def case_content(case_pk: int) -> tuple:
+    """The case's content as stored: its editable fields and its rows' field values, without ids, timestamps,
+    curation status, version or derived measures. Two equal contents are the same case to a reader of the
+    document (a lab's link to an intervention is compared by the intervention's position)."""
+    case = Case.objects.filter(pk=case_pk).values(
+        *(f.attname for f in Case._meta.concrete_fields if f.editable and f.name not in CASE_SERVER_FIELDS)
+    )
+    content: list = [tuple(case.get().items())]
+    intervention_position: dict = {}
+    for relation in WRITE_ORDER:  # interventions before labs
+        model = CHILD_RELATIONS[relation]
+        names = [f.attname for f in model._meta.concrete_fields if f.editable and f.name != "case"]
+        rows = list(model.objects.filter(case_id=case_pk).order_by(*model._meta.ordering).values(*names))
+        if relation == "interventions":
+            intervention_position = {row["id"]: n for n, row in enumerate(rows)}
+        for row in rows:
+            row.pop("id")
+            if relation == "labs":
+                row["follows_intervention_id"] = intervention_position.get(row["follows_intervention_id"])
+        content.append((relation, [tuple(row.items()) for row in rows]))
+    return tuple(content)
+
+
+class _Unchanged(Exception):
+    """Raised inside case_save_document to roll back a write that changed nothing."""
 
 
 def case_save_document(*, data: dict, user, case: Case | None = None, expected_version: int | None = None) -> Case:
     """Create or update a whole case from a validated document, atomically: all rows or none.
 
     Lists present in `data` replace the case's rows of that kind (rows keep their id when the document
-    gives it); lists absent are left alone (a partial update). A change to a published case sends it
-    back to review (cases.workflow).
+    gives it, and get exactly the fields given); lists absent are left alone (a partial update). A change to a
+    published case sends it back to review (cases.workflow). An update that changes nothing is not a change:
+    the case keeps its status and version, and no history is recorded (the write is rolled back).
     """
     data = dict(data)
     children = {relation: data.pop(relation) for relation in WRITE_ORDER if relation in data}
-    with transaction.atomic():
-        if case is None:
+    if "age_years" in data:
+        data["age_years"] = deidentified_age(data["age_years"])
+    if case is None:
+        with transaction.atomic():
             case = Case(created_by=user)
-        else:
+            return _write_document(case, data, children, user)
+    try:
+        with transaction.atomic():
+            # The conditional UPDATE of the version is the lock (see case_claim_version): claim it first, so that
+            # the content compared below cannot change under us, and a stale version is refused even for a no-op.
             case_claim_version(case=case, expected_version=expected_version or case.version)
+            before = case_content(case.pk)
             case.status = workflow.status_after_edit(case.status)
-        if "age_years" in data:
-            data["age_years"] = deidentified_age(data["age_years"])
-        for name, value in data.items():
-            setattr(case, name, value)
-        case.updated_by = user
-        case._history_user = user
-        case.save()
-        interventions = list(case.interventions.all())
-        for relation in WRITE_ORDER:
-            if relation in children:
-                saved = _sync_rows(case, relation, children[relation], interventions)
-                if relation == "interventions":
-                    interventions = saved
-        case = Case.objects.with_children().get(pk=case.pk)
-        case.refresh_derived()
+            saved = _write_document(case, data, children, user)
+            if case_content(case.pk) == before:
+                raise _Unchanged
+            return saved
+    except _Unchanged:
+        return Case.objects.with_children().get(pk=case.pk)
+
+
+def _write_document(case: Case, data: dict, children: dict, user) -> Case:
+    for name, value in data.items():
+        setattr(case, name, value)
+    case.updated_by = user
+    case._history_user = user
+    case.save()
+    interventions = list(case.interventions.all())
+    for relation in WRITE_ORDER:
+        if relation in children:
+            saved = _sync_rows(case, relation, children[relation], interventions)
+            if relation == "interventions":
+                interventions = saved
+    case = Case.objects.with_children().get(pk=case.pk)
+    case.refresh_derived()
     return case
 
 

@@ -1,14 +1,17 @@
 """The case endpoints: authentication, roles, optimistic concurrency, atomic nested writes, errors, speed."""
 
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import DataError, connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from cases.models import Case, Intervention, LabResult, Source
+from api.serializers import DecimalNumberField, ModelValidationMixin
+from cases.models import Case, Intervention, LabResult, Source, Tumor
+from cases.services import CHILD_RELATIONS, DocumentError, case_save_document
 from tests.api.documents import client_for, make_document
 from tests.factories import make_case, make_lab, make_user
 
@@ -231,6 +234,110 @@ def test_a_row_id_from_another_case_is_refused(curator):
     assert fields(response) == {"labs[0].id": f"No lab result {other['labs'][0]['id']} in this case."}
 
 
+# --- rows sent with their id -----------------------------------------------------------------------------
+
+
+def put_document(client, doc: dict, etag: str = '"v1"', **changes):
+    """PUT the document as read back, with top-level changes."""
+    body = {**doc, "source_id": doc["source"]["id"], **changes}
+    return client.put(url(doc["id"]), body, format="json", HTTP_IF_MATCH=etag)
+
+
+def test_a_row_sent_with_its_id_gets_exactly_the_fields_sent(curator):
+    doc = create(curator)
+    first = doc["labs"][0]  # with a reference range and a quote
+    sent = {"id": first["id"], "analyte": "calcium_total", "value": 14.0, "unit": "mg/dL", "sequence": 2, "day": 0}
+    response = put_document(curator, doc, labs=[sent, doc["labs"][1]])
+    assert response.status_code == 200, response.json()
+    lab = response.json()["labs"][0]
+    assert lab["id"] == first["id"]
+    assert (lab["ref_low"], lab["ref_high"], lab["quote"]) == (None, None, "")  # reset, not left as they were
+
+
+def test_a_row_with_its_id_is_stored_as_validated_not_merged_with_the_old_row(curator):
+    range_lab = {"analyte": "calcium_total", "value": 12, "value_high": 16, "unit": "mg/dL", "sequence": 1}
+    tumor = {"site": "breast", "er": "positive", "hormone_receptor": "positive"}
+    doc = create(curator, labs=[range_lab], tumors=[tumor])
+    # Valid as sent; merged with the stored row it would be a range 17-16 and an ER-positive, HR-negative tumor.
+    response = curator.patch(
+        url(doc["id"]),
+        {
+            "labs": [{"id": doc["labs"][0]["id"], "analyte": "calcium_total", "value": 17, "unit": "mg/dL"}],
+            "tumors": [{"id": doc["tumors"][0]["id"], "site": "breast", "hormone_receptor": "negative"}],
+        },
+        format="json",
+        HTTP_IF_MATCH='"v1"',
+    )
+    assert response.status_code == 200, response.json()
+    lab, tumor = LabResult.objects.get(), Tumor.objects.get()
+    assert (lab.value, lab.value_high, tumor.er, tumor.hormone_receptor) == (17, None, "unknown", "negative")
+
+
+def test_an_id_twice_in_one_list_is_refused_and_nothing_changes(curator):
+    doc = create(curator)
+    labs = [*doc["labs"], {**doc["labs"][0], "value": 20.0}]
+    response = curator.patch(url(doc["id"]), {"title": "new", "labs": labs}, format="json", HTTP_IF_MATCH='"v1"')
+    assert response.status_code == 400
+    assert fields(response) == {"labs[2].id": f"id {doc['labs'][0]['id']} appears twice."}
+    case = Case.objects.get()
+    assert (case.title, case.version, sorted(float(lab.value) for lab in case.labs.all())) == (
+        doc["title"],
+        1,
+        [9.5, 14.0],
+    )
+
+
+def test_each_row_is_validated_as_stored_with_its_path_in_the_error(curator):
+    # The service validates every row itself (full_clean), whatever the caller checked before.
+    doc = create(curator)
+    case = Case.objects.get()
+    good = {"analyte": "calcium_total", "value": Decimal("11"), "unit": "mg/dL"}
+    bad = {"analyte": "calcium_total", "value": Decimal("12"), "value_high": Decimal("10"), "unit": "mg/dL"}
+    with pytest.raises(DocumentError) as raised:
+        case_save_document(data={"title": "new", "labs": [good, good, bad]}, user=curator.user, case=case)
+    assert raised.value.errors == {"labs[2].value_high": "The high end of a range must not be below its low end."}
+    case = Case.objects.get()
+    assert (case.title, case.version, case.labs.count()) == (doc["title"], 1, 2)
+
+
+# --- edits of published cases ----------------------------------------------------------------------------
+
+
+def published_document(client) -> dict:
+    doc = create(client)
+    Case.objects.update(status="published")
+    return client.get(url(doc["id"])).json()
+
+
+def test_an_unchanged_put_of_a_published_case_keeps_it_published_at_its_version(curator):
+    doc = published_document(curator)
+    history = (Case.history.count(), LabResult.history.count(), Tumor.history.count())
+    response = put_document(curator, doc)
+    assert response.status_code == 200, response.json()
+    assert (response.json()["status"], response["ETag"]) == ("published", '"v1"')
+    assert response.json()["labs"] == doc["labs"]  # the same rows, ids included
+    # The same content without row ids, and a PATCH that sets what is there, change nothing either.
+    no_ids = {rel: [{k: v for k, v in row.items() if k != "id"} for row in doc[rel]] for rel in CHILD_RELATIONS}
+    assert put_document(curator, doc, **no_ids).json()["status"] == "published"
+    patched = curator.patch(url(doc["id"]), {"title": doc["title"]}, format="json", HTTP_IF_MATCH='"v1"')
+    assert (patched.json()["status"], patched["ETag"]) == ("published", '"v1"')
+    assert (Case.history.count(), LabResult.history.count(), Tumor.history.count()) == history  # nothing recorded
+    assert [lab["id"] for lab in curator.get(url(doc["id"])).json()["labs"]] == [lab["id"] for lab in doc["labs"]]
+
+
+def test_a_changed_value_sends_a_published_case_back_to_review(curator):
+    doc = published_document(curator)
+    labs = [{**doc["labs"][0], "value": 14.5}, doc["labs"][1]]
+    response = put_document(curator, doc, labs=labs)
+    assert (response.json()["status"], response["ETag"]) == ("in_review", '"v2"')
+
+
+def test_an_unchanged_put_with_a_stale_version_is_still_refused(curator):
+    doc = published_document(curator)
+    Case.objects.update(version=2)
+    assert put_document(curator, doc).status_code == 412
+
+
 # --- atomicity -------------------------------------------------------------------------------------------
 
 
@@ -264,6 +371,59 @@ def test_a_database_failure_midway_rolls_back_the_whole_write(curator, monkeypat
         curator.patch(url(doc["id"]), {"title": "new", "labs": []}, format="json", HTTP_IF_MATCH='"v1"')
     case = Case.objects.get(pk=int(doc["id"].removeprefix("CCR-")))
     assert (case.title, case.version, case.labs.count()) == (doc["title"], 1, 2)
+
+
+# --- the database as a safety net ------------------------------------------------------------------------
+
+
+def test_a_database_refusal_during_a_write_is_a_400_and_nothing_is_written(curator, monkeypatch):
+    doc = create(curator)
+
+    def overflow(*args, **kwargs):
+        raise DataError("numeric field overflow")
+
+    monkeypatch.setattr(Case, "refresh_derived", overflow)  # the last step of case_save_document
+    response = curator.patch(url(doc["id"]), {"title": "new", "labs": []}, format="json", HTTP_IF_MATCH='"v1"')
+    assert response.status_code == 400
+    assert "a number is too large" in fields(response)[None]
+    case = Case.objects.get()
+    assert (case.title, case.version, case.labs.count()) == (doc["title"], 1, 2)
+
+
+@pytest.fixture
+def without_validation(monkeypatch):
+    """Lets values reach the database unchecked, as a rule validation missed would."""
+    monkeypatch.setattr(ModelValidationMixin, "validate", lambda self, attrs: attrs)
+    monkeypatch.setattr(DecimalNumberField, "to_internal_value", lambda self, data: Decimal(str(data)))
+    monkeypatch.setattr(LabResult, "full_clean", lambda self, *args, **kwargs: None)
+
+
+def test_a_check_constraint_refused_by_the_database_is_a_400_with_its_rule(curator, without_validation):
+    labs = [{"analyte": "calcium_total", "value": 12, "value_high": 10, "unit": "mg/dL"}]
+    response = curator.post(CASES, make_document(labs=labs), format="json")
+    assert response.status_code == 400
+    assert fields(response) == {
+        None: "The database refused the change (labresult_value_high_not_below_value): The high end of a range must "
+        "not be below its low end. Nothing was saved."
+    }
+    assert Case.objects.count() == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no column limits to overflow")
+def test_a_number_that_overflows_its_column_is_a_400_not_a_500(curator, without_validation):
+    labs = [{"analyte": "calcium_total", "value": 1e12, "unit": "mg/dL"}]  # numeric(12, 4): at most 10^8
+    response = curator.post(CASES, make_document(labs=labs), format="json")
+    assert response.status_code == 400
+    assert "a number is too large" in fields(response)[None]
+    assert (Case.objects.count(), LabResult.objects.count()) == (0, 0)
+
+
+def test_a_lab_value_beyond_its_column_is_a_400_on_both_databases(curator):
+    labs = [{"analyte": "calcium_total", "value": 1e12, "unit": "mg/dL"}]
+    response = curator.post(CASES, make_document(labs=labs), format="json")
+    assert response.status_code == 400
+    assert "labs[0].value" in fields(response)
+    assert Case.objects.count() == 0
 
 
 # --- optimistic concurrency ------------------------------------------------------------------------------

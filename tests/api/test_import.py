@@ -1,0 +1,67 @@
+"""Importing case documents (the admin's Import JSON): all or nothing, every problem named, never a crash."""
+
+import pytest
+
+from api.documents import ImportFailed, export_documents, import_cases
+from cases.models import Case, Source
+from tests.api.documents import make_document
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def curator():
+    return make_user("importer", "curator")
+
+
+def import_errors(documents, user) -> list[str]:
+    with pytest.raises(ImportFailed) as raised:
+        import_cases(documents, user=user)
+    return raised.value.errors
+
+
+@pytest.mark.parametrize(
+    ("documents", "expected"),
+    [
+        ([{"labs": ["oops"]}], "case 1: labs[0]: expected an object, not str."),
+        ([{"title": "T", "labs": "oops"}], "case 1 (T): labs: expected a list of objects, not str."),
+        ([{"tumors": 5}], "case 1: tumors: expected a list of objects, not int."),
+        ([{"interventions": {"agent": "x"}}], "case 1: interventions: expected a list of objects, not dict."),
+        (["x"], "case 1: not a JSON object"),
+        ([{"source": 5}], "case 1: source: give source_id or the exported source object."),
+        ({"not": "a list"}, "case 1: source: give source_id or the exported source object."),
+        ([{"source": {"doi": ["10.1/x"]}}], "case 1: source.doi: expected a string."),
+        ([{"source": {"title": {"a": 1}}}], "case 1: source.title: expected a string."),
+        ("a string", "Expected a case document or a non-empty list of them."),
+        ([], "Expected a case document or a non-empty list of them."),
+    ],
+)
+def test_a_malformed_document_is_reported_not_a_crash(curator, documents, expected):
+    assert expected in import_errors(documents, curator)
+    assert (Case.objects.count(), Source.objects.count()) == (0, 0)
+
+
+def test_every_document_is_named_with_its_problems_and_nothing_is_imported(curator):
+    good = make_document()
+    errors = import_errors([good, {"title": "Second", "labs": [1, {}]}, 7], curator)
+    assert errors == [
+        "case 2 (Second): labs[0]: expected an object, not int.",
+        "case 3: not a JSON object",
+    ]
+    assert Case.objects.count() == 0
+
+
+def test_a_missing_source_is_reported_once(curator):
+    errors = import_errors([{"title": "T", "disorder": "hypercalcemia"}], curator)
+    assert errors == ["case 1 (T): source: give source_id or the exported source object."]
+
+
+def test_exported_documents_import_as_new_drafts(curator):
+    source = Source.objects.create(kind="case_report", citation="c", title="t", doi="10.1000/abc")
+    original = import_cases([make_document(source)], user=curator)[0]
+    exported = export_documents(Case.objects.filter(pk=original.pk))
+    copies = import_cases(exported, user=curator)
+    assert [c.status for c in copies] == ["draft"]
+    assert copies[0].source_id == source.pk  # matched by DOI, not created again
+    assert copies[0].labs.count() == original.labs.count() == 2
