@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
@@ -28,7 +29,13 @@ from rest_framework.views import APIView
 
 from cases import workflow
 from cases.models import Agent, Case, Source
-from cases.services import CHILD_RELATIONS, case_delete, case_save_document, case_transition
+from cases.services import (
+    CHILD_RELATIONS,
+    case_delete,
+    case_save_document,
+    case_transition,
+    reference_check_change,
+)
 
 from . import vocabularies
 from .errors import PreconditionFailed, PreconditionRequired, RequestTooLarge
@@ -222,8 +229,33 @@ class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
         return self._document(self.get_object())
 
 
+class ReferenceWriteMixin:
+    """Sources and agents shown by published cases change only by a reviewer; an agent's category and code stay
+    while rows use them (cases.services.reference_check_change: 403 / 400)."""
+
+    def perform_create(self, serializer) -> None:
+        with transaction.atomic():
+            serializer.save()
+
+    def perform_update(self, serializer) -> None:
+        with transaction.atomic():
+            reference_check_change(obj=serializer.instance, changes=serializer.validated_data, user=self.request.user)
+            serializer.save()
+
+
+SOURCE_UPDATE = "A source shown by a published case can be changed by a reviewer only (403)."
+
+
+@extend_schema_view(
+    update=extend_schema(description=SOURCE_UPDATE),
+    partial_update=extend_schema(description=SOURCE_UPDATE),
+)
 class SourceViewSet(
-    BodySizeLimitMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+    BodySizeLimitMixin,
+    ReferenceWriteMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.ReadOnlyModelViewSet,
 ):
     serializer_class = SourceSerializer
     permission_classes = [IsAuthenticated, RolePermissions]
@@ -231,7 +263,23 @@ class SourceViewSet(
     pagination_class = CasePagination
 
 
-class AgentViewSet(BodySizeLimitMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+AGENT_UPDATE = (
+    "An agent shown by a published case can be changed by a reviewer only (403); its category cannot change while "
+    "interventions use it, nor its code while any row refers to it (400)."
+)
+
+
+@extend_schema_view(
+    update=extend_schema(description=AGENT_UPDATE),
+    partial_update=extend_schema(description=AGENT_UPDATE),
+)
+class AgentViewSet(
+    BodySizeLimitMixin,
+    ReferenceWriteMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.ReadOnlyModelViewSet,
+):
     serializer_class = AgentSerializer
     permission_classes = [IsAuthenticated, RolePermissions]
     queryset = Agent.objects.all()

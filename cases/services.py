@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from . import workflow
 from .models import (
+    Agent,
     Case,
     Finding,
     Intervention,
     LabResult,
     Mechanism,
     Metastasis,
+    Source,
     Tumor,
     deidentified_age,
 )
@@ -238,3 +240,47 @@ def case_delete(*, case: Case, user, expected_version: int) -> None:
         case_claim_version(case=case, expected_version=expected_version)
         case._history_user = user
         case.delete()
+
+
+# --- Reference data (sources and agents) ------------------------------------------------------------------
+
+
+def reference_published_uses(obj: Source | Agent) -> int:
+    """How many published cases show this source or agent (as an intervention's agent or a suspect agent)."""
+    published = Case.objects.published()
+    if isinstance(obj, Source):
+        return published.filter(source=obj).count()
+    return published.filter(Q(interventions__agent=obj) | Q(mechanisms__suspect_agent=obj)).distinct().count()
+
+
+def reference_check_change(*, obj: Source | Agent, changes: dict, user) -> None:
+    """Refuse a change of a source or agent that would alter published cases or break the rows using it.
+
+    Policy: a source or agent shown by a published case is part of what a reviewer published, so only a reviewer
+    (cases.publish_case) may change it; the change is recorded in its history. An agent's category cannot change
+    while interventions use it (an intervention's category must be its agent's), nor its code while any row refers
+    to it (the code is the agent's identifier in every case document). Call inside the write's transaction.
+    """
+    changed = {name: value for name, value in changes.items() if getattr(obj, name) != value}
+    if not changed:
+        return
+    published = reference_published_uses(obj)
+    if published and not user.has_perm("cases.publish_case"):
+        kind = "source" if isinstance(obj, Source) else "agent"
+        raise PermissionDenied(
+            f"The {kind} {obj} appears in {published} published case{'s' if published != 1 else ''}; only a reviewer "
+            "can change it."
+        )
+    if isinstance(obj, Agent):
+        errors = {}
+        interventions = Intervention.objects.filter(agent=obj).count()
+        if "category" in changed and interventions:
+            errors["category"] = (
+                f"{interventions} intervention{'s use' if interventions != 1 else ' uses'} {obj.name} as a "
+                f"{obj.get_category_display().lower()}; the category cannot change while they do. Give them another "
+                "agent first, or add a new agent."
+            )
+        if "code" in changed and (interventions or Mechanism.objects.filter(suspect_agent=obj).exists()):
+            errors["code"] = f"Cases refer to {obj.name} by its code {obj.code!r}; it cannot change while they do."
+        if errors:
+            raise ValidationError(errors)

@@ -3,8 +3,9 @@
 import pytest
 from rest_framework.test import APIClient
 
-from cases.models import Agent, Source
+from cases.models import Agent, Mechanism, Source
 from tests.api.documents import client_for
+from tests.factories import make_agent, make_case, make_intervention, make_source
 
 pytestmark = pytest.mark.django_db
 
@@ -105,3 +106,81 @@ def test_vocabularies_list_codes_labels_and_external_codes():
     assert {"code": "er", "label": "ER", "system": "LOINC", "external_code": "85337-4"} in vocabularies["receptor"]
     assert [c["code"] for c in vocabularies["curation_status"]] == ["draft", "in_review", "published", "retracted"]
     assert APIClient().get("/api/v1/vocabularies/").status_code == 401
+
+
+# --- reference data shown by published cases ---------------------------------------------------------------
+
+
+def source_of_case(status: str) -> Source:
+    source = make_source(title="Shown")
+    make_case(source=source, status=status)
+    return source
+
+
+def test_a_source_shown_by_a_published_case_is_changed_by_a_reviewer_only():
+    source = source_of_case("published")
+    path = f"/api/v1/sources/{source.pk}/"
+    refused = client_for("curator").patch(path, {"title": "Renamed"}, format="json")
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "The source Shown appears in 1 published case; only a reviewer can change it."
+    assert client_for("curator", "c2").patch(path, {"title": "Shown"}, format="json").status_code == 200  # no change
+    assert client_for("reviewer").patch(path, {"title": "Renamed"}, format="json").status_code == 200
+    assert Source.objects.get().title == "Renamed"
+
+
+def test_a_source_of_draft_cases_only_is_changed_by_a_curator():
+    source = source_of_case("draft")
+    response = client_for("curator").put(
+        f"/api/v1/sources/{source.pk}/", {"kind": "case_report", "citation": "c", "title": "Renamed"}, format="json"
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("use", ["intervention", "suspect_agent"])
+def test_an_agent_shown_by_a_published_case_is_changed_by_a_reviewer_only(use):
+    agent = make_agent(code="denosumab", name="Denosumab", drug_class="RANKL inhibitor")
+    case = make_case(status="published")
+    if use == "intervention":
+        make_intervention(case, agent=agent)
+    else:
+        Mechanism.objects.create(case=case, code="drug_related", certainty="probable", suspect_agent=agent)
+    change = {"drug_class": "monoclonal antibody"}
+    refused = client_for("curator").patch("/api/v1/agents/denosumab/", change, format="json")
+    assert refused.status_code == 403
+    assert "only a reviewer can change it" in refused.json()["detail"]
+    assert client_for("reviewer").patch("/api/v1/agents/denosumab/", change, format="json").status_code == 200
+    assert Agent.objects.get().drug_class == "monoclonal antibody"
+
+
+def test_an_agents_category_cannot_change_while_interventions_use_it():
+    agent = make_agent(code="parathyroidectomy", name="Parathyroidectomy", category="drug")
+    for _ in range(2):
+        make_intervention(make_case(), agent=agent)  # drafts: a curator may otherwise change the agent
+    for role in ("curator", "reviewer"):
+        response = client_for(role).patch("/api/v1/agents/parathyroidectomy/", {"category": "procedure"}, format="json")
+        assert response.status_code == 400
+        assert response.json()["errors"] == [
+            {
+                "field": "category",
+                "reason": "2 interventions use Parathyroidectomy as a drug; the category cannot change while they do. "
+                "Give them another agent first, or add a new agent.",
+            }
+        ]
+    assert Agent.objects.get().category == "drug"
+
+
+def test_an_unused_agents_category_and_code_can_change():
+    make_agent(code="excison", name="Excision", category="drug")
+    response = client_for("curator").patch(
+        "/api/v1/agents/excison/", {"code": "excision", "category": "procedure"}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    assert Agent.objects.get().category == "procedure"
+
+
+def test_an_agents_code_cannot_change_while_cases_refer_to_it():
+    agent = make_agent(code="zoledronic_acid", name="Zoledronic acid")
+    make_intervention(make_case(), agent=agent)
+    response = client_for("reviewer").patch("/api/v1/agents/zoledronic_acid/", {"code": "zoledronate"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "code"
