@@ -1,5 +1,5 @@
 from django.conf import settings
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
 
 
 class SettingsRateMixin:
@@ -15,3 +15,13 @@ class UserThrottle(SettingsRateMixin, UserRateThrottle):
 
 class AnonThrottle(SettingsRateMixin, AnonRateThrottle):
     pass
+
+
+class TokenThrottle(SettingsRateMixin, ScopedRateThrottle):
+    """Password attempts for a token (the view's throttle_scope, REGISTRY_API_RATES["token"]), per client address
+    (per user when already signed in). Only POST checks a password: revoking a token (DELETE) is not counted."""
+
+    def allow_request(self, request, view) -> bool:
+        if request.method != "POST":
+            return True
+        return super().allow_request(request, view)

@@ -42,6 +42,7 @@ from .errors import PreconditionFailed, PreconditionRequired, RequestTooLarge
 from .filters import CaseFilter
 from .permissions import RolePermissions
 from .serializers import AgentSerializer, CaseSerializer, SourceSerializer
+from .throttling import AnonThrottle, TokenThrottle, UserThrottle
 
 IF_MATCH = OpenApiParameter(
     "If-Match",
@@ -299,10 +300,17 @@ class VocabularyView(APIView):
 
 
 class TokenView(BodySizeLimitMixin, ObtainAuthToken):
-    """POST username and password for a token; DELETE (authenticated by that token) revokes it."""
+    """POST username and password for a token; DELETE (authenticated by that token) revokes it.
+
+    Password attempts are throttled per client (REGISTRY_API_RATES["token"]); ObtainAuthToken itself has none.
+    """
+
+    throttle_classes = [AnonThrottle, UserThrottle, TokenThrottle]
+    throttle_scope = "token"
 
     @extend_schema(
         summary="Get an API token",
+        description="Throttled per client: too many attempts in a minute are refused with 429.",
         auth=[{}],  # no authentication needed: the username and password are the credentials
         request=inline_serializer(
             "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}

@@ -4,9 +4,13 @@ DATABASE_URL   default: an SQLite file under var/ (the embedded default); postgr
 SECRET_KEY     required unless DEBUG is on
 DEBUG          "1"/"true"/"yes" or "0"/"false"/"no"; default off
 ALLOWED_HOSTS  comma-separated; default localhost names when DEBUG is on
+REGISTRY_API_RATE_USER, REGISTRY_API_RATE_ANON, REGISTRY_API_RATE_TOKEN
+               API throttle rates such as 100/hour: per signed-in user (5000/hour), per anonymous client
+               (100/hour), and token requests, i.e. password attempts, per client (10/min)
 """
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -28,6 +32,14 @@ def env_bool(name: str, default: bool = False) -> bool:
     if value in _FALSE:
         return False
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no)")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A throttle rate such as 100/hour (per second, minute, hour or day)."""
+    raw = os.environ.get(name, default).strip()
+    if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", raw):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a rate such as 100/hour (per second, minute, hour or day)")
+    return raw
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -148,8 +160,10 @@ REST_FRAMEWORK = {
 }
 
 REGISTRY_API_RATES = {
-    "user": os.environ.get("REGISTRY_API_RATE_USER", "5000/hour"),
-    "anon": os.environ.get("REGISTRY_API_RATE_ANON", "100/hour"),
+    "user": env_rate("REGISTRY_API_RATE_USER", "5000/hour"),
+    "anon": env_rate("REGISTRY_API_RATE_ANON", "100/hour"),
+    # Password attempts for an API token, per client address (api.views.TokenView): slows password guessing.
+    "token": env_rate("REGISTRY_API_RATE_TOKEN", "10/min"),
 }
 REGISTRY_API_MAX_BODY_BYTES = int(os.environ.get("REGISTRY_API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
 
