@@ -7,6 +7,23 @@ ALLOWED_HOSTS  comma-separated; default localhost names when DEBUG is on
 REGISTRY_API_RATE_USER, REGISTRY_API_RATE_ANON, REGISTRY_API_RATE_TOKEN
                API throttle rates such as 100/hour: per signed-in user (5000/hour), per anonymous client
                (100/hour), and token requests, i.e. password attempts, per client (10/min)
+
+HTTPS (what `manage.py check --deploy` asks for). Secure by default when DEBUG is off; with DEBUG on (bin/serve,
+plain http://127.0.0.1:8000) all off:
+SESSION_COOKIE_SECURE, CSRF_COOKIE_SECURE  boolean; default on without DEBUG: the cookies travel over HTTPS only
+SECURE_HSTS_SECONDS            integer; default 31536000 (one year) without DEBUG, 0 (no HSTS) with it. Browsers then
+                               refuse plain HTTP to this host for that long: use a small value (3600) while first
+                               trying HTTPS. Django sends the header on HTTPS responses only.
+SECURE_HSTS_INCLUDE_SUBDOMAINS boolean; default off (it binds every subdomain too: set it when they all use HTTPS)
+SECURE_HSTS_PRELOAD            boolean; default off (only for a domain submitted to the browsers' preload list)
+SECURE_SSL_REDIRECT            boolean; default off: usually the TLS proxy in front redirects http to https. Set it
+                               when Django receives plain HTTP from clients. Not on by default because the test
+                               suite runs with DEBUG off over plain http, where every request would become a
+                               redirect.
+SECURE_PROXY_SSL_HEADER        the header a TLS-terminating proxy sets to "https", e.g. X-Forwarded-Proto; unset by
+                               default. Set it only behind a proxy that always sets (or strips) that header.
+CSRF_TRUSTED_ORIGINS           comma-separated origins (https://registry.example) allowed to POST forms, for admin
+                               sign-in behind a proxy that changes the host; default none
 """
 
 import os
@@ -34,6 +51,19 @@ def env_bool(name: str, default: bool = False) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no)")
 
 
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number of 0 or more")
+    return value
+
+
 def env_rate(name: str, default: str) -> str:
     """A throttle rate such as 100/hour (per second, minute, hour or day)."""
     raw = os.environ.get(name, default).strip()
@@ -58,6 +88,19 @@ if not SECRET_KEY and DEBUG:
     SECRET_KEY = "development-only-insecure-key"  # noqa: S105 - used only with DEBUG on
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+
+# HTTPS (see the list above). Secure unless DEBUG is on, except the redirect, which a proxy usually does.
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+_proxy_header = os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip()
+if _proxy_header and not all(part.isalnum() for part in _proxy_header.split("-")):
+    raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER={_proxy_header!r} is not a header name (X-Forwarded-Proto)")
+SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 VAR_DIR = BASE_DIR / "var"
 DEFAULT_DATABASE_URL = f"sqlite:///{VAR_DIR / 'registry.sqlite3'}"

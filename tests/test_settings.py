@@ -1,6 +1,7 @@
 """Settings come from the environment and fail loudly on bad values (checked in a fresh interpreter)."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -8,11 +9,28 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+SETTINGS_FROM_ENVIRONMENT = {
+    "SECRET_KEY",
+    "DEBUG",
+    "DATABASE_URL",
+    "ALLOWED_HOSTS",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_PROXY_SSL_HEADER",
+    "CSRF_TRUSTED_ORIGINS",
+    "REGISTRY_API_RATE_USER",
+    "REGISTRY_API_RATE_ANON",
+    "REGISTRY_API_RATE_TOKEN",
+}
 PRINT_DB = "from django.conf import settings; print(settings.DATABASES['default']['ENGINE'], settings.DEBUG)"
 
 
 def run_settings(code: str = "", **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "DATABASE_URL", "ALLOWED_HOSTS"}}
+    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS_FROM_ENVIRONMENT}
     code = (
         code
         or f"import django, os; os.environ['DJANGO_SETTINGS_MODULE']='registry.settings'; django.setup(); {PRINT_DB}"
@@ -66,3 +84,76 @@ def test_a_bad_boolean_is_an_error_not_a_guess():
 def test_an_unsupported_database_is_refused():
     result = run_settings(SECRET_KEY="k", DATABASE_URL="mysql://root@127.0.0.1/test")
     assert "DATABASE_URL must name SQLite or PostgreSQL" in result.stderr
+
+
+HTTPS_SETTINGS = (
+    "SESSION_COOKIE_SECURE CSRF_COOKIE_SECURE SECURE_HSTS_SECONDS SECURE_HSTS_INCLUDE_SUBDOMAINS SECURE_HSTS_PRELOAD "
+    "SECURE_SSL_REDIRECT SECURE_PROXY_SSL_HEADER"
+).split()
+PRINT_HTTPS = (
+    "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='registry.settings'; django.setup(); "
+    f"from django.conf import settings; print(repr([getattr(settings, n) for n in {HTTPS_SETTINGS!r}]))"
+)
+LONG_KEY = "k" * 20 + "-long-enough-and-varied-0123456789-abcdefghijklmnop"
+
+
+def test_without_debug_cookies_are_https_only_and_hsts_is_on():
+    result = run_settings(PRINT_HTTPS, SECRET_KEY="k")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr([True, True, 31536000, False, False, False, None])
+
+
+def test_with_debug_the_local_http_set_up_keeps_working():
+    result = run_settings(PRINT_HTTPS, DEBUG="1")
+    assert result.stdout.strip() == repr([False, False, 0, False, False, False, None])
+
+
+def test_each_https_setting_comes_from_the_environment():
+    result = run_settings(
+        PRINT_HTTPS,
+        SECRET_KEY="k",
+        SESSION_COOKIE_SECURE="0",
+        CSRF_COOKIE_SECURE="no",
+        SECURE_HSTS_SECONDS="3600",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
+        SECURE_HSTS_PRELOAD="yes",
+        SECURE_SSL_REDIRECT="true",
+        SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr([False, False, 3600, True, True, True, ("HTTP_X_FORWARDED_PROTO", "https")])
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("SECURE_HSTS_SECONDS", "a year", "SECURE_HSTS_SECONDS='a year' is not a whole number"),
+        ("SECURE_HSTS_SECONDS", "-1", "SECURE_HSTS_SECONDS='-1' is not a whole number"),
+        ("SECURE_SSL_REDIRECT", "sure", "SECURE_SSL_REDIRECT='sure' is not a boolean"),
+        ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https", "is not a header name"),
+        ("REGISTRY_API_RATE_TOKEN", "10 per minute", "REGISTRY_API_RATE_TOKEN='10 per minute' is not a rate"),
+    ],
+)
+def test_a_bad_https_or_rate_value_is_an_error_not_a_guess(name, value, message):
+    result = run_settings(SECRET_KEY="k", **{name: value})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_the_deployment_check_passes_once_the_site_specific_choices_are_made():
+    # Left to the deployment, not defaulted: the redirect (usually the proxy's) and HSTS for subdomains and preload.
+    command = "import sys; sys.argv = ['manage.py', 'check', '--deploy', '--fail-level', 'WARNING']; "
+    command += "import manage; manage.main()"
+    result = run_settings(command, SECRET_KEY=LONG_KEY, ALLOWED_HOSTS="registry.example")
+    assert result.returncode != 0
+    warned = sorted(set(re.findall(r"security\.W\d+", result.stderr)))
+    assert warned == ["security.W005", "security.W008", "security.W021"]
+    result = run_settings(
+        command,
+        SECRET_KEY=LONG_KEY,
+        ALLOWED_HOSTS="registry.example",
+        SECURE_SSL_REDIRECT="1",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
+        SECURE_HSTS_PRELOAD="1",
+    )
+    assert result.returncode == 0, result.stderr
