@@ -62,7 +62,9 @@ class ModelValidationMixin:
 
 
 class RowSerializer(ModelValidationMixin, serializers.ModelSerializer):
-    """A child row of a case. `id` identifies an existing row on update; omit it to add a row."""
+    """A child row of a case. `id` identifies an existing row on update; omit it to add a row. A row sent with its id
+    is replaced, not merged (cases.services._sync_rows): fields left out take their defaults, so it is validated here
+    exactly as a new row would be."""
 
     id = serializers.IntegerField(required=False)
     # The case and fields validated by the case document rather than by the row itself.

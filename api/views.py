@@ -121,6 +121,14 @@ def visible_cases(user) -> QuerySet[Case]:
     return cases if workflow.can_see_unpublished(user) else cases.published()
 
 
+ROW_RULES = (
+    "A list sent replaces the case's rows of that kind: a row with its `id` keeps the id but gets exactly the fields "
+    "sent (the others take their defaults, as in a new row); a row without `id` is added; rows left out are deleted. "
+    "An id may appear once per list. A change to a published case sends it back to review; a request that changes "
+    "nothing keeps the case's status and version (ETag)."
+)
+
+
 @extend_schema_view(
     list=extend_schema(summary="List cases (filterable, paginated)"),
     retrieve=extend_schema(
@@ -132,11 +140,13 @@ def visible_cases(user) -> QuerySet[Case]:
     ),
     update=extend_schema(
         summary="Replace a whole case (absent lists become empty)",
+        description=ROW_RULES,
         parameters=[IF_MATCH],
         responses={200: CaseSerializer, **VERSION_ERRORS},
     ),
     partial_update=extend_schema(
         summary="Change part of a case (absent lists are kept)",
+        description=ROW_RULES,
         parameters=[IF_MATCH],
         responses={200: CaseSerializer, **VERSION_ERRORS},
     ),
