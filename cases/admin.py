@@ -24,7 +24,14 @@ from . import measures, quality, workflow
 from .charts import calcium_chart_svg
 from .history import case_changes, case_revert
 from .models import Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
-from .services import NotDeletable, VersionConflict, case_claim_version, case_delete, case_transition
+from .services import (
+    NotDeletable,
+    VersionConflict,
+    case_claim_version,
+    case_delete,
+    case_transition,
+    reference_check_change,
+)
 
 TIMING_FIELDS = ("sequence", "day", "day_is_approximate", "timing_text")
 
@@ -46,15 +53,36 @@ def posted_version(request) -> int:
         raise MissingVersion from None
 
 
+class ReferenceAdmin(SimpleHistoryAdmin):
+    """Sources and agents: the API's rules for changing them (services.reference_check_change), as form errors."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        base = super().get_form(request, obj, change, **kwargs)
+
+        class ReferenceForm(base):
+            def clean(self) -> dict:
+                cleaned = super().clean()
+                if self.instance.pk is None:
+                    return cleaned
+                changes = {name: cleaned[name] for name in self.changed_data if name in cleaned}
+                try:
+                    reference_check_change(obj=self.instance, changes=changes, user=request.user)
+                except PermissionDenied as exc:
+                    raise ValidationError(str(exc)) from exc
+                return cleaned
+
+        return ReferenceForm
+
+
 @admin.register(Source)
-class SourceAdmin(SimpleHistoryAdmin):
+class SourceAdmin(ReferenceAdmin):
     list_display = ("title", "kind", "journal", "year", "doi", "pmid")
     list_filter = ("kind", "year")
     search_fields = ("title", "citation", "doi", "pmid", "journal")
 
 
 @admin.register(Agent)
-class AgentAdmin(SimpleHistoryAdmin):
+class AgentAdmin(ReferenceAdmin):
     list_display = ("name", "code", "category", "drug_class", "atc_code")
     list_filter = ("category", "drug_class")
     search_fields = ("name", "code", "atc_code", "drug_class")

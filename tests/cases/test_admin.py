@@ -387,6 +387,33 @@ def test_curators_add_an_agent_without_a_code_change():
     )
 
 
+def agent_form(agent, **changes) -> dict:
+    fields = {name: getattr(agent, name) for name in ("code", "name", "category", "drug_class", "atc_code", "notes")}
+    return {**fields, **changes}
+
+
+def test_an_agent_shown_by_a_published_case_is_changed_by_reviewers_only_and_keeps_its_category():
+    agent = make_agent(drug_class="other")
+    make_intervention(make_case(status="published"), agent=agent, status="administered")
+    url = f"/admin/cases/agent/{agent.pk}/change/"
+
+    refused = login("curator").post(url, agent_form(agent, name="Renamed"))
+    assert refused.status_code == 200
+    assert "appears in 1 published case; only a reviewer can change it." in refused.content.decode()
+    agent.refresh_from_db()
+    assert agent.name == "Test drug"
+
+    reviewer = login("reviewer")
+    assert reviewer.post(url, agent_form(agent, name="Renamed")).status_code == 302
+    agent.refresh_from_db()
+    assert agent.name == "Renamed"
+    recategorised = reviewer.post(url, agent_form(agent, category="procedure"))
+    assert recategorised.status_code == 200
+    assert "the category cannot change while they do" in recategorised.content.decode()
+    agent.refresh_from_db()
+    assert agent.category == "drug"
+
+
 def test_analysts_see_only_published_cases_in_the_admin():
     draft, in_review, published = (
         make_case(title="a draft"),
