@@ -234,8 +234,9 @@ class NotDeletable(Exception):
 
 def case_delete(*, case: Case, user, expected_version: int) -> None:
     """Delete a draft or in-review case. Published and retracted cases stay: retract instead."""
-    if case.status not in (CurationStatus.DRAFT, CurationStatus.IN_REVIEW):
-        raise NotDeletable(f"A {case.get_status_display().lower()} case cannot be deleted; retract it instead.")
+    if not workflow.is_deletable(case.status):
+        advice = "it stays in the registry as retracted" if case.status == CurationStatus.RETRACTED else "retract it"
+        raise NotDeletable(f"A {case.get_status_display().lower()} case cannot be deleted; {advice}.")
     with transaction.atomic():
         case_claim_version(case=case, expected_version=expected_version)
         case._history_user = user

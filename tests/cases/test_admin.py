@@ -493,8 +493,8 @@ def test_bulk_delete_deletes_drafts_and_cases_in_review_and_names_the_cases_it_k
     messages = messages_of(response)
     assert ("success", f"Deleted 2 case(s): {draft.registry_id}, {in_review.registry_id}.") in messages
     assert [text for level, text in messages if level == "error"] == [
-        f"{published.registry_id}: A published case cannot be deleted; retract it instead.",
-        f"{retracted.registry_id}: A retracted case cannot be deleted; retract it instead.",
+        f"{published.registry_id}: A published case cannot be deleted; retract it.",
+        f"{retracted.registry_id}: A retracted case cannot be deleted; it stays in the registry as retracted.",
     ]
     assert Case.history.filter(id=draft.pk, history_type="-").get().history_user == reviewer.user
 
