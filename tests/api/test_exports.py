@@ -221,9 +221,10 @@ def test_the_case_table_has_one_row_per_case_in_these_columns(curator, cohort):
         *("metastases_present", "metastases_absent"),
         *("main_mechanism", "main_mechanism_certainty", "mechanisms", "suggested_mechanism", "mechanism_agreement"),
         "completeness_score",
-        *("peak_calcium_mg_dl", "peak_calcium_mmol_l", "peak_calcium_basis"),
-        *("nadir_calcium_mg_dl", "nadir_calcium_mmol_l"),
+        *("peak_calcium_mg_dl", "peak_calcium_mmol_l", "peak_calcium_basis", "peak_calcium_comparator"),
+        *("nadir_calcium_mg_dl", "nadir_calcium_mmol_l", "nadir_calcium_comparator"),
         *("peak_ctcae_grade", "peak_ctcae_basis", "peak_ctcae_limit_basis", "nadir_ctcae_grade"),
+        *("ionized_peak_mmol_l", "ionized_peak_ctcae_grade", "ionized_nadir_mmol_l", "ionized_nadir_ctcae_grade"),
         *("first_calcium_directed", "calcium_normalised", "days_to_normalisation"),
         *("vital_status", "follow_up_days", "calcium_outcome", "tumor_response", "version", "updated_at"),
     ]
@@ -395,7 +396,7 @@ def test_the_case_list_filters_apply_to_both_tables(curator, cohort):
 def test_an_empty_selection_is_a_header_only_table(curator, cohort):
     cases = read_csv(curator, CASES_CSV, {"disorder": "hypocalcemia", "sex": "female"})
     labs = read_csv(curator, LABS_CSV, {"disorder": "soft_tissue_calcification"})  # D has no labs
-    assert (len(cases), len(cases.columns)) == (0, 46)
+    assert (len(cases), len(cases.columns)) == (0, len(exports.CASE_COLUMNS))
     assert (len(labs), len(labs.columns)) == (0, 24)
 
 
@@ -503,3 +504,23 @@ def test_numbers_stay_numbers_negative_ones_too(curator):
 )
 def test_only_text_that_is_not_a_number_is_escaped(value, cell):
     assert exports.cell(value) == cell
+
+
+def test_the_case_table_carries_a_censored_peak_and_ionized_grades(curator):
+    posted = post_case(
+        curator,
+        {
+            "labs": [
+                {"analyte": "calcium_total", "value": 12, "unit": "mg/dL", "sequence": 1},
+                {"analyte": "calcium_total", "comparator": ">", "value": 15, "unit": "mg/dL", "sequence": 2},
+                {"analyte": "calcium_ionized", "value": 1.7, "unit": "mmol/L", "ref_low": 1.12, "ref_high": 1.32},
+            ]
+        },
+    )
+    row = read_csv(curator, CASES_CSV).set_index("case_id").loc[posted["id"]]
+    assert (row["peak_calcium_mg_dl"], row["peak_calcium_comparator"], row["peak_ctcae_grade"]) == (15.0, ">", 4)
+    assert (row["nadir_calcium_mg_dl"], row["nadir_calcium_mmol_l"]) == (12.0, 2.99)  # 12 x 0.2495 = 2.994
+    assert pd.isna(row["nadir_calcium_comparator"])
+    # ionized 1.7 mmol/L: > 1.6 to 1.8 -> grade 3 (peak and nadir are the one value)
+    assert (row["ionized_peak_mmol_l"], row["ionized_peak_ctcae_grade"]) == (1.7, 3)
+    assert (row["ionized_nadir_mmol_l"], row["ionized_nadir_ctcae_grade"]) == (1.7, 0)
