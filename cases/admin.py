@@ -64,9 +64,13 @@ class ReferenceAdmin(SimpleHistoryAdmin):
                 cleaned = super().clean()
                 if self.instance.pk is None:
                     return cleaned
-                changes = {name: cleaned[name] for name in self.changed_data if name in cleaned}
+                # Against the stored row, not the form's initial data: simple_history's revert form starts
+                # from an old version, so its "unchanged" fields may be changes.
+                stored = type(self.instance).objects.filter(pk=self.instance.pk).first()
+                if stored is None:
+                    return cleaned
                 try:
-                    reference_check_change(obj=self.instance, changes=changes, user=request.user)
+                    reference_check_change(obj=stored, changes=cleaned, user=request.user)
                 except PermissionDenied as exc:
                     raise ValidationError(str(exc)) from exc
                 return cleaned

@@ -414,6 +414,23 @@ def test_an_agent_shown_by_a_published_case_is_changed_by_reviewers_only_and_kee
     assert agent.category == "drug"
 
 
+def test_the_history_revert_form_of_an_agent_follows_the_same_rules():
+    agent = make_agent(drug_class="other", code="zol")
+    first = agent.history.earliest().history_id
+    agent.code = "zoledronic"
+    agent.save()
+    make_intervention(make_case(status="published"), agent=agent, status="administered")
+    old = agent_form(agent, code="zol")
+
+    refused = login("curator").post(f"/admin/cases/agent/{agent.pk}/history/{first}/", old)
+    assert refused.status_code == 200
+    assert "only a reviewer can change it" in refused.content.decode()
+    refused = login("reviewer").post(f"/admin/cases/agent/{agent.pk}/history/{first}/", old)
+    assert "it cannot change while they do" in refused.content.decode()
+    agent.refresh_from_db()
+    assert agent.code == "zoledronic"
+
+
 def test_analysts_see_only_published_cases_in_the_admin():
     draft, in_review, published = (
         make_case(title="a draft"),
