@@ -25,3 +25,17 @@ class TokenThrottle(SettingsRateMixin, ScopedRateThrottle):
         if request.method != "POST":
             return True
         return super().allow_request(request, view)
+
+
+class TokenUsernameThrottle(TokenThrottle):
+    """Password attempts for one username from any address (REGISTRY_API_RATES["token_username"]): guessing
+    one account's password from many addresses is slowed too. Its rate is higher than the per-address one, so
+    that a stranger's failed guesses lock its owner out for a while at worst."""
+
+    scope_attr = "throttle_username_scope"
+
+    def get_cache_key(self, request, view) -> str | None:
+        username = request.data.get("username") if isinstance(request.data, dict) else None
+        if not isinstance(username, str) or not username:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": username.casefold()}

@@ -42,7 +42,7 @@ from .errors import PreconditionFailed, PreconditionRequired, RequestTooLarge
 from .filters import CaseFilter
 from .permissions import RolePermissions
 from .serializers import AgentSerializer, CaseSerializer, SourceSerializer
-from .throttling import AnonThrottle, TokenThrottle, UserThrottle
+from .throttling import AnonThrottle, TokenThrottle, TokenUsernameThrottle, UserThrottle
 
 IF_MATCH = OpenApiParameter(
     "If-Match",
@@ -315,8 +315,9 @@ class TokenView(BodySizeLimitMixin, ObtainAuthToken):
     Password attempts are throttled per client (REGISTRY_API_RATES["token"]); ObtainAuthToken itself has none.
     """
 
-    throttle_classes = [AnonThrottle, UserThrottle, TokenThrottle]
+    throttle_classes = [AnonThrottle, UserThrottle, TokenThrottle, TokenUsernameThrottle]
     throttle_scope = "token"
+    throttle_username_scope = "token_username"
 
     @extend_schema(
         summary="Get an API token",

@@ -4,9 +4,11 @@ DATABASE_URL   default: an SQLite file under var/ (the embedded default); postgr
 SECRET_KEY     required unless DEBUG is on
 DEBUG          "1"/"true"/"yes" or "0"/"false"/"no"; default off
 ALLOWED_HOSTS  comma-separated; default localhost names when DEBUG is on
-REGISTRY_API_RATE_USER, REGISTRY_API_RATE_ANON, REGISTRY_API_RATE_TOKEN
+REGISTRY_API_RATE_USER, REGISTRY_API_RATE_ANON, REGISTRY_API_RATE_TOKEN, REGISTRY_API_RATE_TOKEN_USERNAME
                API throttle rates such as 100/hour: per signed-in user (5000/hour), per anonymous client
-               (100/hour), and token requests, i.e. password attempts, per client (10/min)
+               (100/hour), token requests, i.e. password attempts, per client (10/min) and per username from
+               any client (30/hour)
+REGISTRY_NUM_PROXIES  proxies in front that append to X-Forwarded-For; default 0 (the client is REMOTE_ADDR)
 
 HTTPS (what `manage.py check --deploy` asks for). Secure by default when DEBUG is off; with DEBUG on (bin/serve,
 plain http://127.0.0.1:8000) all off:
@@ -199,6 +201,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.UserThrottle", "api.throttling.AnonThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.errors.handle",
+    # Proxies in front of the registry that append to X-Forwarded-For (REGISTRY_NUM_PROXIES, default 0). With 0 the
+    # client is REMOTE_ADDR: a header the client writes itself cannot give it a fresh throttle identity.
+    "NUM_PROXIES": env_int("REGISTRY_NUM_PROXIES", 0),
     "COERCE_DECIMAL_TO_STRING": False,
 }
 
@@ -207,6 +212,8 @@ REGISTRY_API_RATES = {
     "anon": env_rate("REGISTRY_API_RATE_ANON", "100/hour"),
     # Password attempts for an API token, per client address (api.views.TokenView): slows password guessing.
     "token": env_rate("REGISTRY_API_RATE_TOKEN", "10/min"),
+    # Password attempts for one username from any address.
+    "token_username": env_rate("REGISTRY_API_RATE_TOKEN_USERNAME", "30/hour"),
 }
 REGISTRY_API_MAX_BODY_BYTES = int(os.environ.get("REGISTRY_API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
 

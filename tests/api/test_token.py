@@ -1,4 +1,4 @@
-"""The token endpoint: password attempts are throttled per client."""
+"""The token endpoint: password attempts are throttled per client and per username."""
 
 import pytest
 from django.core.cache import cache
@@ -15,7 +15,7 @@ TOKEN = "/api/v1/auth/token/"
 def fresh_throttle(settings):
     # The throttle counts attempts in the cache, which outlives each test's database.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.REGISTRY_API_RATES = {**settings.REGISTRY_API_RATES, "token": "3/minute"}
+    settings.REGISTRY_API_RATES = {**settings.REGISTRY_API_RATES, "token": "3/minute", "token_username": "5/minute"}
     cache.clear()
     yield
     cache.clear()
@@ -48,3 +48,29 @@ def test_revoking_a_token_is_not_an_attempt():
     client.force_authenticate(None)
     statuses = [client.post(TOKEN, {"username": "ana", "password": "pw-ana"}, format="json").status_code for _ in "ab"]
     assert statuses == [200, 200]  # attempts 2 and 3 of 3
+
+
+def test_a_forwarded_for_header_written_by_the_client_does_not_make_a_new_client():
+    make_user("ana", "analyst")
+    statuses = [
+        APIClient()
+        .post(TOKEN, {"username": "ana", "password": "guess"}, format="json", HTTP_X_FORWARDED_FOR=f"10.9.0.{n}")
+        .status_code
+        for n in range(4)
+    ]
+    assert statuses == [400, 400, 400, 429]
+
+
+def test_attempts_on_one_username_from_many_addresses_are_throttled_too():
+    make_user("ana", "analyst")
+    statuses = [
+        APIClient()
+        .post(TOKEN, {"username": "ANA", "password": "guess"}, format="json", REMOTE_ADDR=f"10.0.1.{n}")
+        .status_code
+        for n in range(6)
+    ]
+    assert statuses == [400, 400, 400, 400, 400, 429]
+    # another account is not affected
+    make_user("bea", "analyst")
+    bea = APIClient().post(TOKEN, {"username": "bea", "password": "pw-bea"}, format="json", REMOTE_ADDR="10.0.2.1")
+    assert bea.status_code == 200
