@@ -30,7 +30,9 @@ PRINT_DB = "from django.conf import settings; print(settings.DATABASES['default'
 
 
 def run_settings(code: str = "", **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in SETTINGS_FROM_ENVIRONMENT}
+    # DJANGO_ALLOW_ASYNC_UNSAFE is set by the browser tests' conftest for this process, not for a deployment.
+    inherited = SETTINGS_FROM_ENVIRONMENT | {"DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in inherited}
     code = (
         code
         or f"import django, os; os.environ['DJANGO_SETTINGS_MODULE']='registry.settings'; django.setup(); {PRINT_DB}"
