@@ -340,11 +340,13 @@ class GradeSerializer(serializers.Serializer):
 
 
 class NormalisationSerializer(serializers.Serializer):
-    normalised = serializers.BooleanField()
+    normalised = serializers.BooleanField(
+        help_text="Back on the normal side of the disorder's limit: at or below the upper limit for hypercalcemia, "
+        "at or above the lower limit for hypocalcemia (an overshoot shows in the nadir and its grade)."
+    )
     days = serializers.IntegerField(allow_null=True)
     intervention_index = serializers.IntegerField(allow_null=True)
     lab_index = serializers.IntegerField(allow_null=True)
-    note = serializers.CharField(help_text="Set when only the limit on the disorder's side of the range is known.")
 
 
 class InterventionCourseSerializer(serializers.Serializer):
@@ -442,7 +444,6 @@ def derived_document(case: Case, labs: list[LabResult], interventions: list[Inte
             "days": n.days,
             "intervention_index": intervention_index.get(n.intervention_id),
             "lab_index": lab_index.get(n.measurement_id),
-            "note": n.note,
         },
         "interventions": [
             {

@@ -624,7 +624,6 @@ class CaseAdmin(admin.ModelAdmin):
             )
         elif n.normalised:
             normal = "yes" + (f", after {n.days} days" if n.days is not None else " (days not given by the source)")
-            normal += f"; {n.note}" if n.note else ""
         else:
             normal = "no"
         rows.append(("Normalised after first calcium-directed intervention", normal))

@@ -473,7 +473,12 @@ def ctcae_grade(
         return Grade(None, direction, basis, BASIS_NONE, missing)
     else:
         grade = 1 if beyond(limit) else 0
-    return Grade(grade, direction, basis, limit_basis, note if grade else "")
+    if grade == 0 and comparator:
+        # ">9" with ULN 10.1 allows values on both sides of the limit: no grade is certain.
+        return Grade(
+            None, direction, basis, limit_basis, f"not determinable: {comparator}{value} may lie beyond the limit"
+        )
+    return Grade(grade, direction, basis, limit_basis, note)
 
 
 # --- Per-case summary ---------------------------------------------------------------------------------
@@ -570,7 +575,6 @@ class Normalisation:
     normalised: bool
     measurement_id: object = None
     days: int | None = None
-    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -686,24 +690,31 @@ def disorder_direction(disorder: str | None) -> str | None:
 def is_within_limits(point: CalciumPoint, direction: str | None = None) -> bool | None:
     """Whether the point is back within its reference limits: True, False, or None when it cannot be told.
 
-    Within needs the limit on the disorder's side (the upper limit for hypercalcemia, the lower for
-    hypocalcemia); without a direction both limits are needed. A censored value counts only when every value
-    it allows is on the same side.
+    With a direction, only the limit on the disorder's side counts — at or below the upper limit for
+    hypercalcemia, at or above the lower limit for hypocalcemia — whether or not the source reports the other
+    one (an overshoot shows in the nadir and its grade). Without a direction both limits are needed. A
+    censored value counts only when every value it allows is on the same side.
     """
     if point.comparator:
         low_end, high_end = _censored_ends(point.low, point.comparator)
     else:
         low_end, high_end = point.low, point.high
-    side = _side(low_end, high_end, point.lln, point.uln, comparator=point.comparator)
-    if side == NORMAL:
+    if direction == HYPER:
+        if point.uln is None:
+            return None
+        side = _side(low_end, high_end, None, point.uln, comparator=point.comparator)
+    elif direction == HYPO:
+        if point.lln is None:
+            return None
+        side = _side(low_end, high_end, point.lln, None, comparator=point.comparator)
+    else:
+        if point.uln is None or point.lln is None:
+            return None
+        side = _side(low_end, high_end, point.lln, point.uln, comparator=point.comparator)
+    if side in (NORMAL, None):  # None: inside the one limit that counts
         return True
     if side in (HIGH, LOW):
         return False
-    if side is None:  # inside the only limit known, or no limit at all
-        if direction == HYPER and point.uln is not None:
-            return True
-        if direction == HYPO and point.lln is not None:
-            return True
     return None
 
 
@@ -717,21 +728,30 @@ def _calcium_after(t: Treatment, serum: list[CalciumPoint], administered: list[T
     return next((p for p in serum if p.sequence > t.sequence and (next_start is None or p.sequence < next_start)), None)
 
 
+def _worst_grade(points: list[CalciumPoint], direction: str, extreme: CalciumPoint) -> Grade:
+    """The highest CTCAE grade among the points (each graded on its own unit's scale), the extreme's own grade on
+    a tie. Usually the extreme's, but a value just below the peak in mg/dL can grade higher than a peak reported
+    in mmol/L, whose scale has other boundaries."""
+    own = _grade_point(extreme, direction)
+    grades = [own] + [_grade_point(p, direction) for p in points if p is not extreme]
+    return max(grades, key=lambda g: -1 if g.grade is None else g.grade)
+
+
 def _extremes(points: list[CalciumPoint]) -> tuple[Extreme | None, Extreme | None, Grade | None, Grade | None]:
     """Peak and nadir with their grades. A value censored upwards (">15") can be the peak (the peak is then
-    above 15) but says nothing about the nadir, and the other way round."""
+    above 15) but says nothing about the nadir, and the other way round. On a tie the censored value wins:
+    ">13.5" beside 13.5 means the peak was above 13.5."""
     peak = nadir = peak_grade = nadir_grade = None
     upper = [p for p in points if p.comparator not in ("<", "<=")]
     lower = [p for p in points if p.comparator not in (">", ">=")]
     if upper:
-        # On a tie the uncensored value wins: it is the one known exactly.
-        peak_point = max(upper, key=lambda p: (p.high_mg_dl, not p.comparator))
+        peak_point = max(upper, key=lambda p: (p.high_mg_dl, bool(p.comparator)))
         peak = _extreme(peak_point, peak_point.high_mg_dl)
-        peak_grade = _grade_point(peak_point, HYPER)
+        peak_grade = _worst_grade(upper, HYPER, peak_point)
     if lower:
-        nadir_point = min(lower, key=lambda p: (p.low_mg_dl, bool(p.comparator)))
+        nadir_point = min(lower, key=lambda p: (p.low_mg_dl, not p.comparator))
         nadir = _extreme(nadir_point, nadir_point.low_mg_dl)
-        nadir_grade = _grade_point(nadir_point, HYPO)
+        nadir_grade = _worst_grade(lower, HYPO, nadir_point)
     return peak, nadir, peak_grade, nadir_grade
 
 
@@ -743,7 +763,8 @@ def calcium_summary(
     Peak and nadir are taken over total/corrected calcium; ionized calcium is on another scale and gets its
     own peak, nadir and grades. "After an intervention" means later on the case's timeline (a larger
     sequence number); days are counted only when both offsets are known. Normalisation is judged on the
-    disorder's side of the range (disorder_direction).
+    disorder's side of the range (disorder_direction, is_within_limits). The grades are the worst of the
+    case's values (_worst_grade).
     """
     points = calcium_points(measurements)
     serum = [p for p in points if p.basis != CALCIUM_IONIZED]
@@ -773,10 +794,7 @@ def calcium_summary(
             days = None
             if hit.day is not None and first.start_day is not None:
                 days = hit.day - first.start_day
-            note = ""
-            if hit.lln is None or hit.uln is None:
-                note = "judged on the disorder's side of the range only; the other limit is not known"
-            normalisation = Normalisation(first.id, True, hit.measurement_id, days, note)
+            normalisation = Normalisation(first.id, True, hit.measurement_id, days)
         elif verdicts and all(within is False for _, within in verdicts):
             normalisation = Normalisation(first.id, False)
     return CalciumSummary(

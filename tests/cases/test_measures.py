@@ -795,7 +795,6 @@ def test_hypercalcemia_normalises_against_the_default_upper_limit_and_says_so():
     n = calcium_summary(labs, treatments, "hypercalcemia").normalisation
     # 9.8 <= default ULN 10.5 -> normalised 4 - 1 = 3 days after the intervention started
     assert (n.normalised, n.measurement_id, n.days) == (True, "ca-1", 3)
-    assert "other limit is not known" in n.note
 
 
 def test_hypocalcemia_normalises_when_the_reported_lower_limit_is_reached():
@@ -807,7 +806,7 @@ def test_hypocalcemia_normalises_when_the_reported_lower_limit_is_reached():
     treatments = [Treatment("calcium-gluconate", "calcium_directed", "administered", 2)]
     n = calcium_summary(labs, treatments, "hypocalcemia").normalisation
     # 7.9 < LLN 8.9 is still low; 9.0 is within 8.9-10.1
-    assert (n.normalised, n.measurement_id, n.note) == (True, "ca-2", "")
+    assert (n.normalised, n.measurement_id) == (True, "ca-2")
 
 
 @pytest.mark.parametrize(
@@ -907,8 +906,10 @@ def test_a_censored_value_after_treatment_normalises_only_when_all_it_allows_is_
     below_10 = Measurement(
         "ca-lt10", CALCIUM_TOTAL, "mg/dL", D("10"), 3, comparator="<", ref_low=SEED_000_LOW, ref_high=SEED_000_HIGH
     )
-    # "<10" with range 8.9-10.1 may be within or below the range: it cannot be told
-    assert calcium_summary([before, below_10], treatments, "hypercalcemia").normalisation is None
+    # "<10" with range 8.9-10.1: every value it allows is below the upper limit -> hypercalcemia normalised
+    assert calcium_summary([before, below_10], treatments, "hypercalcemia").normalisation.normalised is True
+    # without a disorder both limits count, and "<10" may be below 8.9: it cannot be told
+    assert calcium_summary([before, below_10], treatments).normalisation is None
     # with only the default upper limit (10.5) known, "<10" is below it whatever its value: normalised
     # for hypercalcemia, judged on the upper side only
     unranged = Measurement("ca-lt10", CALCIUM_TOTAL, "mg/dL", D("10"), 3, comparator="<")
@@ -963,3 +964,60 @@ def test_plausible_maxima_convert_to_each_unit():
     # 40 mg/dL x 0.2495 = 9.98 mmol/L; albumin 10 g/dL = 100 g/L
     assert analyte(CALCIUM_TOTAL).plausible_max_in("mmol/L") == D("9.98")
     assert analyte(ALBUMIN).plausible_max_in("g/L") == D("100")
+
+
+def test_normalisation_counts_the_disorders_limit_whether_or_not_the_other_is_reported():
+    # hypercalcemia 14 -> treatment -> 8.5: below the lower limit 8.9 when it is reported, but the
+    # hypercalcemia has resolved either way; the overshoot shows in the nadir (8.5 < LLN 8.9 -> grade 1)
+    treatments = [Treatment("zoledronic", "calcium_directed", "administered", 2)]
+    for ref_low in (SEED_000_LOW, None):
+        labs = [
+            Measurement("ca-0", CALCIUM_TOTAL, "mg/dL", D("14"), 1, ref_low=ref_low, ref_high=SEED_000_HIGH),
+            Measurement("ca-1", CALCIUM_TOTAL, "mg/dL", D("8.5"), 3, ref_low=ref_low, ref_high=SEED_000_HIGH),
+        ]
+        summary = calcium_summary(labs, treatments, "hypercalcemia")
+        assert summary.normalisation.normalised is True, ref_low
+    assert summary.nadir.mg_dl == D("8.50")
+
+
+def test_on_a_tie_the_strictly_censored_value_is_the_peak_and_grades_it():
+    labs = [
+        Measurement("ca-exact", CALCIUM_TOTAL, "mg/dL", D("13.5"), 1),
+        Measurement("ca-above", CALCIUM_TOTAL, "mg/dL", D("13.5"), 2, comparator=">"),
+    ]
+    summary = calcium_summary(labs, [])
+    # 13.5 alone is grade 3 (not above 13.5); ">13.5" is above it -> grade 4
+    assert (summary.peak.measurement_id, summary.peak.comparator) == ("ca-above", ">")
+    assert summary.peak_grade.grade == 4
+    below = [
+        Measurement("ca-exact", CALCIUM_TOTAL, "mg/dL", D("6.0"), 1),
+        Measurement("ca-below", CALCIUM_TOTAL, "mg/dL", D("6.0"), 2, comparator="<"),
+    ]
+    summary = calcium_summary(below, [])
+    # 6.0 alone is grade 3 (not below 6.0); "<6.0" is below it -> grade 4
+    assert (summary.nadir.measurement_id, summary.nadir_grade.grade) == ("ca-below", 4)
+
+
+def test_the_case_grade_is_the_worst_of_its_values_when_units_are_mixed():
+    labs = [
+        # 11.6 mg/dL > 11.5 -> grade 2 on the mg/dL scale
+        Measurement("ca-mg", CALCIUM_TOTAL, "mg/dL", D("11.6"), 1, ref_low=SEED_000_LOW, ref_high=SEED_000_HIGH),
+        # 2.9 mmol/L = 11.62 mg/dL, the higher value, but grade 1 on the mmol/L scale (2.9 is not above 2.9)
+        Measurement("ca-si", CALCIUM_TOTAL, "mmol/L", D("2.9"), 2, ref_low=D("2.2"), ref_high=D("2.6")),
+    ]
+    summary = calcium_summary(labs, [])
+    assert summary.peak.measurement_id == "ca-si"
+    assert summary.peak_grade.grade == 2
+
+
+@pytest.mark.parametrize(
+    ("direction", "value", "comparator", "limits"),
+    [
+        (HYPER, "9", ">", {"uln": D("10.1")}),  # ">9" may be above 10.1
+        (HYPO, "9.5", "<", {"lln": D("8.9")}),  # "<9.5" may be below 8.9
+    ],
+)
+def test_a_censored_value_that_may_lie_on_either_side_of_the_limit_has_no_grade(direction, value, comparator, limits):
+    g = ctcae_grade(direction, CALCIUM_TOTAL, D(value), "mg/dL", comparator=comparator, **limits)
+    assert g.grade is None
+    assert g.note.startswith("not determinable")
