@@ -22,7 +22,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from . import measures, quality, workflow
 from .charts import calcium_chart_svg
-from .history import case_changes, case_revert
+from .history import RevertRefused, case_changes, case_revert
 from .models import Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
 from .services import (
     NotDeletable,
@@ -729,7 +729,7 @@ class CaseAdmin(admin.ModelAdmin):
         try:
             case_revert(case=case, history_id=history_id, user=request.user, expected_version=posted_version(request))
             self.message_user(request, f"{case.registry_id} reverted; the revert is itself in the history.")
-        except (MissingVersion, VersionConflict, LookupError) as exc:
+        except (MissingVersion, VersionConflict, LookupError, RevertRefused) as exc:
             self.message_user(request, str(exc), messages.ERROR)
         return HttpResponseRedirect(reverse("admin:cases_case_full_history", args=[object_id]))
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 
 from . import workflow
 from .models import DERIVED_FIELDS, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Tumor
@@ -141,10 +142,15 @@ def _state_time(case: Case, history_id: int) -> tuple[object, datetime]:
     raise LookupError(f"No history record {history_id} for case {case.registry_id}")
 
 
+class RevertRefused(Exception):
+    """The earlier state breaks a rule that holds today (a row stored before a newer check); nothing reverted."""
+
+
 def case_revert(*, case: Case, history_id: int, user, expected_version: int) -> Case:
     """Bring the case and all its rows back to the state right after the change `history_id` recorded.
 
-    The revert is itself a new, attributed change; a published case goes back to review like any edit.
+    The revert is itself a new, attributed change; a published case goes back to review like any edit. Each row
+    is validated as today's rules require; a state that breaks one is refused whole (RevertRefused).
     """
     record, as_of = _state_time(case, history_id)
     with transaction.atomic():
@@ -165,7 +171,16 @@ def case_revert(*, case: Case, history_id: int, user, expected_version: int) -> 
         for model in CHILD_MODELS:  # interventions before labs
             for row in snapshots[model]:
                 row._history_user = user
-                row.save(force_insert=True)
+                try:
+                    row.full_clean(validate_unique=False)
+                    with transaction.atomic():
+                        row.save(force_insert=True)
+                except (ValidationError, IntegrityError) as exc:
+                    reasons = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc).splitlines()[0]
+                    raise RevertRefused(
+                        f"That state cannot be restored: its {model._meta.verbose_name} {row} breaks a rule that "
+                        f"holds today ({reasons}). Nothing was reverted."
+                    ) from exc
         case = Case.objects.with_children().get(pk=case.pk)
         case.refresh_derived()
     return case

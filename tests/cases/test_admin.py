@@ -322,6 +322,29 @@ def test_the_full_history_shows_who_changed_what_and_reverts(source_cases):
     assert case.history.latest().history_user == reviewer.user
 
 
+def test_a_revert_to_a_state_that_breaks_todays_rules_is_refused_whole_with_a_message():
+    case = make_case()
+    lab = make_lab(case, analyte="albumin", value=Decimal("3.5"), unit="g/dL")
+    case.save()
+    target = case.history.latest().history_id  # the state with the albumin row
+    # A row stored before a newer check: its history says albumin 35 g/dL (beyond the plausible 10 g/dL).
+    LabResult.history.filter(id=lab.pk).update(value=Decimal("35"))
+    case.save()  # a later change: the case is saved before its rows, as every write path does
+    lab.value = Decimal("3.1")
+    lab.save()
+    case.refresh_from_db()
+    reviewer = login("reviewer")
+    response = reviewer.post(f"/admin/cases/case/{case.pk}/revert/{target}/", {"version": case.version})
+    assert response.status_code == 302
+    [(level, text)] = messages_of(response)
+    assert level == "error"
+    assert "That state cannot be restored: its lab result Serum albumin 35 g/dL breaks a rule" in text
+    assert "Nothing was reverted." in text
+    lab.refresh_from_db()
+    assert lab.value == Decimal("3.1")
+    assert Case.objects.get(pk=case.pk).version == case.version
+
+
 def test_export_then_import_recreates_equal_cases(source_cases):
     curator = login("curator")
     exported = curator.post(CHANGELIST, {"action": "export_json", "_selected_action": [1, 2, 3]})
