@@ -106,6 +106,23 @@ def _check_ids(relation: str, rows: list[dict], existing: dict) -> None:
         raise DocumentError(errors)
 
 
+def _check_links_kept(case: Case, interventions: list[dict]) -> None:
+    """Replacing the interventions without sending the labs must not silently unlink a lab from the
+    intervention it follows (the link would be cleared when that intervention is deleted)."""
+    kept = {data["id"] for data in interventions if data.get("id") is not None}
+    labs = list(case.labs.all())
+    errors = {
+        f"labs[{n}].follows_intervention_index": (
+            f"This lab follows intervention {lab.follows_intervention_id}, which the new interventions list leaves "
+            "out. Send that intervention with its id, or send the labs too."
+        )
+        for n, lab in enumerate(labs)
+        if lab.follows_intervention_id is not None and lab.follows_intervention_id not in kept
+    }
+    if errors:
+        raise DocumentError(errors)
+
+
 def _sync_rows(case: Case, relation: str, rows: list[dict], interventions: list[Intervention]) -> list:
     """Make the case's rows of one kind exactly `rows`: update by id, create without id, delete the rest.
 
@@ -218,6 +235,8 @@ def _write_document(case: Case, data: dict, children: dict, user) -> Case:
     case._history_user = user
     case.save()
     interventions = list(case.interventions.all())
+    if "interventions" in children and "labs" not in children:
+        _check_links_kept(case, children["interventions"])
     for relation in WRITE_ORDER:
         if relation in children:
             saved = _sync_rows(case, relation, children[relation], interventions)

@@ -215,6 +215,24 @@ def test_a_partial_update_keeps_absent_lists_and_updates_rows_by_id(curator):
     }  # 15.8 x 0.2495 = 3.9421
 
 
+def test_interventions_replaced_without_the_labs_cannot_silently_unlink_a_lab(curator):
+    doc = create(curator)  # lab 1 follows intervention 0
+    without_ids = [{k: v for k, v in i.items() if k != "id"} for i in doc["interventions"]]
+    response = curator.patch(url(doc["id"]), {"interventions": without_ids}, format="json", HTTP_IF_MATCH='"v1"')
+    assert response.status_code == 400
+    assert "labs[1].follows_intervention_index" in fields(response)
+    assert LabResult.objects.get(pk=doc["labs"][1]["id"]).follows_intervention_id == doc["interventions"][0]["id"]
+    # with the id kept, or with the labs sent too, the write goes through and the link survives
+    kept = curator.patch(url(doc["id"]), {"interventions": doc["interventions"]}, format="json", HTTP_IF_MATCH='"v1"')
+    assert kept.status_code == 200
+    labs = [{k: v for k, v in lab.items() if k != "id"} for lab in doc["labs"]]
+    both = curator.patch(
+        url(doc["id"]), {"interventions": without_ids, "labs": labs}, format="json", HTTP_IF_MATCH=kept["ETag"]
+    )
+    assert both.status_code == 200, both.json()
+    assert both.json()["labs"][1]["follows_intervention_index"] == 0
+
+
 def test_a_full_update_replaces_every_list(curator):
     doc = create(curator)
     body = make_document(labs=[], interventions=[])
