@@ -52,6 +52,8 @@ class Command(BaseCommand):
             "/api/v1/analytics/interventions/",
             "/api/v1/analytics/trajectories/?align=first_calcium_directed",
             "/admin/cases/case/",
+            f"/admin/cases/case/{created[0].pk}/change/",
+            f"/admin/cases/case/{created[0].pk}/full-history/",
             "/dashboard/",
         ]
         self.stdout.write(f"{'request':62} {'median ms':>10} {'queries':>8}")
