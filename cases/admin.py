@@ -676,6 +676,15 @@ class CaseAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         if edited:
             case.refresh_derived()
+        case._admin_unchanged = not edited
+
+    def response_change(self, request, obj: Case):
+        if getattr(obj, "_admin_unchanged", False):
+            self.message_user(request, f"Nothing was changed: {obj} stays as it was (version {obj.version}).")
+            if "_continue" in request.POST:
+                return HttpResponseRedirect(request.path)
+            return HttpResponseRedirect(reverse("admin:cases_case_changelist"))
+        return super().response_change(request, obj)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:

@@ -621,6 +621,7 @@ def test_saving_an_unchanged_published_case_leaves_it_published(role):
     assert response.status_code == 302
     case.refresh_from_db()
     assert (case.status, case.version, case.history.count()) == ("published", 1, records)
+    assert messages_of(response) == [("info", f"Nothing was changed: {case} stays as it was (version 1).")]
 
 
 def test_changing_only_a_lab_of_a_published_case_sends_it_back_to_review():
