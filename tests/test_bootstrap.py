@@ -45,3 +45,10 @@ def test_the_admin_password_can_come_from_the_environment(settings, tmp_path):
     assert "user: curator1  password: (from REGISTRY_ADMIN_PASSWORD)" in output
     assert get_user_model().objects.get(username="curator1").check_password("correct horse battery")
     assert not (tmp_path / "admin-password").exists()
+
+
+def test_the_login_line_names_the_address_bin_serve_uses(settings, tmp_path, monkeypatch):
+    monkeypatch.delenv("REGISTRY_ADDRESS", raising=False)
+    assert "Admin login at http://127.0.0.1:8000/admin/" in bootstrap(settings, tmp_path)
+    monkeypatch.setenv("REGISTRY_ADDRESS", "127.0.0.1:8765")
+    assert "Admin login at http://127.0.0.1:8765/admin/" in bootstrap(settings, tmp_path)

@@ -4,6 +4,7 @@ Idempotent: the source cases are loaded only into a registry that holds no case 
 admin keeps its password unless REGISTRY_ADMIN_PASSWORD is given.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -55,4 +56,5 @@ class Command(BaseCommand):
                 if password_file.exists()
                 else "(unchanged; set REGISTRY_ADMIN_PASSWORD)"
             )
-        self.stdout.write(f"Admin login at http://127.0.0.1:8000/admin/  user: {username}  password: {shown}")
+        address = os.environ.get("REGISTRY_ADDRESS") or "127.0.0.1:8000"  # where bin/serve serves
+        self.stdout.write(f"Admin login at http://{address}/admin/  user: {username}  password: {shown}")
