@@ -550,14 +550,6 @@ class CalciumPoint:
     def lln_mg_dl(self) -> Decimal | None:
         return self._mg_dl(self.lln)
 
-    @property
-    def display(self) -> str:
-        """The value as reported: '12.5', '12-16', '>15'."""
-        text = f"{self.comparator}{format(self.low.normalize(), 'f')}"
-        if self.high != self.low:
-            text += f"–{format(self.high.normalize(), 'f')}"
-        return text
-
 
 @dataclass(frozen=True)
 class Extreme:
