@@ -56,3 +56,13 @@ def shoot():
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     return take
+
+
+def log_in(page, live_server, username: str) -> None:
+    """Sign in to the admin as one of the users the tests made (password pw-<username>)."""
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", f"pw-{username}")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")

@@ -3,18 +3,10 @@
 import pytest
 
 from cases.models import Case, Source
+from tests.browser.conftest import log_in
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def log_in(page, live_server, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"pw-{username}")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
 
 
 def choose_autocomplete(page, field_id: str, text: str) -> None:

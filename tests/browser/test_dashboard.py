@@ -5,18 +5,10 @@ from django.core.cache import cache
 
 from tests.api.documents import client_for
 from tests.api.test_analytics import make_agents, post_cases
+from tests.browser.conftest import log_in
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def log_in(page, live_server, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", f"pw-{username}")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
 
 
 def test_an_analyst_reads_and_filters_the_cohort_dashboard(page, live_server, roles, shoot):
