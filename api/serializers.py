@@ -16,7 +16,7 @@ from rest_framework import serializers
 
 from cases import measures, quality
 from cases.models import MAX_DAYS, Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
-from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC
+from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC, MechanismAgreement
 
 TIMING = ["sequence", "day", "day_is_approximate", "timing_text"]
 
@@ -363,7 +363,7 @@ class SuggestionSerializer(serializers.Serializer):
 class MechanismCheckSerializer(serializers.Serializer):
     recorded = serializers.ListField(child=serializers.CharField(), help_text="The curator's, excluded ones left out.")
     suggested = SuggestionSerializer(many=True, help_text="What the lab pattern points to (domain.md's rules).")
-    agreement = serializers.ChoiceField(choices=["agree", "disagree", "no_suggestion", "no_mechanism"])
+    agreement = serializers.ChoiceField(choices=MechanismAgreement.values)
 
 
 class CompletenessSerializer(serializers.Serializer):
@@ -396,7 +396,7 @@ def derived_document(case: Case, labs: list[LabResult], interventions: list[Inte
     )
     lab_index = {lab.pk: n for n, lab in enumerate(labs)}
     intervention_index = {i.pk: n for n, i in enumerate(interventions)}
-    recorded = [m.code for m in case.mechanisms.all() if m.certainty != "excluded"]
+    recorded = [m.code for m in case.mechanisms.all() if m.is_recorded]
     suggestions = case.mechanism_suggestions()
     completeness = case.completeness()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
@@ -28,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases import workflow
-from cases.models import Agent, Case, Source
+from cases.models import REGISTRY_ID_PATTERN, Agent, Case, Source, parse_registry_id
 from cases.services import (
     CHILD_RELATIONS,
     case_delete,
@@ -112,15 +110,6 @@ def etag(case: Case) -> str:
     return f'"v{case.version}"'
 
 
-CASE_ID = re.compile(r"^(?:CCR-)?0*(\d+)$", re.IGNORECASE)
-
-
-def visible_cases(user) -> QuerySet[Case]:
-    """Analysts see published cases only; curators and reviewers see every case."""
-    cases = Case.objects.all()
-    return cases if workflow.can_see_unpublished(user) else cases.published()
-
-
 ROW_RULES = (
     "A list sent replaces the case's rows of that kind: a row with its `id` keeps the id but gets exactly the fields "
     "sent (the others take their defaults, as in a new row); a row without `id` is added; rows left out are deleted. "
@@ -162,15 +151,15 @@ class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
     filter_backends = [DjangoFilterBackend]
     filterset_class = CaseFilter
     pagination_class = CasePagination
-    lookup_value_regex = r"(?i:CCR-)?\d+"
+    lookup_value_regex = REGISTRY_ID_PATTERN
     queryset = Case.objects.none()  # for the schema and permissions; get_queryset gives the real one
 
     def get_queryset(self) -> QuerySet[Case]:
-        return visible_cases(self.request.user).with_children()
+        return Case.objects.visible_to(self.request.user).with_children()
 
     def get_object(self) -> Case:
-        match = CASE_ID.match(self.kwargs["pk"])
-        case = self.get_queryset().filter(pk=int(match.group(1))).first() if match else None
+        pk = parse_registry_id(self.kwargs["pk"])
+        case = self.get_queryset().filter(pk=pk).first() if pk is not None else None
         if case is None:
             raise Http404
         self.check_object_permissions(self.request, case)

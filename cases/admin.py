@@ -32,6 +32,7 @@ from .services import (
     case_transition,
     reference_check_change,
 )
+from .vocabularies import MechanismAgreement
 
 TIMING_FIELDS = ("sequence", "day", "day_is_approximate", "timing_text")
 
@@ -289,10 +290,7 @@ class MechanismAgreementFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [
-            ("agree", "Labs agree"),
-            ("disagree", "Labs suggest another"),
-            ("no_suggestion", "No rule applies"),
-            ("no_mechanism", "No mechanism recorded"),
+            *MechanismAgreement.choices,
         ]
 
     def queryset(self, request, queryset):
@@ -443,11 +441,9 @@ class CaseAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         first_tumor = Tumor.objects.filter(case=OuterRef("pk")).order_by("sequence", "id")
         main_mechanism = (
-            Mechanism.objects.filter(case=OuterRef("pk")).exclude(certainty="excluded").order_by("rank", "id")
+            Mechanism.objects.recorded().filter(case=OuterRef("pk")).order_by("rank", "id")
         )
-        cases = super().get_queryset(request)
-        if not workflow.can_see_unpublished(request.user):
-            cases = cases.published()  # analysts: drafts, cases in review and retracted ones do not exist
+        cases = super().get_queryset(request).visible_to(request.user)
         return cases.annotate(
             first_tumor_site=Subquery(first_tumor.values("site")[:1]),
             main_mechanism_code=Subquery(main_mechanism.values("code")[:1]),
@@ -467,7 +463,7 @@ class CaseAdmin(admin.ModelAdmin):
 
     @admin.display(description="Labs suggest", ordering="suggested_mechanism")
     def labs_suggest(self, obj: Case) -> str:
-        if obj.mechanism_agreement == "disagree":
+        if obj.mechanism_agreement == MechanismAgreement.DISAGREE:
             return format_html(
                 '<strong class="mechanism-disagrees" title="The lab pattern suggests another '
                 'mechanism than the one recorded">⚠ {}</strong>',
@@ -628,14 +624,14 @@ class CaseAdmin(admin.ModelAdmin):
             normal = "no"
         rows.append(("Normalised after first calcium-directed intervention", normal))
         suggestions = obj.mechanism_suggestions()
-        recorded = [m.code for m in obj.mechanisms.all() if m.certainty != "excluded"]
+        recorded = [m.code for m in obj.mechanisms.all() if m.is_recorded]
         agreement = quality.mechanism_agreement(recorded, suggestions)
         suggested = "; ".join(f"{s.code} ({s.rule})" for s in suggestions) or "no rule applies to these labs"
         verdict = {
-            "agree": "agrees with the recorded mechanism",
-            "disagree": "⚠ DISAGREES with the recorded mechanism (" + (", ".join(recorded)) + ")",
-            "no_suggestion": "",
-            "no_mechanism": "no mechanism recorded",
+            MechanismAgreement.AGREE: "agrees with the recorded mechanism",
+            MechanismAgreement.DISAGREE: "⚠ DISAGREES with the recorded mechanism (" + (", ".join(recorded)) + ")",
+            MechanismAgreement.NO_SUGGESTION: "",
+            MechanismAgreement.NO_MECHANISM: "no mechanism recorded",
         }[agreement]
         rows.append(("Mechanism suggested by the labs", f"{suggested}{' — ' + verdict if verdict else ''}"))
         completeness = obj.completeness()

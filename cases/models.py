@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from . import measures, quality
+from . import measures, quality, workflow
 from .vocabularies import (
     TUMOR_SITE_TOPOGRAPHY,
     UNIT_CHOICES,
@@ -201,9 +202,31 @@ class Agent(models.Model):
         return (self.code,)
 
 
+REGISTRY_ID_PREFIX = "CCR-"
+# A case as people and URLs name it: "CCR-000001", "ccr-1" or "1". For URL patterns, without anchors.
+REGISTRY_ID_PATTERN = r"(?i:CCR-)?\d+"
+_REGISTRY_ID = re.compile(rf"^{REGISTRY_ID_PATTERN}$")
+
+
+def registry_id(pk: int) -> str:
+    """The public id of case `pk`: CCR-000001."""
+    return f"{REGISTRY_ID_PREFIX}{pk:06d}"
+
+
+def parse_registry_id(text: str) -> int | None:
+    """The case pk named by "CCR-000001", "ccr-1" or "1"; None if the text names no case."""
+    if not isinstance(text, str) or not _REGISTRY_ID.match(text):
+        return None
+    return int(text[len(REGISTRY_ID_PREFIX) :] if text[:4].upper() == REGISTRY_ID_PREFIX else text)
+
+
 class CaseQuerySet(models.QuerySet):
     def published(self) -> CaseQuerySet:
         return self.filter(status=CurationStatus.PUBLISHED)
+
+    def visible_to(self, user) -> CaseQuerySet:
+        """Who may see which case: analysts see published cases only; curators and reviewers see every case."""
+        return self if workflow.can_see_unpublished(user) else self.published()
 
     def with_children(self) -> CaseQuerySet:
         """Everything a whole-case document needs, in a fixed number of queries."""
@@ -331,7 +354,7 @@ class Case(models.Model):
 
     @property
     def registry_id(self) -> str:
-        return f"CCR-{self.pk:06d}" if self.pk else "CCR-new"
+        return registry_id(self.pk) if self.pk else f"{REGISTRY_ID_PREFIX}new"
 
     @property
     def age_is_90_or_over(self) -> bool:
@@ -355,7 +378,7 @@ class Case(models.Model):
         self.nadir_ctcae_grade = summary.nadir_grade.grade if summary.nadir_grade else None
         self.calcium_normalised = summary.normalisation.normalised if summary.normalisation else None
         self.days_to_normalisation = summary.normalisation.days if summary.normalisation else None
-        recorded = [m.code for m in self.mechanisms.all() if m.certainty != "excluded"]
+        recorded = [m.code for m in self.mechanisms.all() if m.is_recorded]
         suggestions = self.mechanism_suggestions()
         self.main_mechanism = recorded[0] if recorded else ""
         self.suggested_mechanism = suggestions[0].code if suggestions else ""
@@ -534,6 +557,12 @@ class Metastasis(CaseChild):
         return f"{self.get_site_display()} {self.detail} ({state})".replace("  ", " ")
 
 
+class MechanismQuerySet(models.QuerySet):
+    def recorded(self) -> MechanismQuerySet:
+        """The mechanisms the curator recorded: all but those marked excluded (explicitly ruled out)."""
+        return self.exclude(certainty=Certainty.EXCLUDED)
+
+
 class Mechanism(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="mechanisms")
     rank = models.PositiveSmallIntegerField(
@@ -566,6 +595,8 @@ class Mechanism(models.Model):
         help_text="Did the disorder recur when the drug was given again?",
     )
 
+    objects = MechanismQuerySet.as_manager()
+
     history = HistoricalRecords()
 
     class Meta:
@@ -588,6 +619,11 @@ class Mechanism(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_code_display()} ({self.certainty})"
+
+    @property
+    def is_recorded(self) -> bool:
+        """MechanismQuerySet.recorded() for a row already loaded (a prefetched list)."""
+        return self.certainty != Certainty.EXCLUDED
 
     def clean(self) -> None:
         super().clean()

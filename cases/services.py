@@ -18,6 +18,7 @@ from .models import (
     Source,
     Tumor,
     deidentified_age,
+    registry_id,
 )
 from .vocabularies import CurationStatus
 
@@ -28,7 +29,7 @@ class VersionConflict(Exception):
     def __init__(self, case_id: int, expected: int, current: int | None) -> None:
         self.case_id, self.expected, self.current = case_id, expected, current
         super().__init__(
-            f"Case CCR-{case_id:06d} was changed by someone else (you edited version {expected}, it is now "
+            f"Case {registry_id(case_id)} was changed by someone else (you edited version {expected}, it is now "
             f"version {current}). Reload it and apply your change again."
         )
 
