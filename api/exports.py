@@ -15,11 +15,11 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 
 from cases import measures
+from cases.document import number
 from cases.models import Case, LabResult, registry_id
 
 from .filters import CaseFilter
 from .permissions import RolePermissions
-from .serializers import number
 
 CASE_COLUMNS = [
     "case_id",

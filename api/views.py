@@ -26,9 +26,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases import workflow
+from cases.document import AgentSerializer, CaseSerializer, SourceSerializer
 from cases.models import REGISTRY_ID_PATTERN, Agent, Case, Source, parse_registry_id
+from cases.rows import ROW_KINDS
 from cases.services import (
-    CHILD_RELATIONS,
     case_delete,
     case_save_document,
     case_transition,
@@ -39,7 +40,6 @@ from . import vocabularies
 from .errors import PreconditionFailed, PreconditionRequired, RequestTooLarge
 from .filters import CaseFilter
 from .permissions import RolePermissions
-from .serializers import AgentSerializer, CaseSerializer, SourceSerializer
 from .throttling import AnonThrottle, TokenThrottle, TokenUsernameThrottle, UserThrottle
 
 IF_MATCH = OpenApiParameter(
@@ -185,7 +185,7 @@ class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        case = case_save_document(data=serializer.validated_data, user=request.user)
+        case = case_save_document(data=serializer.validated_data, user=request.user, reason="Created through the API")
         response = self._document(case, status.HTTP_201_CREATED)
         response["Location"] = f"{request.path}{case.registry_id}/"
         return response
@@ -198,9 +198,11 @@ class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         if not partial:
-            for relation in CHILD_RELATIONS:
+            for relation in ROW_KINDS:
                 data.setdefault(relation, [])
-        case = case_save_document(data=data, user=request.user, case=case, expected_version=expected)
+        case = case_save_document(
+            data=data, user=request.user, case=case, expected_version=expected, reason="Changed through the API"
+        )
         return self._document(case)
 
     def destroy(self, request, *args, **kwargs) -> Response:

@@ -140,8 +140,18 @@ class Source(models.Model):
     class Meta:
         ordering = ["title", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["doi"], condition=~Q(doi=""), name="source_doi_unique"),
-            models.UniqueConstraint(fields=["pmid"], condition=~Q(pmid=""), name="source_pmid_unique"),
+            models.UniqueConstraint(
+                fields=["doi"],
+                condition=~Q(doi=""),
+                name="source_doi_unique",
+                violation_error_message="Another source has this DOI: use that source.",
+            ),
+            models.UniqueConstraint(
+                fields=["pmid"],
+                condition=~Q(pmid=""),
+                name="source_pmid_unique",
+                violation_error_message="Another source has this PMID: use that source.",
+            ),
             models.CheckConstraint(
                 condition=Q(year__isnull=True) | Q(year__gte=1800, year__lte=2100),
                 name="source_year_plausible",
@@ -181,7 +191,12 @@ class Agent(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["atc_code"], condition=~Q(atc_code=""), name="agent_atc_code_unique"),
+            models.UniqueConstraint(
+                fields=["atc_code"],
+                condition=~Q(atc_code=""),
+                name="agent_atc_code_unique",
+                violation_error_message="Another agent has this ATC code.",
+            ),
             models.CheckConstraint(
                 condition=Q(atc_code="")
                 | Q(category__in=[InterventionCategory.DRUG, InterventionCategory.SUPPORTIVE_CARE]),
@@ -346,7 +361,11 @@ class Case(models.Model):
                 name="case_age_years_0_to_90_plus",
                 violation_error_message="Age must be 0 to 120 years; ages over 89 are stored as 90 (90 or older).",
             ),
-            models.CheckConstraint(condition=Q(version__gte=1), name="case_version_positive"),
+            models.CheckConstraint(
+                condition=Q(version__gte=1),
+                name="case_version_positive",
+                violation_error_message="A case's version starts at 1 and only goes up.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -602,7 +621,11 @@ class Mechanism(models.Model):
     class Meta:
         ordering = ["case", "rank", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["case", "code"], name="mechanism_once_per_case"),
+            models.UniqueConstraint(
+                fields=["case", "code"],
+                name="mechanism_once_per_case",
+                violation_error_message="A mechanism can be recorded once per case.",
+            ),
             models.CheckConstraint(
                 condition=~Q(code=MechanismCode.DRUG_RELATED) | Q(suspect_agent__isnull=False),
                 name="mechanism_drug_related_names_agent",

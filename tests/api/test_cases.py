@@ -9,9 +9,10 @@ from django.db import DataError, connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from api.serializers import DecimalNumberField, ModelValidationMixin
+from cases.document import DecimalNumberField, ModelValidationMixin
 from cases.models import Case, Intervention, LabResult, Source, Tumor
-from cases.services import CHILD_RELATIONS, DocumentError, case_save_document
+from cases.rows import ROW_KINDS
+from cases.services import DocumentError, case_save_document
 from tests.api.documents import client_for, make_document
 from tests.factories import make_case, make_lab, make_user
 
@@ -334,7 +335,7 @@ def test_an_unchanged_put_of_a_published_case_keeps_it_published_at_its_version(
     assert (response.json()["status"], response["ETag"]) == ("published", '"v1"')
     assert response.json()["labs"] == doc["labs"]  # the same rows, ids included
     # The same content without row ids, and a PATCH that sets what is there, change nothing either.
-    no_ids = {rel: [{k: v for k, v in row.items() if k != "id"} for row in doc[rel]] for rel in CHILD_RELATIONS}
+    no_ids = {rel: [{k: v for k, v in row.items() if k != "id"} for row in doc[rel]] for rel in ROW_KINDS}
     assert put_document(curator, doc, **no_ids).json()["status"] == "published"
     patched = curator.patch(url(doc["id"]), {"title": doc["title"]}, format="json", HTTP_IF_MATCH='"v1"')
     assert (patched.json()["status"], patched["ETag"]) == ("published", '"v1"')

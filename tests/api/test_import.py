@@ -2,7 +2,7 @@
 
 import pytest
 
-from api.documents import ImportFailed, export_documents, import_cases
+from cases.document import ImportFailed, export_documents, import_cases
 from cases.models import Case, Source
 from tests.api.documents import make_document
 from tests.factories import make_user

@@ -21,9 +21,9 @@ from fhirclient.models.fhirabstractbase import FHIRValidationError
 from google.protobuf import json_format
 from rest_framework.test import APIClient
 
-from api.documents import ImportFailed
 from api.interop.phenopacket import case_document, phenopacket_import
 from cases import measures
+from cases.document import ImportFailed
 from cases.models import Agent, Case, Source
 from cases.services import cases_refresh_derived
 from tests.api.documents import client_for
