@@ -683,6 +683,18 @@ class CaseAdmin(admin.ModelAdmin):
         case.version, case.status = edit.case.version, edit.case.status
         case._admin_unchanged = not edit.changed
 
+    def save_formset(self, request, form, formset, change) -> None:
+        """The rows' history records the user and reason of the case's edit, as the case's does."""
+        reason = getattr(form.instance, "_change_reason", None)
+        instances = formset.save(commit=False)
+        for row in [*formset.deleted_objects, *instances]:
+            row._history_user, row._change_reason = request.user, reason
+        for row in formset.deleted_objects:
+            row.delete()
+        for row in instances:
+            row.save()
+        formset.save_m2m()
+
     def response_change(self, request, obj: Case):
         if getattr(obj, "_admin_unchanged", False):
             self.message_user(request, f"Nothing was changed: {obj} stays as it was (version {obj.version}).")

@@ -276,6 +276,7 @@ def _sync_rows(case: Case, relation: str, rows: list[dict], interventions: list[
     for row_id, row in existing.items():
         if row_id not in kept:
             row._history_user = case._history_user
+            row._change_reason = getattr(case, "_change_reason", None)
             row.delete()
     for row in sorted(built, key=lambda r: r.pk is None):  # kept rows first, then new ones; stable otherwise
         row.save()

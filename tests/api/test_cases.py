@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 from django.core.cache import cache
 from django.db import DataError, connection
-from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from cases.document import DecimalNumberField, ModelValidationMixin
@@ -15,6 +14,7 @@ from cases.rows import ROW_KINDS
 from cases.services import DocumentError, case_save_document
 from tests.api.documents import client_for, make_document
 from tests.factories import make_case, make_lab, make_user
+from tests.queries import count_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -33,21 +33,6 @@ def create(client, **overrides) -> dict:
 
 def fields(response) -> dict[str, str]:
     return {e["field"]: e["reason"] for e in response.json()["errors"]}
-
-
-@pytest.fixture
-def curator():
-    return client_for("curator")
-
-
-@pytest.fixture
-def reviewer():
-    return client_for("reviewer")
-
-
-@pytest.fixture
-def analyst():
-    return client_for("analyst")
 
 
 # --- authentication --------------------------------------------------------------------------------------
@@ -605,13 +590,6 @@ def test_invalid_fields_are_named_with_their_path_and_reason(curator, change, fi
 
 
 # --- speed -----------------------------------------------------------------------------------------------
-
-
-def count_queries(client, path: str) -> int:
-    client.force_authenticate(type(client.user).objects.get(pk=client.user.pk))  # a fresh user, as per request
-    with CaptureQueriesContext(connection) as ctx:
-        assert client.get(path).status_code == 200
-    return len(ctx.captured_queries)
 
 
 def test_a_case_list_page_costs_the_same_queries_at_page_size_1_and_100(curator):
