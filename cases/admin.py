@@ -299,9 +299,7 @@ class MechanismAgreementFilter(admin.SimpleListFilter):
     parameter_name = "mechanism_agreement"
 
     def lookups(self, request, model_admin):
-        return [
-            *MechanismAgreement.choices,
-        ]
+        return MechanismAgreement.choices
 
     def queryset(self, request, queryset):
         return queryset.filter(mechanism_agreement=self.value()) if self.value() else queryset
