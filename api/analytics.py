@@ -16,7 +16,6 @@ from cases.models import Case
 
 from .filters import CaseFilter
 from .permissions import RolePermissions
-from .views import visible_cases
 
 
 class CohortView(GenericAPIView):
@@ -27,7 +26,7 @@ class CohortView(GenericAPIView):
     pagination_class = None
 
     def cohort(self):
-        return self.filter_queryset(visible_cases(self.request.user))
+        return self.filter_queryset(Case.objects.visible_to(self.request.user))
 
 
 def _choice(name: str, allowed: list[str], default: str, request) -> str:

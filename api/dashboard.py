@@ -9,9 +9,9 @@ from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
 from cases import analytics, charts
+from cases.models import Case, registry_id
 
 from .filters import CaseFilter
-from .views import visible_cases
 
 FORM_FIELDS = {
     "status": "Status",
@@ -29,7 +29,7 @@ FORM_FIELDS = {
 def dashboard(request):
     if not request.user.has_perm("cases.view_case"):
         return render(request, "api/dashboard.html", {"forbidden": True}, status=403)
-    case_filter = CaseFilter(request.GET or None, queryset=visible_cases(request.user))
+    case_filter = CaseFilter(request.GET or None, queryset=Case.objects.visible_to(request.user))
     form = case_filter.form
     for name, label in FORM_FIELDS.items():
         form.fields[name].label = label
@@ -54,7 +54,7 @@ def dashboard(request):
         .values_list("main_mechanism", "pk", "peak_calcium_mg_dl")
         .order_by("main_mechanism", "pk")
     ):
-        peaks.setdefault(mechanism or "none", []).append((f"CCR-{pk:06d}", peak))
+        peaks.setdefault(mechanism or "none", []).append((registry_id(pk), peak))
 
     # Only agents with an assessed calcium response: the others (e.g. earlier chemotherapy) say nothing here.
     agents = [

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
-from django.apps import apps
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
@@ -12,10 +9,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from cases.services import DocumentError, NotDeletable, VersionConflict
-
-# SQLite names a broken check constraint in its message; PostgreSQL in the error's diagnostics.
-SQLITE_CHECK = re.compile(r"CHECK constraint failed: (\w+)")
+from cases.document import flatten
+from cases.services import DocumentError, NotDeletable, VersionConflict, database_refusal_reason
 
 
 class PreconditionRequired(exceptions.APIException):
@@ -41,62 +36,9 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
-def flatten(detail, prefix: str = "") -> list[dict]:
-    """{"labs": [{}, {"unit": ["bad"]}]} -> [{"field": "labs[1].unit", "reason": "bad"}]."""
-    if isinstance(detail, dict):
-        out = []
-        for key, value in detail.items():
-            if key in ("non_field_errors", "__all__"):
-                path = prefix
-            elif isinstance(key, int) or str(key).isdigit():
-                path = f"{prefix}[{key}]"
-            elif prefix:
-                path = f"{prefix}.{key}"
-            else:
-                path = str(key)
-            out.extend(flatten(value, path))
-        return out
-    if isinstance(detail, list):
-        if all(isinstance(item, str) for item in detail):
-            return [{"field": prefix or None, "reason": str(item)} for item in detail]
-        out = []
-        for n, item in enumerate(detail):
-            if isinstance(item, str):
-                out.append({"field": prefix or None, "reason": str(item)})
-            elif item:
-                out.extend(flatten(item, f"{prefix}[{n}]"))
-        return out
-    return [{"field": prefix or None, "reason": str(detail)}]
-
-
-def _constraint_message(name: str | None) -> str | None:
-    """The curator-readable message of the named database constraint, from the model that declares it."""
-    for model in apps.get_models():
-        for constraint in model._meta.constraints:
-            if constraint.name == name:
-                return str(constraint.violation_error_message or "") or None
-    return None
-
-
 def database_refusal(exc: DataError | IntegrityError) -> exceptions.ValidationError:
-    """A 400 for a value the database refused: validation should have caught it, so this is a safety net.
-
-    The write was atomic (cases.services), so nothing of it was stored. The driver's own text is not echoed: on
-    PostgreSQL it quotes the whole failing row.
-    """
-    if isinstance(exc, DataError):
-        reason = (
-            "The database refused a value: a number is too large (or too precise) for its field, or a text too "
-            "long. Nothing was saved."
-        )
-    else:
-        diag = getattr(exc.__cause__, "diag", None)
-        match = SQLITE_CHECK.search(str(exc))
-        name = getattr(diag, "constraint_name", None) or (match.group(1) if match else None)
-        rule = _constraint_message(name)
-        reason = "The database refused the change" + (f" ({name})" if name else "") + (f": {rule}" if rule else ".")
-        reason += " Nothing was saved."
-    return exceptions.ValidationError({"non_field_errors": [reason]})
+    """A 400 for a value the database refused (cases.services.database_refusal_reason): a safety net."""
+    return exceptions.ValidationError({"non_field_errors": [database_refusal_reason(exc)]})
 
 
 def handle(exc, context):

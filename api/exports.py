@@ -15,12 +15,11 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 
 from cases import measures
-from cases.models import Case, LabResult
+from cases.document import number
+from cases.models import Case, LabResult, registry_id
 
 from .filters import CaseFilter
 from .permissions import RolePermissions
-from .serializers import number
-from .views import visible_cases
 
 CASE_COLUMNS = [
     "case_id",
@@ -140,7 +139,7 @@ def csv_response(columns: list[str], rows, filename: str) -> HttpResponse:
 
 
 def main_mechanism(case: Case):
-    return next((m for m in case.mechanisms.all() if m.certainty != "excluded"), None)
+    return next((m for m in case.mechanisms.all() if m.is_recorded), None)
 
 
 def case_row(case: Case) -> dict:
@@ -215,7 +214,7 @@ def lab_rows(labs):
         si, conventional = lab.in_unit(a.si_unit) or {}, lab.in_unit(a.conventional_unit) or {}
 
         yield {
-            "case_id": f"CCR-{lab.case_id:06d}",
+            "case_id": registry_id(lab.case_id),
             "lab_id": lab.pk,
             "sequence": lab.sequence,
             "day": lab.day,
@@ -249,7 +248,7 @@ class CaseExportBase(GenericAPIView):
     queryset = Case.objects.none()
 
     def get_queryset(self):
-        return visible_cases(self.request.user).with_children()
+        return Case.objects.visible_to(self.request.user).with_children()
 
 
 class CaseTableView(CaseExportBase):
@@ -267,6 +266,6 @@ class LabTableView(CaseExportBase):
     )
     def get(self, request) -> HttpResponse:
         # One query for every lab of the filtered cases, in case and timeline order (no per-case prefetch).
-        cases = self.filter_queryset(visible_cases(request.user)).order_by().values("pk")
+        cases = self.filter_queryset(Case.objects.visible_to(request.user)).order_by().values("pk")
         labs = LabResult.objects.filter(case__in=cases).order_by("case_id", "sequence", "id")
         return csv_response(LAB_COLUMNS, lab_rows(labs), "labs.csv")

@@ -18,6 +18,7 @@ from cases.vocabularies import (
     Intent,
     InterventionCategory,
     InterventionStatus,
+    MechanismAgreement,
     MechanismCode,
     MetastasisSite,
     ReceptorStatus,
@@ -35,9 +36,6 @@ def rows(model, **conditions) -> Exists:
 # Every number filtered on is at least 0. django-filter caps numbers at 1e50 but not below: -1e999999 overflows
 # PostgreSQL's numeric (a 500) and takes half a minute to become an int for the integer fields.
 NOT_NEGATIVE = {"min_value": 0}
-
-
-INCLUDED_CERTAINTIES = [c for c in Certainty.values if c != Certainty.EXCLUDED]
 
 
 class NullsLastOrderingFilter(filters.OrderingFilter):
@@ -101,7 +99,7 @@ class CaseFilter(filters.FilterSet):
     ctcae_grade_min = filters.NumberFilter(field_name="peak_ctcae_grade", lookup_expr="gte", **NOT_NEGATIVE)
     normalised = filters.BooleanFilter(field_name="calcium_normalised")
     mechanism_agreement = filters.ChoiceFilter(
-        choices=[(c, c) for c in ("agree", "disagree", "no_suggestion", "no_mechanism")],
+        choices=[(c, c) for c in MechanismAgreement.values],
         help_text="Whether the recorded mechanism fits the lab pattern (disagree = the labs suggest another).",
     )
     suggested_mechanism = filters.ChoiceFilter(choices=MechanismCode.choices)
@@ -154,9 +152,8 @@ class CaseFilter(filters.FilterSet):
     def filter_mechanism(self, queryset, name, value):
         # A mechanism the curator marked "excluded" was ruled out: it matches only when asked for explicitly.
         if self.form.cleaned_data.get("mechanism") and not self.form.cleaned_data.get("mechanism_certainty"):
-            return queryset.filter(
-                rows(Mechanism, code=self.form.cleaned_data["mechanism"], certainty__in=INCLUDED_CERTAINTIES)
-            )
+            code = self.form.cleaned_data["mechanism"]
+            return queryset.filter(Exists(Mechanism.objects.recorded().filter(case=OuterRef("pk"), code=code)))
         return self._same_row(queryset, Mechanism, {"mechanism": "code", "mechanism_certainty": "certainty"})
 
     def filter_tumor(self, queryset, name, value):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
@@ -28,9 +26,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases import workflow
-from cases.models import Agent, Case, Source
+from cases.document import AgentSerializer, CaseSerializer, SourceSerializer
+from cases.models import REGISTRY_ID_PATTERN, Agent, Case, Source, parse_registry_id
+from cases.rows import ROW_KINDS
 from cases.services import (
-    CHILD_RELATIONS,
     case_delete,
     case_save_document,
     case_transition,
@@ -41,7 +40,6 @@ from . import vocabularies
 from .errors import PreconditionFailed, PreconditionRequired, RequestTooLarge
 from .filters import CaseFilter
 from .permissions import RolePermissions
-from .serializers import AgentSerializer, CaseSerializer, SourceSerializer
 from .throttling import AnonThrottle, TokenThrottle, TokenUsernameThrottle, UserThrottle
 
 IF_MATCH = OpenApiParameter(
@@ -112,15 +110,6 @@ def etag(case: Case) -> str:
     return f'"v{case.version}"'
 
 
-CASE_ID = re.compile(r"^(?:CCR-)?0*(\d+)$", re.IGNORECASE)
-
-
-def visible_cases(user) -> QuerySet[Case]:
-    """Analysts see published cases only; curators and reviewers see every case."""
-    cases = Case.objects.all()
-    return cases if workflow.can_see_unpublished(user) else cases.published()
-
-
 ROW_RULES = (
     "A list sent replaces the case's rows of that kind: a row with its `id` keeps the id but gets exactly the fields "
     "sent (the others take their defaults, as in a new row); a row without `id` is added; rows left out are deleted. "
@@ -162,15 +151,15 @@ class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
     filter_backends = [DjangoFilterBackend]
     filterset_class = CaseFilter
     pagination_class = CasePagination
-    lookup_value_regex = r"(?i:CCR-)?\d+"
+    lookup_value_regex = REGISTRY_ID_PATTERN
     queryset = Case.objects.none()  # for the schema and permissions; get_queryset gives the real one
 
     def get_queryset(self) -> QuerySet[Case]:
-        return visible_cases(self.request.user).with_children()
+        return Case.objects.visible_to(self.request.user).with_children()
 
     def get_object(self) -> Case:
-        match = CASE_ID.match(self.kwargs["pk"])
-        case = self.get_queryset().filter(pk=int(match.group(1))).first() if match else None
+        pk = parse_registry_id(self.kwargs["pk"])
+        case = self.get_queryset().filter(pk=pk).first() if pk is not None else None
         if case is None:
             raise Http404
         self.check_object_permissions(self.request, case)
@@ -196,7 +185,7 @@ class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        case = case_save_document(data=serializer.validated_data, user=request.user)
+        case = case_save_document(data=serializer.validated_data, user=request.user, reason="Created through the API")
         response = self._document(case, status.HTTP_201_CREATED)
         response["Location"] = f"{request.path}{case.registry_id}/"
         return response
@@ -209,9 +198,11 @@ class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         if not partial:
-            for relation in CHILD_RELATIONS:
+            for relation in ROW_KINDS:
                 data.setdefault(relation, [])
-        case = case_save_document(data=data, user=request.user, case=case, expected_version=expected)
+        case = case_save_document(
+            data=data, user=request.user, case=case, expected_version=expected, reason="Changed through the API"
+        )
         return self._document(case)
 
     def destroy(self, request, *args, **kwargs) -> Response:

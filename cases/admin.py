@@ -22,16 +22,20 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from . import measures, quality, workflow
 from .charts import calcium_chart_svg
+from .document import ImportFailed, export_documents, import_cases
 from .history import RevertRefused, case_changes, case_revert
 from .models import Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
 from .services import (
+    NeedsConfirmation,
     NotDeletable,
     VersionConflict,
-    case_claim_version,
     case_delete,
+    case_edit,
     case_transition,
     reference_check_change,
 )
+from .vocabularies import MechanismAgreement
+from .warnings import CaseWarning
 
 TIMING_FIELDS = ("sequence", "day", "day_is_approximate", "timing_text")
 
@@ -253,19 +257,26 @@ class CaseForm(forms.ModelForm):
         model = Case
         exclude: list[str] = []
 
+    # The warnings the curator confirms (cases.warnings): the admin's way of sending "confirm" with a document.
+    confirm = forms.Field(label="Warnings", required=False, widget=forms.CheckboxSelectMultiple)
+    pending_warnings: list[CaseWarning] = []  # set by CaseAdmin.get_form when the last Save raised warnings
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             # Required on change: without it a save could not be checked against a concurrent edit.
             self.fields["edited_version"].required = True
             self.fields["edited_version"].initial = self.instance.version
-
-    def content_changed(self) -> bool:
-        """Whether the curator changed anything on the case itself (the version they started from is not content)."""
-        return any(name != "edited_version" for name in self.changed_data)
+        self.fields["confirm"].widget.choices = [(w.key, f"{w.message} ({w.key})") for w in self.pending_warnings]
 
     def clean(self):
         cleaned = super().clean()
+        unticked = [w for w in self.pending_warnings if w.key not in (cleaned.get("confirm") or [])]
+        if unticked:
+            raise ValidationError(
+                [f"Please confirm: {w.message} ({w.key})" for w in unticked]
+                + ["Nothing was saved. Tick the warnings you mean at the top of the page, then save again."]
+            )
         if not self.instance.pk:
             return cleaned
         edited = cleaned.get("edited_version")
@@ -288,12 +299,7 @@ class MechanismAgreementFilter(admin.SimpleListFilter):
     parameter_name = "mechanism_agreement"
 
     def lookups(self, request, model_admin):
-        return [
-            ("agree", "Labs agree"),
-            ("disagree", "Labs suggest another"),
-            ("no_suggestion", "No rule applies"),
-            ("no_mechanism", "No mechanism recorded"),
-        ]
+        return MechanismAgreement.choices
 
     def queryset(self, request, queryset):
         return queryset.filter(mechanism_agreement=self.value()) if self.value() else queryset
@@ -436,18 +442,14 @@ class CaseAdmin(admin.ModelAdmin):
     )
     inlines = (TumorInline, MetastasisInline, MechanismInline, FindingInline, InterventionInline, LabResultInline)
     actions = ["delete_selected"] + [transition_action(name) for name in workflow.TRANSITIONS]
-    actions += ["export_json", "export_csv"]
+    actions += ["export_json"]  # and export_csv, which api.admin adds (the CSV table is the API's)
 
     # --- changelist ---
 
     def get_queryset(self, request):
         first_tumor = Tumor.objects.filter(case=OuterRef("pk")).order_by("sequence", "id")
-        main_mechanism = (
-            Mechanism.objects.filter(case=OuterRef("pk")).exclude(certainty="excluded").order_by("rank", "id")
-        )
-        cases = super().get_queryset(request)
-        if not workflow.can_see_unpublished(request.user):
-            cases = cases.published()  # analysts: drafts, cases in review and retracted ones do not exist
+        main_mechanism = Mechanism.objects.recorded().filter(case=OuterRef("pk")).order_by("rank", "id")
+        cases = super().get_queryset(request).visible_to(request.user)
         return cases.annotate(
             first_tumor_site=Subquery(first_tumor.values("site")[:1]),
             main_mechanism_code=Subquery(main_mechanism.values("code")[:1]),
@@ -467,7 +469,7 @@ class CaseAdmin(admin.ModelAdmin):
 
     @admin.display(description="Labs suggest", ordering="suggested_mechanism")
     def labs_suggest(self, obj: Case) -> str:
-        if obj.mechanism_agreement == "disagree":
+        if obj.mechanism_agreement == MechanismAgreement.DISAGREE:
             return format_html(
                 '<strong class="mechanism-disagrees" title="The lab pattern suggests another '
                 'mechanism than the one recorded">⚠ {}</strong>',
@@ -628,14 +630,14 @@ class CaseAdmin(admin.ModelAdmin):
             normal = "no"
         rows.append(("Normalised after first calcium-directed intervention", normal))
         suggestions = obj.mechanism_suggestions()
-        recorded = [m.code for m in obj.mechanisms.all() if m.certainty != "excluded"]
+        recorded = [m.code for m in obj.mechanisms.all() if m.is_recorded]
         agreement = quality.mechanism_agreement(recorded, suggestions)
         suggested = "; ".join(f"{s.code} ({s.rule})" for s in suggestions) or "no rule applies to these labs"
         verdict = {
-            "agree": "agrees with the recorded mechanism",
-            "disagree": "⚠ DISAGREES with the recorded mechanism (" + (", ".join(recorded)) + ")",
-            "no_suggestion": "",
-            "no_mechanism": "no mechanism recorded",
+            MechanismAgreement.AGREE: "agrees with the recorded mechanism",
+            MechanismAgreement.DISAGREE: "⚠ DISAGREES with the recorded mechanism (" + (", ".join(recorded)) + ")",
+            MechanismAgreement.NO_SUGGESTION: "",
+            MechanismAgreement.NO_MECHANISM: "no mechanism recorded",
         }[agreement]
         rows.append(("Mechanism suggested by the labs", f"{suggested}{' — ' + verdict if verdict else ''}"))
         completeness = obj.completeness()
@@ -657,26 +659,39 @@ class CaseAdmin(admin.ModelAdmin):
     # --- saving: version check, published cases back to review, derived measures ---
 
     def save_model(self, request, obj: Case, form, change: bool) -> None:
-        if not change:
-            obj.created_by = obj.updated_by = request.user
-            super().save_model(request, obj, form, change)
-        # A change is saved in save_related: only there are the inline formsets known, and pressing Save
-        # without changing anything, on the case or its rows, is not an edit.
+        """Nothing here: the case is saved with its rows in save_related, through the edit service (only there are
+        the inline formsets known)."""
 
     def save_related(self, request, form, formsets, change) -> None:
         case = form.instance
-        edited = not change or form.content_changed() or any(formset.has_changed() for formset in formsets)
-        if change and edited:
-            case_claim_version(case=case, expected_version=form.cleaned_data["edited_version"])  # or VersionConflict
-            case.status = workflow.status_after_edit(Case.objects.values_list("status", flat=True).get(pk=case.pk))
-            case.updated_by = request.user
-            super().save_model(request, case, form, change)  # the case before its rows (cases.history relies on it)
-        # Saves only the rows that changed (none after an unchanged Save: no new version, no history, and a
-        # published case stays published).
-        super().save_related(request, form, formsets, change)
-        if edited:
-            case.refresh_derived()
-        case._admin_unchanged = not edited
+
+        def write(case: Case) -> None:
+            case.save()  # the case before its rows (cases.history relies on it)
+            # Saves only the rows that changed; whether anything changed at all is case_edit's to decide.
+            super(CaseAdmin, self).save_related(request, form, formsets, change)
+
+        edit = case_edit(  # VersionConflict, NeedsConfirmation: see changeform_view
+            case=case,
+            user=request.user,
+            change=write,
+            expected_version=form.cleaned_data["edited_version"] if change else None,
+            reason="Added in the admin" if not change else "Changed in the admin",
+            confirm=form.cleaned_data.get("confirm") or (),
+        )
+        case.version, case.status = edit.case.version, edit.case.status
+        case._admin_unchanged = not edit.changed
+
+    def save_formset(self, request, form, formset, change) -> None:
+        """The rows' history records the user and reason of the case's edit, as the case's does."""
+        reason = getattr(form.instance, "_change_reason", None)
+        instances = formset.save(commit=False)
+        for row in [*formset.deleted_objects, *instances]:
+            row._history_user, row._change_reason = request.user, reason
+        for row in formset.deleted_objects:
+            row.delete()
+        for row in instances:
+            row.save()
+        formset.save_m2m()
 
     def response_change(self, request, obj: Case):
         if getattr(obj, "_admin_unchanged", False):
@@ -692,6 +707,25 @@ class CaseAdmin(admin.ModelAdmin):
         except VersionConflict as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return HttpResponseRedirect(request.path)
+        except NeedsConfirmation as exc:
+            # Nothing was saved (the edit was rolled back). Show the same posted form again, refused until the
+            # curator ticks the warnings: get_form gives it the warnings, get_fieldsets their checkboxes on top.
+            request._case_warnings = exc.warnings
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        pending = getattr(request, "_case_warnings", None)
+        if pending:
+            form = type(form.__name__, (form,), {"pending_warnings": pending})
+        return form
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if getattr(request, "_case_warnings", None):
+            description = "Tick each warning you have checked and mean, then save again."
+            return (("Please confirm", {"fields": ("confirm",), "description": description}), *fieldsets)
+        return fieldsets
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["analyte_units"] = {code: a.conventional_unit for code, a in measures.ANALYTES.items()}
@@ -743,8 +777,6 @@ class CaseAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:cases_case_full_history", args=[object_id]))
 
     def import_view(self, request):
-        from api.documents import ImportFailed, import_cases
-
         if not self.has_add_permission(request):
             raise PermissionDenied
         context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Import cases from JSON"}
@@ -771,16 +803,7 @@ class CaseAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export selected cases as JSON (the API document)")
     def export_json(self, request, queryset):
-        from api.documents import export_documents
-
         body = json.dumps(export_documents(queryset, request=request), indent=2, ensure_ascii=False)
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="cases.json"'
         return response
-
-    @admin.action(description="Export selected cases as CSV (one row per case)")
-    def export_csv(self, request, queryset):
-        from api.exports import CASE_COLUMNS, case_row, csv_response
-
-        cases = Case.objects.filter(pk__in=queryset.values("pk")).with_children()
-        return csv_response(CASE_COLUMNS, (case_row(c) for c in cases), "cases.csv")

@@ -109,7 +109,7 @@ def summary(cases: QuerySet[Case]) -> dict:
         "by_disorder": counts(cases, "disorder"),
         "by_main_mechanism": counts(cases, "main_mechanism"),
         "by_mechanism": counts(
-            Mechanism.objects.filter(case__in=case_ids).exclude(certainty="excluded"), "code", of="case"
+            Mechanism.objects.recorded().filter(case__in=case_ids), "code", of="case"
         ),
         "by_tumor_site": counts(Tumor.objects.filter(case__in=case_ids), "site", of="case"),
         "by_receptor_status": {

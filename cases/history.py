@@ -6,18 +6,18 @@ everything recorded before the case's next history record.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from . import workflow
-from .models import DERIVED_FIELDS, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Tumor
-from .services import case_claim_version
+from .models import Case, Intervention
+from .rows import CASE_SERVER_OR_DERIVED_FIELDS, ROW_MODELS
+from .services import case_edit
 
-CHILD_MODELS = (Tumor, Metastasis, Mechanism, Finding, Intervention, LabResult)
-NOT_REVERTED = {"id", "status", "version", "created_at", "created_by", "updated_at", "updated_by", *DERIVED_FIELDS}
+NOT_REVERTED = CASE_SERVER_OR_DERIVED_FIELDS
 HIDDEN_IN_DIFF = {"updated_at", "version"}
 
 
@@ -102,7 +102,7 @@ def _changes_of(model, records) -> list[Change]:
 def case_changes(case: Case) -> list[Change]:
     """Every recorded change of the case and its rows, newest first (one query per kind of row)."""
     changes = []
-    for model in (Case, *CHILD_MODELS):
+    for model in (Case, *ROW_MODELS):
         records = (
             model.history.filter(**{"id" if model is Case else "case_id": case.pk})
             .select_related("history_user", *LABEL_RELATIONS.get(model, ()))
@@ -146,31 +146,30 @@ class RevertRefused(Exception):
     """The earlier state breaks a rule that holds today (a row stored before a newer check); nothing reverted."""
 
 
-def case_revert(*, case: Case, history_id: int, user, expected_version: int) -> Case:
+def case_revert(*, case: Case, history_id: int, user, expected_version: int, confirm: Iterable[str] = ()) -> Case:
     """Bring the case and all its rows back to the state right after the change `history_id` recorded.
 
-    The revert is itself a new, attributed change; a published case goes back to review like any edit. Each row
-    is validated as today's rules require; a state that breaks one is refused whole (RevertRefused).
+    The revert is itself a new, attributed change through the edit service (cases.services.case_edit): a published
+    case goes back to review like any edit, and reverting to a state equal to today's changes nothing. Each row is
+    validated as today's rules require; a state that breaks one is refused whole (RevertRefused).
     """
     record, as_of = _state_time(case, history_id)
-    with transaction.atomic():
-        case_claim_version(case=case, expected_version=expected_version)
+
+    def restore(case: Case) -> None:
         for f in Case._meta.concrete_fields:
             if f.attname not in NOT_REVERTED and f.name not in NOT_REVERTED:
                 setattr(case, f.attname, getattr(record, f.attname))
-        case.status = workflow.status_after_edit(case.status)
-        case.updated_by = user
-        case._history_user = user
-        case._change_reason = f"Reverted to the state of {record.history_date:%Y-%m-%d %H:%M:%S} UTC"
         case.save()
-        snapshots = {model: list(model.history.as_of(as_of).filter(case_id=case.pk)) for model in CHILD_MODELS}
-        for model in reversed(CHILD_MODELS):  # labs before the interventions they point at
+        snapshots = {model: list(model.history.as_of(as_of).filter(case_id=case.pk)) for model in ROW_MODELS}
+        for model in reversed(ROW_MODELS):  # labs before the interventions they point at
             for row in model.objects.filter(case=case):
                 row._history_user = user
+                row._change_reason = case._change_reason
                 row.delete()
-        for model in CHILD_MODELS:  # interventions before labs
+        for model in ROW_MODELS:  # interventions before labs
             for row in snapshots[model]:
                 row._history_user = user
+                row._change_reason = case._change_reason
                 try:
                     row.full_clean(validate_unique=False)
                     with transaction.atomic():
@@ -181,6 +180,13 @@ def case_revert(*, case: Case, history_id: int, user, expected_version: int) -> 
                         f"That state cannot be restored: its {model._meta.verbose_name} {row} breaks a rule that "
                         f"holds today ({reasons}). Nothing was reverted."
                     ) from exc
-        case = Case.objects.with_children().get(pk=case.pk)
-        case.refresh_derived()
-    return case
+
+    edit = case_edit(
+        case=case,
+        user=user,
+        change=restore,
+        expected_version=expected_version,
+        reason=f"Reverted to the state of {record.history_date:%Y-%m-%d %H:%M:%S} UTC",
+        confirm=confirm,
+    )
+    return edit.case

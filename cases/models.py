@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from . import measures, quality
+from . import measures, quality, workflow
 from .vocabularies import (
     TUMOR_SITE_TOPOGRAPHY,
     UNIT_CHOICES,
@@ -139,8 +140,18 @@ class Source(models.Model):
     class Meta:
         ordering = ["title", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["doi"], condition=~Q(doi=""), name="source_doi_unique"),
-            models.UniqueConstraint(fields=["pmid"], condition=~Q(pmid=""), name="source_pmid_unique"),
+            models.UniqueConstraint(
+                fields=["doi"],
+                condition=~Q(doi=""),
+                name="source_doi_unique",
+                violation_error_message="Another source has this DOI: use that source.",
+            ),
+            models.UniqueConstraint(
+                fields=["pmid"],
+                condition=~Q(pmid=""),
+                name="source_pmid_unique",
+                violation_error_message="Another source has this PMID: use that source.",
+            ),
             models.CheckConstraint(
                 condition=Q(year__isnull=True) | Q(year__gte=1800, year__lte=2100),
                 name="source_year_plausible",
@@ -180,7 +191,12 @@ class Agent(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["atc_code"], condition=~Q(atc_code=""), name="agent_atc_code_unique"),
+            models.UniqueConstraint(
+                fields=["atc_code"],
+                condition=~Q(atc_code=""),
+                name="agent_atc_code_unique",
+                violation_error_message="Another agent has this ATC code.",
+            ),
             models.CheckConstraint(
                 condition=Q(atc_code="")
                 | Q(category__in=[InterventionCategory.DRUG, InterventionCategory.SUPPORTIVE_CARE]),
@@ -201,9 +217,31 @@ class Agent(models.Model):
         return (self.code,)
 
 
+REGISTRY_ID_PREFIX = "CCR-"
+# A case as people and URLs name it: "CCR-000001", "ccr-1" or "1". For URL patterns, without anchors.
+REGISTRY_ID_PATTERN = r"(?i:CCR-)?\d+"
+_REGISTRY_ID = re.compile(rf"^{REGISTRY_ID_PATTERN}$")
+
+
+def registry_id(pk: int) -> str:
+    """The public id of case `pk`: CCR-000001."""
+    return f"{REGISTRY_ID_PREFIX}{pk:06d}"
+
+
+def parse_registry_id(text: str) -> int | None:
+    """The case pk named by "CCR-000001", "ccr-1" or "1"; None if the text names no case."""
+    if not isinstance(text, str) or not _REGISTRY_ID.match(text):
+        return None
+    return int(text[len(REGISTRY_ID_PREFIX) :] if text[:4].upper() == REGISTRY_ID_PREFIX else text)
+
+
 class CaseQuerySet(models.QuerySet):
     def published(self) -> CaseQuerySet:
         return self.filter(status=CurationStatus.PUBLISHED)
+
+    def visible_to(self, user) -> CaseQuerySet:
+        """Who may see which case: analysts see published cases only; curators and reviewers see every case."""
+        return self if workflow.can_see_unpublished(user) else self.published()
 
     def with_children(self) -> CaseQuerySet:
         """Everything a whole-case document needs, in a fixed number of queries."""
@@ -323,7 +361,11 @@ class Case(models.Model):
                 name="case_age_years_0_to_90_plus",
                 violation_error_message="Age must be 0 to 120 years; ages over 89 are stored as 90 (90 or older).",
             ),
-            models.CheckConstraint(condition=Q(version__gte=1), name="case_version_positive"),
+            models.CheckConstraint(
+                condition=Q(version__gte=1),
+                name="case_version_positive",
+                violation_error_message="A case's version starts at 1 and only goes up.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -331,7 +373,7 @@ class Case(models.Model):
 
     @property
     def registry_id(self) -> str:
-        return f"CCR-{self.pk:06d}" if self.pk else "CCR-new"
+        return registry_id(self.pk) if self.pk else f"{REGISTRY_ID_PREFIX}new"
 
     @property
     def age_is_90_or_over(self) -> bool:
@@ -355,7 +397,7 @@ class Case(models.Model):
         self.nadir_ctcae_grade = summary.nadir_grade.grade if summary.nadir_grade else None
         self.calcium_normalised = summary.normalisation.normalised if summary.normalisation else None
         self.days_to_normalisation = summary.normalisation.days if summary.normalisation else None
-        recorded = [m.code for m in self.mechanisms.all() if m.certainty != "excluded"]
+        recorded = [m.code for m in self.mechanisms.all() if m.is_recorded]
         suggestions = self.mechanism_suggestions()
         self.main_mechanism = recorded[0] if recorded else ""
         self.suggested_mechanism = suggestions[0].code if suggestions else ""
@@ -534,6 +576,12 @@ class Metastasis(CaseChild):
         return f"{self.get_site_display()} {self.detail} ({state})".replace("  ", " ")
 
 
+class MechanismQuerySet(models.QuerySet):
+    def recorded(self) -> MechanismQuerySet:
+        """The mechanisms the curator recorded: all but those marked excluded (explicitly ruled out)."""
+        return self.exclude(certainty=Certainty.EXCLUDED)
+
+
 class Mechanism(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="mechanisms")
     rank = models.PositiveSmallIntegerField(
@@ -566,12 +614,18 @@ class Mechanism(models.Model):
         help_text="Did the disorder recur when the drug was given again?",
     )
 
+    objects = MechanismQuerySet.as_manager()
+
     history = HistoricalRecords()
 
     class Meta:
         ordering = ["case", "rank", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["case", "code"], name="mechanism_once_per_case"),
+            models.UniqueConstraint(
+                fields=["case", "code"],
+                name="mechanism_once_per_case",
+                violation_error_message="A mechanism can be recorded once per case.",
+            ),
             models.CheckConstraint(
                 condition=~Q(code=MechanismCode.DRUG_RELATED) | Q(suspect_agent__isnull=False),
                 name="mechanism_drug_related_names_agent",
@@ -588,6 +642,11 @@ class Mechanism(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_code_display()} ({self.certainty})"
+
+    @property
+    def is_recorded(self) -> bool:
+        """MechanismQuerySet.recorded() for a row already loaded (a prefetched list)."""
+        return self.certainty != Certainty.EXCLUDED
 
     def clean(self) -> None:
         super().clean()

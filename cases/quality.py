@@ -1,4 +1,4 @@
-"""Checks on a case record, as pure functions (no Django imports): does the recorded mechanism fit the lab
+"""Checks on a case record, as pure functions (no queries): does the recorded mechanism fit the lab
 pattern, and how completely was the report captured (CARE checklist items)?
 
 The mechanism rules are domain.md's "typical lab pattern" table. They suggest; they never overwrite what the
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .vocabularies import MechanismAgreement
 
 HIGH, LOW, NORMAL = "high", "low", "normal"
 
@@ -77,7 +79,8 @@ def suggest_mechanisms(disorder: str, labs: Iterable[LabFlag], bone_metastasis: 
     return out
 
 
-AGREE, DISAGREE, NO_SUGGESTION, NO_MECHANISM = "agree", "disagree", "no_suggestion", "no_mechanism"
+AGREE, DISAGREE = MechanismAgreement.AGREE.value, MechanismAgreement.DISAGREE.value
+NO_SUGGESTION, NO_MECHANISM = MechanismAgreement.NO_SUGGESTION.value, MechanismAgreement.NO_MECHANISM.value
 
 
 def mechanism_agreement(recorded: Iterable[str], suggestions: list[Suggestion]) -> str:

@@ -1,25 +1,22 @@
-"""Writes that touch several rows: versioned (optimistic-locking) saves and workflow transitions."""
+"""Writes: the edit service every change of a case goes through (case_edit), versioned (optimistic-locking)
+saves, workflow transitions, deletes, and the rules for changing reference data."""
 
 from __future__ import annotations
 
-from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import F, Q
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from . import workflow
-from .models import (
-    Agent,
-    Case,
-    Finding,
-    Intervention,
-    LabResult,
-    Mechanism,
-    Metastasis,
-    Source,
-    Tumor,
-    deidentified_age,
-)
+from django.apps import apps
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
+from django.db import DataError, IntegrityError, transaction
+from django.db.models import F, Q, UniqueConstraint
+
+from . import warnings, workflow
+from .models import Agent, Case, Intervention, Mechanism, Source, deidentified_age, registry_id
+from .rows import ROW_KINDS, WRITE_ORDER, case_content_fields, row_content_fields
 from .vocabularies import CurationStatus
+from .warnings import CaseWarning
 
 
 class VersionConflict(Exception):
@@ -28,7 +25,7 @@ class VersionConflict(Exception):
     def __init__(self, case_id: int, expected: int, current: int | None) -> None:
         self.case_id, self.expected, self.current = case_id, expected, current
         super().__init__(
-            f"Case CCR-{case_id:06d} was changed by someone else (you edited version {expected}, it is now "
+            f"Case {registry_id(case_id)} was changed by someone else (you edited version {expected}, it is now "
             f"version {current}). Reload it and apply your change again."
         )
 
@@ -59,39 +56,127 @@ def case_transition(*, case: Case, name: str, user, expected_version: int | None
     return case
 
 
-def cases_refresh_derived(cases) -> int:
-    """Recompute the cached derived measures of these cases (after a fixture load or a bulk change)."""
-    count = 0
-    for case in cases.prefetch_related("labs", "interventions", "mechanisms", "metastases", "findings", "tumors"):
-        case.refresh_derived()
-        count += 1
-    return count
-
-
-# --- Whole-case writes (the API's create/update and the admin's JSON import) ---------------------------
-
-CHILD_RELATIONS = {
-    "tumors": Tumor,
-    "metastases": Metastasis,
-    "mechanisms": Mechanism,
-    "findings": Finding,
-    "labs": LabResult,
-    "interventions": Intervention,
-}
-# Interventions first: labs refer to them by position.
-WRITE_ORDER = ["tumors", "metastases", "mechanisms", "findings", "interventions", "labs"]
+# --- The edit service: every change of a case's content goes through case_edit --------------------------
 
 
 class DocumentError(Exception):
-    """A problem found while writing a case document, with the field path it concerns."""
+    """A problem found while writing a case, with the field path it concerns."""
 
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
+class NeedsConfirmation(DocumentError):
+    """The edit raised warnings its confirmations do not cover; nothing was saved. `warnings` are the unconfirmed
+    ones; `errors` says, per warning key, what looks wrong and how to confirm it in a case document."""
+
+    def __init__(self, warnings: list[CaseWarning]) -> None:
+        self.warnings = warnings
+        super().__init__(
+            {
+                w.key: f'{w.message} If this is right, send the case again with "{w.key}" in its "confirm" list.'
+                for w in warnings
+            }
+        )
+
+
+@dataclass
+class Edit:
+    case: Case  # as stored after the edit, with its rows prefetched
+    changed: bool  # False: the edit changed nothing and was rolled back (same version, status, history)
+
+
+class _Unchanged(Exception):
+    """Raised inside case_edit to roll back a write that changed nothing."""
+
+
+def case_content(case_pk: int) -> tuple:
+    """The case's content as stored: its editable fields and its rows' field values, without ids, timestamps,
+    curation status, version or derived measures. Two equal contents are the same case to a reader of the
+    document (a lab's link to an intervention is compared by the intervention's position)."""
+    content: list = [tuple(Case.objects.filter(pk=case_pk).values(*case_content_fields()).get().items())]
+    intervention_position: dict = {}
+    for relation, model in ROW_KINDS.items():  # interventions before labs
+        rows = list(
+            model.objects.filter(case_id=case_pk).order_by(*model._meta.ordering).values(*row_content_fields(model))
+        )
+        if relation == "interventions":
+            intervention_position = {row["id"]: n for n, row in enumerate(rows)}
+        for row in rows:
+            row.pop("id")
+            if relation == "labs":
+                row["follows_intervention_id"] = intervention_position.get(row["follows_intervention_id"])
+        content.append((relation, [tuple(row.items()) for row in rows]))
+    return tuple(content)
+
+
+def case_edit(
+    *,
+    case: Case,
+    user,
+    change: Callable[[Case], None],
+    expected_version: int | None = None,
+    reason: str = "",
+    confirm: Iterable[str] = (),
+) -> Edit:
+    """Apply `change` to the case (a new one if case.pk is None) as one attributed edit, atomically.
+
+    The one way a case's content is written (the admin's Save, the API's create/update/patch, a JSON import, a
+    revert). In order: claim the version (VersionConflict if someone else saved since expected_version); apply the
+    workflow rule for edits (a published case goes back to review); run `change`, which saves the case (before its
+    rows: cases.history relies on it) and writes its rows; decide whether anything changed (case_content, compared
+    before and after: an edit that changed nothing is rolled back and keeps version, status and history); run the
+    warning checks (cases.warnings) on the result, NeedsConfirmation unless `confirm` names each warning's key;
+    store the derived measures. The history records `user` and `reason`. Only warnings the edit brings need
+    confirming: those the case already had are not asked again.
+    """
+    creating = case.pk is None
+    already: list[CaseWarning] = []
+    try:
+        with transaction.atomic():
+            if creating:
+                case.created_by = case.created_by or user
+            else:
+                # The conditional UPDATE of the version is the lock (see case_claim_version): claim it first, so that
+                # the content compared below cannot change under us, and a stale version is refused even for a no-op.
+                case_claim_version(
+                    case=case, expected_version=case.version if expected_version is None else expected_version
+                )
+                before = case_content(case.pk)
+                if warnings.any_registered():
+                    already = warnings.case_warnings(Case.objects.with_children().get(pk=case.pk))
+                case.status = workflow.status_after_edit(case.status)
+            case.updated_by = user
+            case._history_user = user
+            case._change_reason = reason or None
+            change(case)
+            if not creating and case_content(case.pk) == before:
+                raise _Unchanged
+            saved = Case.objects.with_children().get(pk=case.pk)
+            pending = warnings.unconfirmed(saved, confirm, already) if warnings.any_registered() else []
+            if pending:
+                raise NeedsConfirmation(pending)
+            saved.refresh_derived()
+            return Edit(saved, changed=True)
+    except _Unchanged:
+        return Edit(Case.objects.with_children().get(pk=case.pk), changed=False)
+
+
+def cases_refresh_derived(cases) -> int:
+    """Recompute the stored derived measures of these cases (after a fixture load or a bulk change)."""
+    count = 0
+    for case in cases.prefetch_related(*WRITE_ORDER):
+        case.refresh_derived()
+        count += 1
+    return count
+
+
+# --- Whole-case documents (the API's create/update, JSON and Phenopacket imports) -------------------------
+
+
 def _check_ids(relation: str, rows: list[dict], existing: dict) -> None:
-    model = CHILD_RELATIONS[relation]
+    model = ROW_KINDS[relation]
     errors, seen = {}, set()
     for n, data in enumerate(rows):
         row_id = data.get("id")
@@ -123,24 +208,51 @@ def _check_links_kept(case: Case, interventions: list[dict]) -> None:
         raise DocumentError(errors)
 
 
+def _row_errors(relation: str, n: int, exc: ValidationError) -> DocumentError:
+    return DocumentError(
+        {
+            f"{relation}[{n}]" + (f".{field}" if field != NON_FIELD_ERRORS else ""): " ".join(messages)
+            for field, messages in exc.message_dict.items()
+        }
+    )
+
+
+def _check_unique_together(relation: str, rows: list) -> None:
+    """The final rows against the model's unique constraints, before anything is written: a clash is named by row
+    position with the constraint's own message, whatever order the rows came in."""
+    model = ROW_KINDS[relation]
+    errors = {}
+    for constraint in model._meta.constraints:
+        if not isinstance(constraint, UniqueConstraint) or constraint.condition is not None:
+            continue
+        fields = [f for f in constraint.fields if f != "case"]
+        seen: dict[tuple, int] = {}
+        for n, row in enumerate(rows):
+            key = tuple(getattr(row, model._meta.get_field(f).attname) for f in fields)
+            if key in seen:
+                errors[f"{relation}[{n}].{fields[0]}"] = (
+                    f"{constraint.get_violation_error_message()} ({relation}[{seen[key]}] has the same)"
+                )
+            seen.setdefault(key, n)
+    if errors:
+        raise DocumentError(errors)
+
+
 def _sync_rows(case: Case, relation: str, rows: list[dict], interventions: list[Intervention]) -> list:
     """Make the case's rows of one kind exactly `rows`: update by id, create without id, delete the rest.
 
     A row is replaced, not merged: a row sent with its id keeps the id (and its history) but gets exactly the
     fields sent, the others back to their defaults, as a new row would. Each row is validated as it will be
-    stored (full_clean), so what is saved obeys the same rules as what the serializer checked.
+    stored (full_clean), and the final set against the unique constraints, before anything is written. The order of
+    the rows does not matter: the rows left out are deleted first, then the kept rows updated, then new ones added
+    (so a new row may take a code an existing row gives up in the same request).
     """
-    model = CHILD_RELATIONS[relation]
+    model = ROW_KINDS[relation]
     existing = {row.pk: row for row in getattr(case, relation).all()}
     _check_ids(relation, rows, existing)
-    # Delete first, so that a re-sent row without its id does not collide with the row it replaces.
-    kept = {data["id"] for data in rows if data.get("id") is not None}
-    for row_id, row in existing.items():
-        if row_id not in kept:
-            row.delete()
     blank = model(case=case)
     editable = [f for f in model._meta.concrete_fields if f.editable and not f.primary_key and f.name != "case"]
-    saved = []
+    built = []
     for n, data in enumerate(rows):
         data = dict(data)
         row_id = data.pop("id", None)
@@ -155,96 +267,86 @@ def _sync_rows(case: Case, relation: str, rows: list[dict], interventions: list[
         try:
             row.full_clean(exclude=["case"], validate_unique=False)
         except ValidationError as exc:
-            raise DocumentError(
-                {
-                    f"{relation}[{n}]" + (f".{field}" if field != NON_FIELD_ERRORS else ""): " ".join(messages)
-                    for field, messages in exc.message_dict.items()
-                }
-            ) from exc
+            raise _row_errors(relation, n, exc) from exc
+        row._history_user = case._history_user
+        row._change_reason = getattr(case, "_change_reason", None)
+        built.append(row)
+    _check_unique_together(relation, built)
+    kept = {row.pk for row in built if row.pk is not None}
+    for row_id, row in existing.items():
+        if row_id not in kept:
+            row._history_user = case._history_user
+            row._change_reason = getattr(case, "_change_reason", None)
+            row.delete()
+    for row in sorted(built, key=lambda r: r.pk is None):  # kept rows first, then new ones; stable otherwise
         row.save()
-        saved.append(row)
-    return saved
+    return built
 
 
-# What a curator enters on the case itself; the rest is the server's (id, status, version, who and when) or derived.
-CASE_SERVER_FIELDS = {"id", "status", "version", "created_by", "updated_by"}
-
-
-def case_content(case_pk: int) -> tuple:
-    """The case's content as stored: its editable fields and its rows' field values, without ids, timestamps,
-    curation status, version or derived measures. Two equal contents are the same case to a reader of the
-    document (a lab's link to an intervention is compared by the intervention's position)."""
-    case = Case.objects.filter(pk=case_pk).values(
-        *(f.attname for f in Case._meta.concrete_fields if f.editable and f.name not in CASE_SERVER_FIELDS)
-    )
-    content: list = [tuple(case.get().items())]
-    intervention_position: dict = {}
-    for relation in WRITE_ORDER:  # interventions before labs
-        model = CHILD_RELATIONS[relation]
-        names = [f.attname for f in model._meta.concrete_fields if f.editable and f.name != "case"]
-        rows = list(model.objects.filter(case_id=case_pk).order_by(*model._meta.ordering).values(*names))
-        if relation == "interventions":
-            intervention_position = {row["id"]: n for n, row in enumerate(rows)}
-        for row in rows:
-            row.pop("id")
-            if relation == "labs":
-                row["follows_intervention_id"] = intervention_position.get(row["follows_intervention_id"])
-        content.append((relation, [tuple(row.items()) for row in rows]))
-    return tuple(content)
-
-
-class _Unchanged(Exception):
-    """Raised inside case_save_document to roll back a write that changed nothing."""
-
-
-def case_save_document(*, data: dict, user, case: Case | None = None, expected_version: int | None = None) -> Case:
-    """Create or update a whole case from a validated document, atomically: all rows or none.
+def case_save_document(
+    *, data: dict, user, case: Case | None = None, expected_version: int | None = None, reason: str = ""
+) -> Case:
+    """Create or update a whole case from a validated document, through case_edit (atomic: all rows or none).
 
     Lists present in `data` replace the case's rows of that kind (rows keep their id when the document
-    gives it, and get exactly the fields given); lists absent are left alone (a partial update). A change to a
-    published case sends it back to review (cases.workflow). An update that changes nothing is not a change:
-    the case keeps its status and version, and no history is recorded (the write is rolled back).
+    gives it, and get exactly the fields given); lists absent are left alone (a partial update). `confirm` in the
+    document lists the warnings the client confirms (cases.warnings).
     """
     data = dict(data)
+    confirm = data.pop("confirm", None) or ()
     children = {relation: data.pop(relation) for relation in WRITE_ORDER if relation in data}
     if "age_years" in data:
         data["age_years"] = deidentified_age(data["age_years"])
-    if case is None:
-        with transaction.atomic():
-            case = Case(created_by=user)
-            return _write_document(case, data, children, user)
-    try:
-        with transaction.atomic():
-            # The conditional UPDATE of the version is the lock (see case_claim_version): claim it first, so that
-            # the content compared below cannot change under us, and a stale version is refused even for a no-op.
-            case_claim_version(case=case, expected_version=expected_version or case.version)
-            before = case_content(case.pk)
-            case.status = workflow.status_after_edit(case.status)
-            saved = _write_document(case, data, children, user)
-            if case_content(case.pk) == before:
-                raise _Unchanged
-            return saved
-    except _Unchanged:
-        return Case.objects.with_children().get(pk=case.pk)
+
+    def write(case: Case) -> None:
+        for name, value in data.items():
+            setattr(case, name, value)
+        case.save()
+        interventions = list(case.interventions.all())
+        if "interventions" in children and "labs" not in children:
+            _check_links_kept(case, children["interventions"])
+        for relation in WRITE_ORDER:
+            if relation in children:
+                saved = _sync_rows(case, relation, children[relation], interventions)
+                if relation == "interventions":
+                    interventions = saved
+
+    edit = case_edit(
+        case=case or Case(), user=user, change=write, expected_version=expected_version, reason=reason, confirm=confirm
+    )
+    return edit.case
 
 
-def _write_document(case: Case, data: dict, children: dict, user) -> Case:
-    for name, value in data.items():
-        setattr(case, name, value)
-    case.updated_by = user
-    case._history_user = user
-    case.save()
-    interventions = list(case.interventions.all())
-    if "interventions" in children and "labs" not in children:
-        _check_links_kept(case, children["interventions"])
-    for relation in WRITE_ORDER:
-        if relation in children:
-            saved = _sync_rows(case, relation, children[relation], interventions)
-            if relation == "interventions":
-                interventions = saved
-    case = Case.objects.with_children().get(pk=case.pk)
-    case.refresh_derived()
-    return case
+# SQLite names a broken check constraint in its message; PostgreSQL in the error's diagnostics.
+SQLITE_CHECK = re.compile(r"CHECK constraint failed: (\w+)")
+
+
+def _constraint_message(name: str | None) -> str | None:
+    """The curator-readable message of the named database constraint, from the model that declares it."""
+    for model in apps.get_models():
+        for constraint in model._meta.constraints:
+            if constraint.name == name:
+                return str(constraint.get_violation_error_message()) or None
+    return None
+
+
+def database_refusal_reason(exc: DataError | IntegrityError) -> str:
+    """What to tell a curator when the database refused a write that validation let through (a safety net).
+
+    The write was atomic, so nothing of it was stored. The driver's own text is not echoed: on PostgreSQL it
+    quotes the whole failing row.
+    """
+    if isinstance(exc, DataError):
+        return (
+            "The database refused a value: a number is too large (or too precise) for its field, or a text too "
+            "long. Nothing was saved."
+        )
+    diag = getattr(exc.__cause__, "diag", None)
+    match = SQLITE_CHECK.search(str(exc))
+    name = getattr(diag, "constraint_name", None) or (match.group(1) if match else None)
+    rule = _constraint_message(name)
+    reason = "The database refused the change" + (f" ({name})" if name else "") + (f": {rule}" if rule else ".")
+    return reason + " Nothing was saved."
 
 
 class NotDeletable(Exception):

@@ -96,6 +96,15 @@ class Certainty(models.TextChoices):
     EXCLUDED = "excluded", "Excluded (explicitly ruled out)"
 
 
+class MechanismAgreement(models.TextChoices):
+    """Whether the lab pattern fits the recorded mechanism (cases.quality.mechanism_agreement)."""
+
+    AGREE = "agree", "Labs agree"
+    DISAGREE = "disagree", "Labs suggest another"
+    NO_SUGGESTION = "no_suggestion", "No rule applies"
+    NO_MECHANISM = "no_mechanism", "No mechanism recorded"
+
+
 class DrugAction(models.TextChoices):
     """ICH E2B(R3) G.k.8, action taken with the drug."""
 

@@ -1,6 +1,6 @@
 """Interoperability exports: a case as a GA4GH Phenopacket v2 (phenopacket.py) and as a FHIR R4 Bundle (fhir.py).
 
-Both are built from the case document the API returns (api.serializers.CaseSerializer), so they say exactly what
+Both are built from the case document the API returns (cases.document.CaseSerializer), so they say exactly what
 the registry says, with the same codes. External codes come only from the registry's data (domain.md): HPO,
 LOINC, UCUM, ICD-O-3, ATC. A value without a code is exported as text; no code is ever made up.
 """

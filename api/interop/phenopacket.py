@@ -39,10 +39,8 @@ from google.protobuf import json_format
 from google.protobuf.json_format import ParseError
 from phenopackets import Phenopacket
 
-from api.documents import ImportFailed, _source_for
-from api.errors import flatten
-from api.serializers import CaseSerializer
 from cases import measures
+from cases.document import CaseSerializer, ImportFailed, _source_for, flatten
 from cases.models import Agent, Case
 from cases.services import case_save_document
 from cases.vocabularies import (

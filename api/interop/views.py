@@ -22,13 +22,12 @@ from rest_framework.permissions import IsAuthenticated
 
 from api.exports import CaseExportBase
 from api.permissions import RolePermissions
-from api.views import CASE_ID, visible_cases
-from cases.models import Case
+from cases.models import REGISTRY_ID_PATTERN, Case, parse_registry_id
 
 from .fhir import case_bundle
 from .phenopacket import case_phenopacket
 
-CASE = r"(?P<id>(?i:CCR-)?\d+)"  # the URL's case id, as the case endpoints take it: CCR-000001 or 1
+CASE = rf"(?P<id>{REGISTRY_ID_PATTERN})"  # the URL's case id, as the case endpoints take it: CCR-000001 or 1
 FHIR_JSON = "application/fhir+json"
 NDJSON = "application/x-ndjson"
 
@@ -50,10 +49,9 @@ class CaseInteropView(GenericAPIView):
     queryset = Case.objects.none()  # for the permissions; get_case reads the visible cases
 
     def get_case(self) -> Case:
-        match = CASE_ID.match(self.kwargs["id"])
-        case = (
-            visible_cases(self.request.user).with_children().filter(pk=int(match.group(1))).first() if match else None
-        )
+        pk = parse_registry_id(self.kwargs["id"])
+        cases = Case.objects.visible_to(self.request.user).with_children()
+        case = cases.filter(pk=pk).first() if pk is not None else None
         if case is None:
             raise Http404
         return case

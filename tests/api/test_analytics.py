@@ -331,16 +331,6 @@ def fast_logins_and_fresh_throttle(settings):
     cache.clear()  # the rate limits count requests in the cache, which outlives each test's database
 
 
-@pytest.fixture
-def curator():
-    return client_for("curator")
-
-
-@pytest.fixture
-def analyst():
-    return client_for("analyst")
-
-
 def make_agents() -> None:
     for code, name, category, drug_class, atc in AGENTS:
         Agent.objects.create(code=code, name=name, category=category, drug_class=drug_class, atc_code=atc)
@@ -1150,7 +1140,7 @@ def test_an_empty_cohort_is_answered(analyst):
 QUERIES = {SUMMARY: 13, INTERVENTIONS: 15, TRAJECTORIES: 4}
 
 
-def count_queries(client) -> dict[str, int]:
+def endpoint_query_counts(client) -> dict[str, int]:
     counts = {}
     for url in ENDPOINTS:
         for query in ("", "by=mechanism" if url == INTERVENTIONS else "align=first_calcium_directed"):
@@ -1164,10 +1154,10 @@ def test_each_endpoint_runs_a_fixed_number_of_queries(curator, analyst):
     make_agents()
     ids = post_cases(curator, "ABC")
     get(analyst, SUMMARY)  # caches the analyst's permissions on the user object
-    small = count_queries(analyst)
+    small = endpoint_query_counts(analyst)
     ids.update(post_cases(curator, "DEFGHI"))
     assert Case.objects.published().count() == 9
-    large = count_queries(analyst)
+    large = endpoint_query_counts(analyst)
     assert small == large
     assert large == {
         f"{SUMMARY}?": QUERIES[SUMMARY],

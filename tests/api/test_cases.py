@@ -6,14 +6,15 @@ from decimal import Decimal
 import pytest
 from django.core.cache import cache
 from django.db import DataError, connection
-from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from api.serializers import DecimalNumberField, ModelValidationMixin
+from cases.document import DecimalNumberField, ModelValidationMixin
 from cases.models import Case, Intervention, LabResult, Source, Tumor
-from cases.services import CHILD_RELATIONS, DocumentError, case_save_document
+from cases.rows import ROW_KINDS
+from cases.services import DocumentError, case_save_document
 from tests.api.documents import client_for, make_document
 from tests.factories import make_case, make_lab, make_user
+from tests.queries import count_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -32,21 +33,6 @@ def create(client, **overrides) -> dict:
 
 def fields(response) -> dict[str, str]:
     return {e["field"]: e["reason"] for e in response.json()["errors"]}
-
-
-@pytest.fixture
-def curator():
-    return client_for("curator")
-
-
-@pytest.fixture
-def reviewer():
-    return client_for("reviewer")
-
-
-@pytest.fixture
-def analyst():
-    return client_for("analyst")
 
 
 # --- authentication --------------------------------------------------------------------------------------
@@ -334,7 +320,7 @@ def test_an_unchanged_put_of_a_published_case_keeps_it_published_at_its_version(
     assert (response.json()["status"], response["ETag"]) == ("published", '"v1"')
     assert response.json()["labs"] == doc["labs"]  # the same rows, ids included
     # The same content without row ids, and a PATCH that sets what is there, change nothing either.
-    no_ids = {rel: [{k: v for k, v in row.items() if k != "id"} for row in doc[rel]] for rel in CHILD_RELATIONS}
+    no_ids = {rel: [{k: v for k, v in row.items() if k != "id"} for row in doc[rel]] for rel in ROW_KINDS}
     assert put_document(curator, doc, **no_ids).json()["status"] == "published"
     patched = curator.patch(url(doc["id"]), {"title": doc["title"]}, format="json", HTTP_IF_MATCH='"v1"')
     assert (patched.json()["status"], patched["ETag"]) == ("published", '"v1"')
@@ -604,13 +590,6 @@ def test_invalid_fields_are_named_with_their_path_and_reason(curator, change, fi
 
 
 # --- speed -----------------------------------------------------------------------------------------------
-
-
-def count_queries(client, path: str) -> int:
-    client.force_authenticate(type(client.user).objects.get(pk=client.user.pk))  # a fresh user, as per request
-    with CaptureQueriesContext(connection) as ctx:
-        assert client.get(path).status_code == 200
-    return len(ctx.captured_queries)
 
 
 def test_a_case_list_page_costs_the_same_queries_at_page_size_1_and_100(curator):

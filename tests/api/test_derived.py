@@ -65,3 +65,29 @@ def test_an_impossible_lab_value_is_a_400_naming_the_row_and_the_unit():
     assert errors["labs[0].value"] == (
         "35 g/dL is not a possible serum albumin (at most 10 g/dL); check the number and its unit."
     )
+
+
+def test_the_readme_fixture_load_stores_the_derived_values_the_filters_read(curator):
+    """README: `migrate && loaddata agents source_cases`, nothing else. The filters read the stored columns."""
+    from django.core.management import call_command
+
+    from cases.models import Case
+
+    call_command("migrate", verbosity=0)
+    call_command("loaddata", "agents", "source_cases", verbosity=0)
+    cases = list(Case.objects.with_children())
+    assert cases
+    # What the model computes from the rows now, to compare with what the filters find in the stored columns.
+    normalised = {
+        c.registry_id for c in cases if (n := c.calcium_summary().normalisation) is not None and n.normalised
+    }
+    complete = {c.registry_id for c in cases if c.completeness().score >= 1}
+    assert normalised and complete  # the seeds give both filters something to find
+
+    def listed(query: str) -> set[str]:
+        response = curator.get(f"{CASES}?{query}&page_size=100")
+        assert response.status_code == 200
+        return {case["id"] for case in response.json()["results"]}
+
+    assert listed("normalised=true") == normalised
+    assert listed("completeness_min=1") == complete

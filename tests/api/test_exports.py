@@ -162,11 +162,6 @@ def fast_logins_and_fresh_throttle(settings):
 
 
 @pytest.fixture
-def curator():
-    return client_for("curator")
-
-
-@pytest.fixture
 def agents():
     Agent.objects.create(code="zoledronic_acid", name="Zoledronic acid", category="drug", atc_code="M05BA08")
     Agent.objects.create(code="denosumab", name="Denosumab", category="drug", atc_code="M05BX04")

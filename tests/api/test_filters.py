@@ -339,11 +339,6 @@ def fast_logins_and_fresh_throttle(settings):
 
 
 @pytest.fixture
-def curator():
-    return client_for("curator")
-
-
-@pytest.fixture
 def cohort(curator) -> dict[str, str]:
     """Creates cases A-F through the API; returns their registry ids by letter."""
     Agent.objects.create(code="zoledronic_acid", name="Zoledronic acid", category="drug", atc_code="M05BA08")

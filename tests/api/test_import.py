@@ -2,7 +2,7 @@
 
 import pytest
 
-from api.documents import ImportFailed, export_documents, import_cases
+from cases.document import ImportFailed, export_documents, import_cases
 from cases.models import Case, Source
 from tests.api.documents import make_document
 from tests.factories import make_user
@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def curator():
+def importer():
     return make_user("importer", "curator")
 
 
@@ -37,14 +37,14 @@ def import_errors(documents, user) -> list[str]:
         ([], "Expected a case document or a non-empty list of them."),
     ],
 )
-def test_a_malformed_document_is_reported_not_a_crash(curator, documents, expected):
-    assert expected in import_errors(documents, curator)
+def test_a_malformed_document_is_reported_not_a_crash(importer, documents, expected):
+    assert expected in import_errors(documents, importer)
     assert (Case.objects.count(), Source.objects.count()) == (0, 0)
 
 
-def test_every_document_is_named_with_its_problems_and_nothing_is_imported(curator):
+def test_every_document_is_named_with_its_problems_and_nothing_is_imported(importer):
     good = make_document()
-    errors = import_errors([good, {"title": "Second", "labs": [1, {}]}, 7], curator)
+    errors = import_errors([good, {"title": "Second", "labs": [1, {}]}, 7], importer)
     assert errors == [
         "case 2 (Second): labs[0]: expected an object, not int.",
         "case 3: not a JSON object",
@@ -52,16 +52,16 @@ def test_every_document_is_named_with_its_problems_and_nothing_is_imported(curat
     assert Case.objects.count() == 0
 
 
-def test_a_missing_source_is_reported_once(curator):
-    errors = import_errors([{"title": "T", "disorder": "hypercalcemia"}], curator)
+def test_a_missing_source_is_reported_once(importer):
+    errors = import_errors([{"title": "T", "disorder": "hypercalcemia"}], importer)
     assert errors == ["case 1 (T): source: give source_id or the exported source object."]
 
 
-def test_exported_documents_import_as_new_drafts(curator):
+def test_exported_documents_import_as_new_drafts(importer):
     source = Source.objects.create(kind="case_report", citation="c", title="t", doi="10.1000/abc")
-    original = import_cases([make_document(source)], user=curator)[0]
+    original = import_cases([make_document(source)], user=importer)[0]
     exported = export_documents(Case.objects.filter(pk=original.pk))
-    copies = import_cases(exported, user=curator)
+    copies = import_cases(exported, user=importer)
     assert [c.status for c in copies] == ["draft"]
     assert copies[0].source_id == source.pk  # matched by DOI, not created again
     assert copies[0].labs.count() == original.labs.count() == 2

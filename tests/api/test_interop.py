@@ -13,21 +13,20 @@ import phenopackets
 import pydantic
 import pytest
 from django.core.management import call_command
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from fhir.resources.R4B.bundle import Bundle
 from fhirclient.models.bundle import Bundle as R4Bundle
 from fhirclient.models.fhirabstractbase import FHIRValidationError
 from google.protobuf import json_format
 from rest_framework.test import APIClient
 
-from api.documents import ImportFailed
 from api.interop.phenopacket import case_document, phenopacket_import
 from cases import measures
+from cases.document import ImportFailed
 from cases.models import Agent, Case, Source
 from cases.services import cases_refresh_derived
 from tests.api.documents import client_for
 from tests.factories import make_case, make_lab
+from tests.queries import count_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -42,22 +41,6 @@ def phenopacket_url(case) -> str:
 
 def fhir_url(case) -> str:
     return f"/api/v1/cases/{case.registry_id if isinstance(case, Case) else case}/fhir/"
-
-
-@pytest.fixture
-def curator():
-    return client_for("curator")
-
-
-@pytest.fixture
-def analyst():
-    return client_for("analyst")
-
-
-@pytest.fixture
-def source_cases():
-    call_command("loaddata", "agents", "source_cases", verbosity=0)
-    cases_refresh_derived(Case.objects.all())
 
 
 # --- a hand-built case with every field filled ----------------------------------------------------------------
@@ -434,13 +417,6 @@ def resources(bundle: dict, resource_type: str) -> list[dict]:
 def timeline(resource: dict) -> dict:
     (ext,) = [e for e in resource["extension"] if e["url"].endswith("/case-timeline")]
     return {part["url"]: next(v for k, v in part.items() if k.startswith("value")) for part in ext["extension"]}
-
-
-def count_queries(client, path: str) -> int:
-    client.force_authenticate(type(client.user).objects.get(pk=client.user.pk))  # a fresh user, as per request
-    with CaptureQueriesContext(connection) as ctx:
-        assert client.get(path).status_code == 200
-    return len(ctx.captured_queries)
 
 
 # --- Phenopacket ------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from cases.models import Case, Source
 from cases.services import cases_refresh_derived
-from tests.api.documents import client_for, make_document
+from tests.api.documents import make_document
 from tests.factories import make_agent, make_source, make_user
 
 pytestmark = pytest.mark.django_db
@@ -49,11 +49,6 @@ def is_uri(value) -> bool:
 @pytest.fixture(autouse=True)
 def no_throttling_left_over():
     cache.clear()
-
-
-@pytest.fixture
-def curator():
-    return client_for("curator")
 
 
 @functools.cache

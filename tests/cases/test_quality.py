@@ -8,7 +8,6 @@ import dataclasses
 import pytest
 from django.core.management import call_command
 
-from cases import services
 from cases.models import Case
 from cases.quality import (
     CARE_ITEMS,
@@ -309,8 +308,7 @@ def test_an_empty_record_holds_nothing():
 
 @pytest.fixture
 def source_cases(db):
-    call_command("loaddata", "agents", "source_cases", verbosity=0)
-    services.cases_refresh_derived(Case.objects.all())
+    call_command("loaddata", "agents", "source_cases", verbosity=0)  # stores the derived measures too
     return {case.pk: case for case in Case.objects.with_children()}
 
 
