@@ -7,6 +7,7 @@ Row validation is the model's own full_clean() (one place for every rule), repor
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -41,6 +42,30 @@ class DecimalNumberField(serializers.DecimalField):
         return number(value)
 
 
+UNKNOWN_FIELD = "Unknown field."
+
+
+class RefuseUnknownFieldsMixin:
+    """A written object may carry only the serializer's own fields: an unknown key is a 400 naming it
+    ("labs[0].value_is_approximate: Unknown field.") instead of being dropped silently. Read-only fields (id, loinc,
+    derived, ...) are known: they are accepted and ignored, so a document read from the API can be sent back as it
+    is. Unknown keys are reported together with the object's other errors."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)
+        unknown = {key: [UNKNOWN_FIELD] for key in data if key not in self.fields}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                exc.detail.update(unknown)
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
 class ModelValidationMixin:
     """Validates with the model's own full_clean(): its field validators, clean() and constraints, so that every
     rule has one place and its curator-readable message."""
@@ -61,7 +86,7 @@ class ModelValidationMixin:
         return attrs
 
 
-class RowSerializer(ModelValidationMixin, serializers.ModelSerializer):
+class RowSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.ModelSerializer):
     """A child row of a case. `id` identifies an existing row on update; omit it to add a row. A row sent with its id
     is replaced, not merged (cases.services._sync_rows): fields left out take their defaults, so it is validated here
     exactly as a new row would be."""
@@ -284,19 +309,19 @@ class LabResultSerializer(RowSerializer):
         }
 
 
-class SourceSerializer(ModelValidationMixin, serializers.ModelSerializer):
+class SourceSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.ModelSerializer):
     class Meta:
         model = Source
         fields = ["id", "kind", "citation", "title", "journal", "year", "doi", "pmid", "url", "notes"]
 
 
-class AgentSerializer(ModelValidationMixin, serializers.ModelSerializer):
+class AgentSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.ModelSerializer):
     class Meta:
         model = Agent
         fields = ["code", "name", "category", "drug_class", "atc_code", "notes"]
 
 
-class PatientSerializer(serializers.Serializer):
+class PatientSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     age_years = serializers.IntegerField(
         required=False,
         allow_null=True,
@@ -311,7 +336,7 @@ class PatientSerializer(serializers.Serializer):
     )
 
 
-class OutcomeSerializer(serializers.Serializer):
+class OutcomeSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     vital_status = serializers.ChoiceField(choices=Case._meta.get_field("vital_status").choices, required=False)
     follow_up_days = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_DAYS)
     follow_up_text = serializers.CharField(required=False, allow_blank=True, max_length=300)
@@ -467,7 +492,7 @@ def derived_document(case: Case, labs: list[LabResult], interventions: list[Inte
     }
 
 
-class CaseSerializer(serializers.ModelSerializer):
+class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
     id = serializers.CharField(source="registry_id", read_only=True)
     source = SourceSerializer(read_only=True)
     source_id = serializers.PrimaryKeyRelatedField(source="source", queryset=Source.objects.all(), write_only=True)
@@ -481,6 +506,12 @@ class CaseSerializer(serializers.ModelSerializer):
     labs = LabResultSerializer(many=True, required=False)
     interventions = InterventionSerializer(many=True, required=False)
     derived = serializers.SerializerMethodField()
+    confirm = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        write_only=True,
+        help_text="Codes of the warnings the writer confirms (the edit pipeline's); accepted, not stored.",
+    )
     created_by = serializers.SlugRelatedField(
         slug_field="username",
         read_only=True,
@@ -517,6 +548,7 @@ class CaseSerializer(serializers.ModelSerializer):
             "outcome",
             "derived",
             "curation_notes",
+            "confirm",
             "version",
             "created_at",
             "updated_at",
@@ -540,6 +572,7 @@ class CaseSerializer(serializers.ModelSerializer):
         return derived_document(obj, list(obj.labs.all()), list(obj.interventions.all()))
 
     def validate(self, attrs: dict) -> dict:
+        attrs.pop("confirm", None)  # nothing uses it yet: the edit pipeline's warnings are confirmed with it
         errors: dict = {}
         interventions = attrs.get("interventions")
         n_interventions = (
