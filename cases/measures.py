@@ -12,7 +12,7 @@ invented: where a limit is unknown the result says so instead of guessing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 CONVENTIONAL = "conventional"
@@ -21,6 +21,7 @@ SI = "si"
 CALCIUM_TOTAL = "calcium_total"
 CALCIUM_IONIZED = "calcium_ionized"
 CALCIUM_CORRECTED = "calcium_corrected"
+CALCIUM_UNSPECIFIED = "calcium_unspecified"
 ALBUMIN = "albumin"
 
 HIGH = "high"
@@ -71,39 +72,65 @@ class ReferenceRange:
 
 
 @dataclass(frozen=True)
+class Loinc:
+    """A LOINC code names one property (mass or substance concentration, catalytic activity) and often one
+    specimen: it belongs to the units of that property only, never to a value in another property's unit."""
+
+    code: str
+    units: tuple[str, ...]
+    specimens: tuple[str, ...] = ()  # empty: the code does not depend on the specimen
+
+
+@dataclass(frozen=True)
 class Analyte:
     code: str
     label: str
-    loinc: str | None
     conventional_unit: str
     si_unit: str
     si_factor: Decimal  # SI value = conventional value x si_factor
-    # LOINC codes are specific to a property (mass or substance concentration). Where domain.md names the
-    # property, the code applies only to values in that unit; None means the code fits any listed unit.
-    loinc_unit: str | None = None
-    loinc_by_specimen: dict[str, str] = field(default_factory=dict)
+    # Each code with the units of its property (and its specimens); a unit no code covers gets none.
+    loinc: tuple[Loinc, ...] = ()
+    # Units a source may print that the registry stores as printed and never converts (PTHrP in pg/mL: no
+    # conversion factor is documented). They get no SI/conventional value, no default range and no LOINC.
+    printed_units: tuple[str, ...] = ()
     default_range: ReferenceRange | None = None
     # The largest number accepted, in the conventional unit: a bound for typing and unit errors (albumin
     # entered in g/L as g/dL, say), far above any value a patient can have; not a clinical threshold.
     plausible_max: Decimal | None = None
 
     def plausible_max_in(self, unit: str) -> Decimal | None:
-        if self.plausible_max is None:
+        if self.plausible_max is None or unit not in self.units:
             return None
         return convert(self.plausible_max, self.code, self.conventional_unit, unit)
 
     @property
     def units(self) -> tuple[str, ...]:
+        """The units values are converted between."""
         if self.conventional_unit == self.si_unit:
             return (self.conventional_unit,)
         return (self.conventional_unit, self.si_unit)
 
-    def loinc_for(self, unit: str | None = None, specimen: str | None = None) -> str | None:
-        if specimen and specimen in self.loinc_by_specimen:
-            return self.loinc_by_specimen[specimen]
-        if self.loinc_unit is not None and unit is not None and unit != self.loinc_unit:
-            return None
-        return self.loinc
+    @property
+    def accepted_units(self) -> tuple[str, ...]:
+        return self.units + self.printed_units
+
+    @property
+    def in_sentence(self) -> str:
+        """The label inside a sentence: "serum total calcium", but "PTH-related protein" (an acronym stays)."""
+        if len(self.label) > 1 and self.label[1].isupper():
+            return self.label
+        return self.label[0].lower() + self.label[1:]
+
+    @property
+    def loinc_codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.loinc)
+
+    def loinc_for(self, unit: str | None, specimen: str | None = None) -> str | None:
+        """The code for a value in this unit (and specimen, where the code depends on it), or None."""
+        for c in self.loinc:
+            if unit in c.units and (not c.specimens or specimen in c.specimens):
+                return c.code
+        return None
 
 
 # Default used only when a source reports no range. domain.md gives the upper limit (10.5 mg/dL, seed 002's
@@ -112,103 +139,150 @@ DEFAULT_CALCIUM_RANGE = ReferenceRange(
     low=None, high=Decimal("10.5"), unit="mg/dL", source="domain.md default upper limit (10.5 mg/dL)"
 )
 
+# LOINC: only the codes of domain.md's analyte table, each tied to the units of the property it names. domain.md
+# marks the property of some ("mass", "moles"); for the others it is the property of the conventional unit
+# ("the property marked or implied by its conventional unit"). Every other analyte x unit carries no code until
+# one is looked up and sourced (domain.md: "Never attach a mass code to a molar value").
 ANALYTES: dict[str, Analyte] = {
     a.code: a
     for a in (
         Analyte(
             CALCIUM_TOTAL,
             "Serum total calcium",
-            "17861-6",
             "mg/dL",
             "mmol/L",
             Decimal("0.2495"),
-            loinc_unit="mg/dL",
+            loinc=(Loinc("17861-6", ("mg/dL",)),),  # domain.md: 17861-6 (mass)
             default_range=DEFAULT_CALCIUM_RANGE,
             plausible_max=Decimal("40"),
         ),
-        # domain.md gives ionized calcium's LOINC by specimen only (1994-3 blood, 1995-0 serum/plasma):
-        # with the specimen not reported no code is claimed.
+        # domain.md: 1994-3 (blood), 1995-0 (serum/plasma). Both are substance concentrations: "Calcium.ionized
+        # [Moles/volume] in Blood" / "... in Serum or Plasma" (LOINC displays in HL7's PDDI CDS implementation
+        # guide, ValueSet valueset-calcium-LOINC, LOINC 2.82), so mmol/L only, and only with the specimen known.
         Analyte(
             CALCIUM_IONIZED,
             "Ionized calcium",
-            None,
             "mg/dL",
             "mmol/L",
             Decimal("0.2495"),
-            loinc_by_specimen={"blood": "1994-3", "serum": "1995-0", "plasma": "1995-0"},
+            loinc=(
+                Loinc("1994-3", ("mmol/L",), ("blood",)),
+                Loinc("1995-0", ("mmol/L",), ("serum", "plasma")),
+            ),
             plausible_max=Decimal("20"),
         ),
         Analyte(
             CALCIUM_CORRECTED,
             "Albumin-corrected calcium",
-            "29265-6",
             "mg/dL",
             "mmol/L",
             Decimal("0.2495"),
-            loinc_unit="mmol/L",
+            loinc=(Loinc("29265-6", ("mmol/L",)),),  # domain.md: 29265-6 (moles); the mass code is unconfirmed
             default_range=DEFAULT_CALCIUM_RANGE,
             plausible_max=Decimal("40"),
         ),
-        Analyte(ALBUMIN, "Serum albumin", "1751-7", "g/dL", "g/L", Decimal("10"), plausible_max=Decimal("10")),
+        # "Calcium" a source prints without saying total or corrected: total calcium's units and factor (the same
+        # element), no LOINC (none is sourced for an unstated type), the same default upper limit as total and
+        # corrected calcium. Never albumin-corrected (it may be corrected already).
         Analyte(
-            "pth_intact", "Intact PTH", "2731-8", "pg/mL", "pmol/L", Decimal("0.106"), plausible_max=Decimal("100000")
+            CALCIUM_UNSPECIFIED,
+            "Serum calcium (total or corrected not stated)",
+            "mg/dL",
+            "mmol/L",
+            Decimal("0.2495"),
+            default_range=DEFAULT_CALCIUM_RANGE,
+            plausible_max=Decimal("40"),
+        ),
+        # domain.md: 1751-7, property implied by g/dL (mass concentration); g/L is the same property.
+        Analyte(
+            ALBUMIN,
+            "Serum albumin",
+            "g/dL",
+            "g/L",
+            Decimal("10"),
+            loinc=(Loinc("1751-7", ("g/dL", "g/L")),),
+            plausible_max=Decimal("10"),
+        ),
+        Analyte(
+            "pth_intact",
+            "Intact PTH",
+            "pg/mL",
+            "pmol/L",
+            Decimal("0.106"),
+            loinc=(Loinc("2731-8", ("pg/mL",)),),  # domain.md: 2731-8, property of pg/mL (mass)
+            plausible_max=Decimal("100000"),
         ),
         Analyte(
             "pthrp",
             "PTH-related protein",
-            "15087-0",
             "pmol/L",
             "pmol/L",
             Decimal("1"),
-            loinc_unit="pmol/L",
+            loinc=(Loinc("15087-0", ("pmol/L",)),),  # domain.md: 15087-0 (moles)
+            # domain.md: "some labs print PTHrP in mass units ... store what the source prints"; no factor known.
+            printed_units=("pg/mL",),
             plausible_max=Decimal("100000"),
         ),
         Analyte(
             "vitamin_d_25oh",
             "25-hydroxyvitamin D",
-            "62292-8",
             "ng/mL",
             "nmol/L",
             Decimal("2.496"),
+            loinc=(Loinc("62292-8", ("ng/mL",)),),  # domain.md: 62292-8, property of ng/mL (mass)
             plausible_max=Decimal("10000"),
         ),
         Analyte(
             "vitamin_d_125oh2",
             "1,25-dihydroxyvitamin D",
-            "62290-2",
             "pg/mL",
             "pmol/L",
             Decimal("2.4"),
+            loinc=(Loinc("62290-2", ("pg/mL",)),),  # domain.md: 62290-2, property of pg/mL (mass)
             plausible_max=Decimal("100000"),
         ),
         Analyte(
-            "phosphate", "Serum phosphate", "2777-1", "mg/dL", "mmol/L", Decimal("0.3229"), plausible_max=Decimal("100")
+            "phosphate",
+            "Serum phosphate",
+            "mg/dL",
+            "mmol/L",
+            Decimal("0.3229"),
+            loinc=(Loinc("2777-1", ("mg/dL",)),),  # domain.md: 2777-1, property of mg/dL (mass)
+            plausible_max=Decimal("100"),
         ),
         Analyte(
             "magnesium",
             "Serum magnesium",
-            "19123-9",
             "mg/dL",
             "mmol/L",
             Decimal("0.4114"),
+            loinc=(Loinc("19123-9", ("mg/dL",)),),  # domain.md: 19123-9, property of mg/dL (mass)
             plausible_max=Decimal("100"),
         ),
         Analyte(
-            "creatinine", "Serum creatinine", "2160-0", "mg/dL", "µmol/L", Decimal("88.4"), plausible_max=Decimal("100")
+            "creatinine",
+            "Serum creatinine",
+            "mg/dL",
+            "µmol/L",
+            Decimal("88.4"),
+            loinc=(Loinc("2160-0", ("mg/dL",)),),  # domain.md: 2160-0, property of mg/dL (mass)
+            plausible_max=Decimal("100"),
         ),
         Analyte(
             "alkaline_phosphatase",
             "Alkaline phosphatase",
-            "6768-6",
             "U/L",
             "U/L",
             Decimal("1"),
+            loinc=(Loinc("6768-6", ("U/L",)),),  # domain.md: 6768-6 (catalytic activity, its only unit)
             plausible_max=Decimal("1000000"),
         ),
     )
 }
 
-CALCIUM_ANALYTES = (CALCIUM_TOTAL, CALCIUM_CORRECTED, CALCIUM_IONIZED)
+# Serum calcium summarised together (peak, nadir, grades); ionized calcium is on its own scale.
+SERUM_CALCIUM_ANALYTES = (CALCIUM_TOTAL, CALCIUM_CORRECTED, CALCIUM_UNSPECIFIED)
+CALCIUM_ANALYTES = (*SERUM_CALCIUM_ANALYTES, CALCIUM_IONIZED)
 
 
 class UnitError(ValueError):
@@ -223,6 +297,11 @@ def analyte(code: str) -> Analyte:
 
 
 def unit_is_valid(analyte_code: str, unit: str) -> bool:
+    return analyte_code in ANALYTES and unit in ANALYTES[analyte_code].accepted_units
+
+
+def is_convertible(analyte_code: str, unit: str) -> bool:
+    """Whether a value in this unit has SI and conventional values (not for a unit stored as printed)."""
     return analyte_code in ANALYTES and unit in ANALYTES[analyte_code].units
 
 
@@ -300,7 +379,7 @@ def effective_range(
     if ref_low is not None or ref_high is not None:
         return ref_low, ref_high, BASIS_REPORTED
     default = analyte(analyte_code).default_range
-    if default is None:
+    if default is None or not is_convertible(analyte_code, unit):  # a default needs the value's unit
         return None, None, BASIS_NONE
     low = None if default.low is None else convert(default.low, analyte_code, default.unit, unit)
     high = None if default.high is None else convert(default.high, analyte_code, default.unit, unit)
@@ -615,8 +694,8 @@ def calcium_points(measurements: Iterable[Measurement]) -> list[CalciumPoint]:
     albumins = [m for m in measurements if m.analyte == ALBUMIN]
     points = []
     for m in measurements:
-        if m.analyte not in CALCIUM_ANALYTES or m.value is None:
-            continue
+        if m.analyte not in CALCIUM_ANALYTES or m.value is None or not is_convertible(m.analyte, m.unit):
+            continue  # without a unit (not reported) a calcium cannot be put on a scale or graded
         basis, albumin_id = m.analyte, None
         low, high = Decimal(m.value), Decimal(m.value_high if m.value_high is not None else m.value)
         if m.analyte == CALCIUM_TOTAL:

@@ -190,6 +190,7 @@ class Analyte(models.TextChoices):
     CALCIUM_TOTAL = "calcium_total", "Serum total calcium"
     CALCIUM_IONIZED = "calcium_ionized", "Ionized calcium"
     CALCIUM_CORRECTED = "calcium_corrected", "Albumin-corrected calcium (as reported)"
+    CALCIUM_UNSPECIFIED = "calcium_unspecified", "Serum calcium, total or corrected not stated"
     ALBUMIN = "albumin", "Serum albumin"
     PTH_INTACT = "pth_intact", "Intact PTH"
     PTHRP = "pthrp", "PTH-related protein"
@@ -201,7 +202,7 @@ class Analyte(models.TextChoices):
     ALKALINE_PHOSPHATASE = "alkaline_phosphatase", "Alkaline phosphatase"
 
 
-UNIT_CHOICES = sorted({(u, u) for a in measures.ANALYTES.values() for u in a.units})
+UNIT_CHOICES = sorted({(u, u) for a in measures.ANALYTES.values() for u in a.accepted_units})
 
 
 class Specimen(models.TextChoices):

@@ -32,6 +32,7 @@ from cases.measures import (
     corrected_calcium,
     ctcae_grade,
     interpret,
+    is_convertible,
     to_conventional,
     to_si,
     unit_is_valid,
@@ -155,7 +156,9 @@ def test_it_says_which_units_are_valid_for_an_analyte():
     assert unit_is_valid(ALBUMIN, "mg/dL") is False
     assert unit_is_valid("creatinine", "µmol/L") is True
     assert unit_is_valid("pthrp", "pmol/L") is True
-    assert unit_is_valid("pthrp", "pg/mL") is False
+    assert unit_is_valid("pthrp", "pg/mL") is True  # stored as printed (domain.md), never converted
+    assert is_convertible("pthrp", "pg/mL") is False
+    assert unit_is_valid("pth_intact", "ng/mL") is False
     assert unit_is_valid("alkaline_phosphatase", "U/L") is True
     assert unit_is_valid("not_an_analyte", "mg/dL") is False
 
@@ -184,7 +187,8 @@ def test_it_gives_the_ionized_calcium_code_by_specimen():
     # domain.md: 1994-3 (blood), 1995-0 (serum/plasma)
     assert analyte(CALCIUM_IONIZED).loinc_for("mmol/L", specimen="blood") == "1994-3"
     assert analyte(CALCIUM_IONIZED).loinc_for("mmol/L", specimen="serum") == "1995-0"
-    assert analyte(CALCIUM_IONIZED).loinc_for("mg/dL", specimen="plasma") == "1995-0"
+    # both are [Moles/volume] codes: a value in mg/dL carries none
+    assert analyte(CALCIUM_IONIZED).loinc_for("mg/dL", specimen="plasma") is None
 
 
 def test_it_gives_the_albumin_code_for_either_unit():
