@@ -17,7 +17,7 @@ from rest_framework import serializers
 
 from cases import measures, quality
 from cases.models import MAX_DAYS, Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
-from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC
+from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC, mechanism_contradiction
 
 TIMING = ["sequence", "day", "day_is_approximate", "timing_text"]
 
@@ -371,15 +371,34 @@ class NormalisationSerializer(serializers.Serializer):
         help_text="Back on the normal side of the disorder's limit: at or below the upper limit for hypercalcemia, "
         "at or above the lower limit for hypocalcemia (an overshoot shows in the nadir and its grade)."
     )
-    days = serializers.IntegerField(allow_null=True)
-    intervention_index = serializers.IntegerField(allow_null=True)
+    days = serializers.IntegerField(allow_null=True, help_text="From the start of intervention_index's intervention.")
+    intervention_index = serializers.IntegerField(
+        allow_null=True,
+        help_text="The administered calcium-directed intervention that preceded the first normal calcium (a later "
+        "one when the first failed); the first one when calcium did not normalise.",
+    )
     lab_index = serializers.IntegerField(allow_null=True)
+    first_intervention_index = serializers.IntegerField(
+        allow_null=True, help_text="The first administered calcium-directed intervention."
+    )
+    first_intervention_normalised = serializers.BooleanField(
+        allow_null=True,
+        help_text="Whether calcium was normal after the first one (before any later administered intervention); "
+        "null when that cannot be told.",
+    )
 
 
 class InterventionCourseSerializer(serializers.Serializer):
     intervention_index = serializers.IntegerField()
     calcium_before = CalciumAroundSerializer(allow_null=True)
     calcium_after = CalciumAroundSerializer(allow_null=True)
+    calcium_after_word = serializers.CharField(
+        allow_null=True,
+        help_text="Instead of a value: the source's word for the calcium it links to the intervention ('normal').",
+    )
+    calcium_normal_after = serializers.BooleanField(
+        allow_null=True, help_text="Calcium normal after the intervention (from the value or the word)."
+    )
 
 
 class SuggestionSerializer(serializers.Serializer):
@@ -410,7 +429,8 @@ class DerivedSerializer(serializers.Serializer):
     ionized_peak_ctcae = GradeSerializer(allow_null=True, help_text="CTCAE v5.0 hypercalcemia grade (ionized).")
     ionized_nadir_ctcae = GradeSerializer(allow_null=True, help_text="CTCAE v5.0 hypocalcemia grade (ionized).")
     normalisation = NormalisationSerializer(
-        allow_null=True, help_text="After the first administered calcium-directed intervention; null if none."
+        allow_null=True,
+        help_text="After the first administered calcium-directed intervention; null if none or not assessable.",
     )
     interventions = InterventionCourseSerializer(many=True)
     mechanism_check = MechanismCheckSerializer()
@@ -471,12 +491,16 @@ def derived_document(case: Case, labs: list[LabResult], interventions: list[Inte
             "days": n.days,
             "intervention_index": intervention_index.get(n.intervention_id),
             "lab_index": lab_index.get(n.measurement_id),
+            "first_intervention_index": intervention_index.get(n.first_intervention_id),
+            "first_intervention_normalised": n.first_normalised,
         },
         "interventions": [
             {
                 "intervention_index": intervention_index[a.intervention_id],
                 "calcium_before": point(a.before, True),
                 "calcium_after": point(a.after, True),
+                "calcium_after_word": a.after_word.qualitative if a.after_word else None,
+                "calcium_normal_after": a.normal_after,
             }
             for a in summary.around
         ],
@@ -573,6 +597,22 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
     def get_derived(self, obj: Case) -> dict:
         return derived_document(obj, list(obj.labs.all()), list(obj.interventions.all()))
 
+    def _mechanism_contradictions(self, attrs: dict) -> dict[str, str]:
+        """A mechanism must fit the disorder (domain.md's table), whichever of the two the write changes."""
+        disorder = attrs.get("disorder", self.instance.disorder if self.instance else "")
+        if "mechanisms" in attrs:
+            mechanisms, field = attrs["mechanisms"], "mechanisms[{n}].code"
+        elif self.instance is not None and "disorder" in attrs:
+            mechanisms, field = list(self.instance.mechanisms.values("code", "certainty")), "disorder"
+        else:
+            return {}
+        errors = {}
+        for n, m in enumerate(mechanisms):
+            reason = mechanism_contradiction(m["code"], disorder, m.get("certainty", ""))
+            if reason:
+                errors.setdefault(field.format(n=n), reason)
+        return errors
+
     def validate(self, attrs: dict) -> dict:
         attrs.pop("confirm", None)  # nothing uses it yet: the edit pipeline's warnings are confirmed with it
         errors: dict = {}
@@ -592,6 +632,7 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
         for n, code in enumerate(codes):
             if code in codes[:n]:
                 errors[f"mechanisms[{n}].code"] = f"The mechanism {code} is listed twice."
+        errors.update(self._mechanism_contradictions(attrs))
         if errors:
             raise serializers.ValidationError(errors)
         return attrs

@@ -32,6 +32,7 @@ from .services import (
     case_transition,
     reference_check_change,
 )
+from .vocabularies import mechanism_contradiction
 
 TIMING_FIELDS = ("sequence", "day", "day_is_approximate", "timing_text")
 
@@ -118,6 +119,20 @@ class NamedRowFormSet(BaseInlineFormSet):
             raise ValidationError(named)
 
 
+class MechanismFormSet(NamedRowFormSet):
+    """A mechanism must fit the disorder on the form (domain.md's table)."""
+
+    def clean(self) -> None:
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if not data.get("code") or (self.can_delete and self._should_delete_form(form)):
+                continue
+            reason = mechanism_contradiction(data["code"], self.instance.disorder, data.get("certainty", ""))
+            if reason and "code" not in form.errors:
+                form.add_error("code", reason)
+        super().clean()
+
+
 class RowAutocompleteSelect(AutocompleteSelect):
     """An autocomplete that labels its selected option from `known` (filled by CaseRowForm from the row's own
     related object, loaded with the rows) instead of querying it: Django's widget queries once per row."""
@@ -185,6 +200,7 @@ class MetastasisInline(CaseInlineMixin, admin.TabularInline):
 
 class MechanismInline(CaseInlineMixin, admin.TabularInline):
     model = Mechanism
+    formset = MechanismFormSet
     autocomplete_fields = ("suspect_agent",)
     fields = ("rank", "code", "certainty", "evidence", "suspect_agent", "action_taken", "dechallenge", "rechallenge")
 

@@ -642,17 +642,34 @@ class Extreme:
 
 @dataclass(frozen=True)
 class Normalisation:
+    """intervention_id: the administered calcium-directed intervention that preceded the first normal calcium
+    (the first one when calcium never normalised); days count from its start. first_intervention_id /
+    first_normalised: whether the first calcium-directed intervention itself worked (its own "calcium after" was
+    normal), None when that cannot be told."""
+
     intervention_id: object
     normalised: bool
     measurement_id: object = None
     days: int | None = None
+    first_intervention_id: object = None
+    first_normalised: bool | None = None
 
 
 @dataclass(frozen=True)
 class AroundIntervention:
+    """after: the calcium value reported after the intervention; after_word: instead, a result the source links to
+    it with only a word ("normalised"); normal_after: whether calcium was normal after it (from either)."""
+
     intervention_id: object
     before: CalciumPoint | None
     after: CalciumPoint | None
+    after_word: Measurement | None = None
+    normal_after: bool | None = None
+
+    @property
+    def after_day(self) -> int | None:
+        after = self.after or self.after_word
+        return after.day if after else None
 
 
 @dataclass(frozen=True)
@@ -730,6 +747,9 @@ def calcium_points(measurements: Iterable[Measurement]) -> list[CalciumPoint]:
 
 
 def _grade_point(point: CalciumPoint, direction: str) -> Grade:
+    # The limit basis names where the limit this direction uses comes from: a default upper limit says nothing
+    # about a nadir graded without a lower limit.
+    limit = point.uln if direction == HYPER else point.lln
     return ctcae_grade(
         direction,
         point.basis,
@@ -737,7 +757,7 @@ def _grade_point(point: CalciumPoint, direction: str) -> Grade:
         point.unit,
         uln=point.uln,
         lln=point.lln,
-        limit_basis=point.limit_basis,
+        limit_basis=point.limit_basis if limit is not None else BASIS_NONE,
         comparator=point.comparator,
     )
 
@@ -789,14 +809,55 @@ def is_within_limits(point: CalciumPoint, direction: str | None = None) -> bool 
     return None
 
 
-def _calcium_after(t: Treatment, serum: list[CalciumPoint], administered: list[Treatment]) -> CalciumPoint | None:
-    """The calcium the source reports after this intervention: a result it explicitly links to it, else the
-    first result after it and before the next administered intervention (which would confound the reading)."""
-    linked = next((p for p in serum if p.follows is not None and p.follows == t.id), None)
-    if linked is not None:
-        return linked
-    next_start = next((o.sequence for o in administered if o.sequence > t.sequence), None)
-    return next((p for p in serum if p.sequence > t.sequence and (next_start is None or p.sequence < next_start)), None)
+def _word_is_normal(word: str, direction: str | None) -> bool | None:
+    """A calcium result given only as the source's word, judged like a value: on the disorder's side of the range
+    ("low" after treating hypercalcemia is no longer high; the overshoot is not this measure's concern)."""
+    flag = {"high": HIGH, "low": LOW, "normal": NORMAL}.get(word)
+    if flag is None:
+        return None
+    if flag == NORMAL:
+        return True
+    if direction is None:
+        return False
+    return flag != (HIGH if direction == HYPER else LOW)
+
+
+def _before_next(t: Treatment, administered: list[Treatment]):
+    """Whether a result lies after t and before the next administered intervention: a value measured after a
+    later intervention reflects that one, never t (even when the source links it to t)."""
+    following = next((o for o in administered if o.sequence > t.sequence), None)
+
+    def within(sequence: int, day: int | None) -> bool:
+        if sequence <= t.sequence:
+            return False
+        if following is None:
+            return True
+        if day is not None and following.start_day is not None and day > following.start_day:
+            return False
+        return sequence < following.sequence
+
+    return within
+
+
+def _calcium_after(
+    t: Treatment,
+    serum: list[CalciumPoint],
+    words: list[Measurement],
+    administered: list[Treatment],
+    direction: str | None,
+) -> AroundIntervention:
+    """The calcium the source reports after this intervention: a result it explicitly links to it (a value, or
+    only a word such as "normalised"), else the first value after it; in both cases before the next administered
+    intervention (which would confound the reading)."""
+    within = _before_next(t, administered)
+    candidates = [p for p in serum if within(p.sequence, p.day)]
+    linked = next((p for p in candidates if p.follows is not None and p.follows == t.id), None)
+    linked_word = next((m for m in words if m.follows == t.id and within(m.sequence, m.day)), None)
+    before = next((p for p in reversed(serum) if p.sequence < t.sequence), None)
+    if linked is None and linked_word is not None:
+        return AroundIntervention(t.id, before, None, linked_word, _word_is_normal(linked_word.qualitative, direction))
+    after = linked or (candidates[0] if candidates else None)
+    return AroundIntervention(t.id, before, after, None, is_within_limits(after, direction) if after else None)
 
 
 def _worst_grade(points: list[CalciumPoint], direction: str, extreme: CalciumPoint) -> Grade:
@@ -826,6 +887,35 @@ def _extremes(points: list[CalciumPoint]) -> tuple[Extreme | None, Extreme | Non
     return peak, nadir, peak_grade, nadir_grade
 
 
+def _normalisation(
+    calcium_directed: list[Treatment],
+    serum: list[CalciumPoint],
+    words: list[Measurement],
+    direction: str | None,
+    around: dict,
+) -> Normalisation | None:
+    """Whether calcium normalised after the first administered calcium-directed intervention, on the disorder's
+    side (values or the source's word), and which calcium-directed intervention preceded the first normal reading:
+    a later one is credited when the first failed."""
+    if not calcium_directed:
+        return None
+    first = calcium_directed[0]
+    first_normalised = around[first.id].normal_after if first.id in around else None
+    readings = [(p.sequence, p.day, p.measurement_id, is_within_limits(p, direction)) for p in serum]
+    readings += [(m.sequence, m.day, m.id, _word_is_normal(m.qualitative, direction)) for m in words]
+    later = sorted((r for r in readings if r[0] > first.sequence), key=lambda r: (r[0], r[1] is None, r[1] or 0))
+    hit = next((r for r in later if r[3]), None)
+    if hit is None:
+        if later and all(r[3] is False for r in later):
+            return Normalisation(first.id, False, first_intervention_id=first.id, first_normalised=False)
+        return None
+    sequence, day, measurement_id, _ = hit
+    preceding = [t for t in calcium_directed if t.sequence < sequence]
+    credited = preceding[-1]
+    days = day - credited.start_day if day is not None and credited.start_day is not None else None
+    return Normalisation(credited.id, True, measurement_id, days, first.id, first_normalised)
+
+
 def calcium_summary(
     measurements: Iterable[Measurement], treatments: Iterable[Treatment], disorder: str | None = None
 ) -> CalciumSummary:
@@ -837,6 +927,7 @@ def calcium_summary(
     disorder's side of the range (disorder_direction, is_within_limits). The grades are the worst of the
     case's values (_worst_grade).
     """
+    measurements = list(measurements)
     points = calcium_points(measurements)
     serum = [p for p in points if p.basis != CALCIUM_IONIZED]
     ionized = [p for p in points if p.basis == CALCIUM_IONIZED]
@@ -847,27 +938,10 @@ def calcium_summary(
     ordered = sorted(treatments, key=lambda t: t.sequence)
     administered = [t for t in ordered if t.status == "administered"]
     calcium_directed = [t for t in administered if t.intent == "calcium_directed"]
-    around = tuple(
-        AroundIntervention(
-            t.id,
-            before=next((p for p in reversed(serum) if p.sequence < t.sequence), None),
-            after=_calcium_after(t, serum, administered),
-        )
-        for t in administered
-    )
-    normalisation = None
-    if calcium_directed:
-        first = calcium_directed[0]
-        later = [p for p in serum if p.sequence > first.sequence]
-        verdicts = [(p, is_within_limits(p, direction)) for p in later]
-        hit = next((p for p, within in verdicts if within), None)
-        if hit is not None:
-            days = None
-            if hit.day is not None and first.start_day is not None:
-                days = hit.day - first.start_day
-            normalisation = Normalisation(first.id, True, hit.measurement_id, days)
-        elif verdicts and all(within is False for _, within in verdicts):
-            normalisation = Normalisation(first.id, False)
+    # Serum calcium results the source gives only as a word ("normal", "normalised"): no number, still a reading.
+    words = [m for m in measurements if m.analyte in SERUM_CALCIUM_ANALYTES and m.value is None and m.qualitative]
+    around = tuple(_calcium_after(t, serum, words, administered, direction) for t in administered)
+    normalisation = _normalisation(calcium_directed, serum, words, direction, {a.intervention_id: a for a in around})
     return CalciumSummary(
         tuple(points),
         peak,

@@ -226,6 +226,7 @@ DERIVED_FIELDS = [
     "nadir_ctcae_grade",
     "calcium_normalised",
     "days_to_normalisation",
+    "first_intervention_normalised",
     "main_mechanism",
     "suggested_mechanism",
     "mechanism_agreement",
@@ -292,6 +293,8 @@ class Case(models.Model):
     nadir_ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     calcium_normalised = models.BooleanField(null=True, blank=True, editable=False)
     days_to_normalisation = models.IntegerField(null=True, blank=True, editable=False)
+    # Whether the first administered calcium-directed intervention itself was followed by a normal calcium.
+    first_intervention_normalised = models.BooleanField(null=True, blank=True, editable=False)
     main_mechanism = models.CharField(max_length=40, blank=True, editable=False)
     suggested_mechanism = models.CharField(max_length=40, blank=True, editable=False)
     mechanism_agreement = models.CharField(max_length=16, blank=True, editable=False)
@@ -355,6 +358,7 @@ class Case(models.Model):
         self.nadir_ctcae_grade = summary.nadir_grade.grade if summary.nadir_grade else None
         self.calcium_normalised = summary.normalisation.normalised if summary.normalisation else None
         self.days_to_normalisation = summary.normalisation.days if summary.normalisation else None
+        self.first_intervention_normalised = summary.normalisation.first_normalised if summary.normalisation else None
         recorded = [m.code for m in self.mechanisms.all() if m.certainty != "excluded"]
         suggestions = self.mechanism_suggestions()
         self.main_mechanism = recorded[0] if recorded else ""
@@ -363,7 +367,6 @@ class Case(models.Model):
         self.completeness_score = self.completeness().score
         Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
         interventions = {i.pk: i for i in self.interventions.all()}
-        direction = measures.disorder_direction(self.disorder)
         for around in summary.around:
             i = interventions[around.intervention_id]
             before, after = around.before, around.after
@@ -374,9 +377,9 @@ class Case(models.Model):
             i.calcium_after_mg_dl = (
                 measures.round_for_unit(after.high_mg_dl, "mg/dL") if after and not after.comparator else None
             )
-            i.calcium_normal_after = measures.is_within_limits(after, direction) if after else None
+            i.calcium_normal_after = around.normal_after  # from a value, or a linked "normalised" without one
             i.days_to_calcium_after = (
-                after.day - i.day if after and after.day is not None and i.day is not None else None
+                around.after_day - i.day if around.after_day is not None and i.day is not None else None
             )
         for i in interventions.values():
             if i.status != "administered":

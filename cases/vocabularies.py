@@ -89,6 +89,19 @@ MECHANISM_DISORDERS: dict[str, set[str] | None] = {
 }
 
 
+def mechanism_contradiction(code: str, disorder: str, certainty: str) -> str | None:
+    """Why a mechanism cannot explain the case's disorder (domain.md's mechanism table), or None. A mechanism
+    recorded as excluded may belong to any disorder: ruling it out contradicts nothing."""
+    fits = MECHANISM_DISORDERS.get(code)
+    if fits is None or disorder in fits or certainty == Certainty.EXCLUDED or not disorder:
+        return None
+    names = " or ".join(sorted(Disorder(d).label.lower() for d in fits))
+    return (
+        f"{MechanismCode(code).label} explains {names}, not {Disorder(disorder).label.lower()}: "
+        "change the disorder or the mechanism, or record the mechanism as excluded."
+    )
+
+
 class Certainty(models.TextChoices):
     CONFIRMED = "confirmed", "Confirmed (laboratory or histological evidence)"
     PROBABLE = "probable", "Probable (the authors' attribution)"

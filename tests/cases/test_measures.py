@@ -739,7 +739,7 @@ def test_it_gives_before_and_after_points_around_each_administered_intervention(
     assert around["fluids-bisphosphonate"].before.high_mg_dl == D("16")
 
 
-def test_a_result_the_source_links_to_an_intervention_is_its_after_value():
+def test_a_result_linked_to_an_intervention_but_measured_after_a_later_one_is_not_its_after_value():
     labs = [
         Measurement("ca-before", CALCIUM_TOTAL, "mg/dL", D("14"), 1, ref_low=SEED_000_LOW, ref_high=SEED_000_HIGH),
         Measurement(
@@ -758,8 +758,9 @@ def test_a_result_the_source_links_to_an_intervention_is_its_after_value():
         Treatment("chemo", "cancer_directed", "administered", 3),
     ]
     around = {a.intervention_id: a for a in calcium_summary(labs, treatments).around}
-    # the 10 mg/dL result follows "fluids" explicitly, although "chemo" (seq 3) lies between them
-    assert around["fluids"].after.measurement_id == "ca-linked"
+    # issue 13, point 10: the 10 mg/dL result is linked to "fluids", but "chemo" (seq 3) was given between them,
+    # so it reflects chemo too: never counted as after fluids
+    assert around["fluids"].after is None and around["fluids"].normal_after is None
     # "chemo": first result after seq 3 with no later intervention = the same 10 mg/dL (seq 5)
     assert around["chemo"].after.measurement_id == "ca-linked"
 
