@@ -104,6 +104,7 @@ class AgentCodeField(serializers.SlugRelatedField):
 
 class TumorSerializer(RowSerializer):
     receptor_loinc = serializers.SerializerMethodField()
+    size_mm = DecimalNumberField(max_digits=6, decimal_places=1)
 
     class Meta:
         model = Tumor
@@ -120,6 +121,8 @@ class TumorSerializer(RowSerializer):
             "pr",
             "her2",
             "receptor_loinc",
+            "size_mm",
+            "size_text",
             "tnm_reported",
             "stage_text",
             *TIMING,
@@ -215,6 +218,7 @@ class InterventionSerializer(RowSerializer):
             "tumor_response",
             "adverse_events",
             "adverse_events_text",
+            "given_before_presentation",
             "quote",
             "notes",
         ]
@@ -371,11 +375,14 @@ class NormalisationSerializer(serializers.Serializer):
         help_text="Back on the normal side of the disorder's limit: at or below the upper limit for hypercalcemia, "
         "at or above the lower limit for hypocalcemia (an overshoot shows in the nadir and its grade)."
     )
-    days = serializers.IntegerField(allow_null=True, help_text="From the start of intervention_index's intervention.")
+    days = serializers.IntegerField(
+        allow_null=True, help_text="From the start of the first calcium-directed intervention to the normal value."
+    )
     intervention_index = serializers.IntegerField(
         allow_null=True,
-        help_text="The administered calcium-directed intervention that preceded the first normal calcium (a later "
-        "one when the first failed); the first one when calcium did not normalise.",
+        help_text="The intervention that preceded the first normal calcium: the one the source links the value to, "
+        "else the last administered one before it (a later one when the first failed); the first calcium-directed "
+        "one when calcium did not normalise.",
     )
     lab_index = serializers.IntegerField(allow_null=True)
     first_intervention_index = serializers.IntegerField(

@@ -187,7 +187,7 @@ class TumorInline(CaseInlineMixin, admin.StackedInline):
         ("site", "icdo3_topography", "laterality"),
         ("histology", "icdo3_morphology", "grade"),
         ("hormone_receptor", "er", "pr", "her2"),
-        ("tnm_reported", "stage_text"),
+        ("tnm_reported", "stage_text", "size_mm", "size_text"),
         TIMING_FIELDS,
         "quote",
     )
@@ -252,7 +252,7 @@ class InterventionInline(CaseInlineMixin, admin.StackedInline):
         TIMING_FIELDS,
         ("end_day", "end_day_is_approximate", "end_timing_text"),
         ("category", "agent", "agent_text", "regimen"),
-        ("intent", "status"),
+        ("intent", "status", "given_before_presentation"),
         ("dose_text", "dose_value", "dose_unit", "route"),
         ("schedule", "cycles", "cycles_text", "duration_days", "duration_text"),
         ("calcium_response", "tumor_response"),

@@ -642,8 +642,9 @@ class Extreme:
 
 @dataclass(frozen=True)
 class Normalisation:
-    """intervention_id: the administered calcium-directed intervention that preceded the first normal calcium
-    (the first one when calcium never normalised); days count from its start. first_intervention_id /
+    """intervention_id: the administered intervention that preceded the first normal calcium (the first
+    calcium-directed one when calcium never normalised); days count from the start of the first calcium-directed
+    intervention. first_intervention_id /
     first_normalised: whether the first calcium-directed intervention itself worked (its own "calcium after" was
     normal), None when that cannot be told."""
 
@@ -888,31 +889,36 @@ def _extremes(points: list[CalciumPoint]) -> tuple[Extreme | None, Extreme | Non
 
 
 def _normalisation(
-    calcium_directed: list[Treatment],
+    administered: list[Treatment],
     serum: list[CalciumPoint],
     words: list[Measurement],
     direction: str | None,
     around: dict,
 ) -> Normalisation | None:
     """Whether calcium normalised after the first administered calcium-directed intervention, on the disorder's
-    side (values or the source's word), and which calcium-directed intervention preceded the first normal reading:
-    a later one is credited when the first failed."""
+    side (values or the source's word), and which intervention preceded the first normal reading: the one the
+    source links the reading to, else the last administered one before it (of any intent: seed 000's calcium
+    normalised after embolization of the PTHrP-secreting metastases, not after the fluids and bisphosphonates)."""
+    calcium_directed = [t for t in administered if t.intent == "calcium_directed"]
     if not calcium_directed:
         return None
     first = calcium_directed[0]
     first_normalised = around[first.id].normal_after if first.id in around else None
-    readings = [(p.sequence, p.day, p.measurement_id, is_within_limits(p, direction)) for p in serum]
-    readings += [(m.sequence, m.day, m.id, _word_is_normal(m.qualitative, direction)) for m in words]
+    readings = [(p.sequence, p.day, p.measurement_id, p.follows, is_within_limits(p, direction)) for p in serum]
+    readings += [(m.sequence, m.day, m.id, m.follows, _word_is_normal(m.qualitative, direction)) for m in words]
     later = sorted((r for r in readings if r[0] > first.sequence), key=lambda r: (r[0], r[1] is None, r[1] or 0))
-    hit = next((r for r in later if r[3]), None)
+    hit = next((r for r in later if r[4]), None)
     if hit is None:
-        if later and all(r[3] is False for r in later):
+        if later and all(r[4] is False for r in later):
             return Normalisation(first.id, False, first_intervention_id=first.id, first_normalised=False)
         return None
-    sequence, day, measurement_id, _ = hit
-    preceding = [t for t in calcium_directed if t.sequence < sequence]
-    credited = preceding[-1]
-    days = day - credited.start_day if day is not None and credited.start_day is not None else None
+    sequence, day, measurement_id, follows, _ = hit
+    before = [t for t in administered if t.sequence < sequence]
+    linked = next((t for t in before if t.id == follows), None)
+    # Interventions at the same timeline position were given together: the first listed stands for them.
+    credited = linked or next(t for t in before if t.sequence == before[-1].sequence)
+    # Days count from the start of calcium-directed treatment (the first one), whichever intervention is credited.
+    days = day - first.start_day if day is not None and first.start_day is not None else None
     return Normalisation(credited.id, True, measurement_id, days, first.id, first_normalised)
 
 
@@ -937,11 +943,10 @@ def calcium_summary(
 
     ordered = sorted(treatments, key=lambda t: t.sequence)
     administered = [t for t in ordered if t.status == "administered"]
-    calcium_directed = [t for t in administered if t.intent == "calcium_directed"]
     # Serum calcium results the source gives only as a word ("normal", "normalised"): no number, still a reading.
     words = [m for m in measurements if m.analyte in SERUM_CALCIUM_ANALYTES and m.value is None and m.qualitative]
     around = tuple(_calcium_after(t, serum, words, administered, direction) for t in administered)
-    normalisation = _normalisation(calcium_directed, serum, words, direction, {a.intervention_id: a for a in around})
+    normalisation = _normalisation(administered, serum, words, direction, {a.intervention_id: a for a in around})
     return CalciumSummary(
         tuple(points),
         peak,

@@ -474,6 +474,17 @@ class Tumor(CaseChild):
         default=ReceptorStatus.UNKNOWN,
         help_text="For reports that say 'HR positive' without ER/PR detail; must agree with ER and PR.",
     )
+    size_mm = models.DecimalField(
+        "size (mm)",
+        max_digits=6,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(Decimal("2000"))],
+        help_text="Largest dimension in millimetres, where the source prints one (a bound for entry errors: at most "
+        "2 m).",
+    )
+    size_text = models.CharField(max_length=100, blank=True, help_text="The size as printed, e.g. '3.2 x 2.1 cm'.")
     tnm_reported = models.CharField("TNM as reported", max_length=60, blank=True)
     stage_text = models.CharField(max_length=200, blank=True, help_text="Stage in the source's words.")
 
@@ -675,6 +686,12 @@ class Intervention(CaseChild):
     tumor_response = models.CharField(max_length=32, choices=TumorResponse.choices, default=TumorResponse.NOT_ASSESSED)
     adverse_events = models.CharField(max_length=16, choices=AdverseEvents.choices, default=AdverseEvents.NOT_REPORTED)
     adverse_events_text = models.TextField(blank=True)
+    given_before_presentation = models.BooleanField(
+        "given before presentation / elsewhere",
+        default=False,
+        help_text="The source reports it as given before the patient presented (often elsewhere), not as part of "
+        "the care described.",
+    )
     notes = models.TextField(blank=True)
     # Derived by Case.refresh_derived() for analytics in the database; never entered.
     calcium_before_mg_dl = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)

@@ -138,8 +138,11 @@ class TumorSite(models.TextChoices):
     BONE_MARROW = "bone_marrow", "Bone marrow (myeloma)"
     LYMPH_NODES = "lymph_nodes", "Lymph nodes"
     SKIN = "skin", "Skin"
+    # No ICD-O-3 topography default below: domain.md does not give one (enter the code the report allows).
+    PANCREAS = "pancreas", "Pancreas"
     OTHER = "other", "Other"
-    UNKNOWN = "unknown", "Unknown primary"
+    UNKNOWN = "unknown", "Unknown primary (cancer of unknown primary site)"
+    NOT_REPORTED = "not_reported", "Primary site not reported"
 
 
 # ICD-O-3 topography defaults for each site (domain.md); a more specific code may be entered instead.
@@ -196,6 +199,7 @@ class MetastasisSite(models.TextChoices):
     THORAX = "thorax", "Thorax (any site on thoracic imaging)"
     ABDOMEN = "abdomen", "Abdomen (any site on abdominal imaging)"
     OTHER = "other", "Other"
+    UNSPECIFIED = "unspecified", "Metastatic, sites not named"
 
 
 class Analyte(models.TextChoices):
@@ -263,6 +267,7 @@ class InterventionStatus(models.TextChoices):
 
 
 class Route(models.TextChoices):
+    PARENTERAL = "parenteral", "Parenteral (not further specified)"
     INTRAVENOUS = "intravenous", "Intravenous"
     ORAL = "oral", "Oral"
     SUBCUTANEOUS = "subcutaneous", "Subcutaneous"

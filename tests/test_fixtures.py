@@ -56,7 +56,7 @@ def test_the_seeds_are_where_the_quotes_are_checked():
 def test_counts(loaded):
     assert Case.objects.count() == 3
     assert Source.objects.count() == 5
-    assert Agent.objects.count() == 37
+    assert Agent.objects.count() == 44
     assert set(Case.objects.values_list("pk", flat=True)) == {1, 2, 3}
     assert set(Source.objects.values_list("pk", flat=True)) == {1, 2, 3, 4, 5}
     assert Tumor.objects.count() == 3
@@ -126,6 +126,14 @@ def test_timestamps_and_curation_state(loaded):
         ("radioembolization_y90", "procedure", "", ""),
         ("external_beam_radiotherapy", "radiotherapy", "", ""),
         ("hemodialysis", "procedure", "", ""),
+        # issue 13: ATC only where checked (WHO ATC/DDD index group A12AA for an unnamed calcium salt)
+        ("calcium_salt_unspecified", "drug", "calcium", "A12AA"),
+        ("alfacalcidol", "drug", "vitamin D", ""),
+        ("paricalcitol", "drug", "vitamin D", ""),
+        ("calcitonin_unspecified", "drug", "calcitonin", ""),
+        ("thiazide_unspecified", "drug", "thiazide diuretic", ""),
+        ("cisplatin", "drug", "chemotherapy", ""),
+        ("etoposide", "drug", "chemotherapy", ""),
     ],
 )
 def test_agents(loaded, code, category, drug_class, atc):
@@ -134,7 +142,7 @@ def test_agents(loaded, code, category, drug_class, atc):
 
 
 def test_only_drugs_carry_atc_codes_and_interventions_match_their_agent(loaded):
-    assert Agent.objects.exclude(atc_code="").count() == 27
+    assert Agent.objects.exclude(atc_code="").count() == 28
     assert not Agent.objects.exclude(category="drug").exclude(atc_code="").exists()
     for inter in Intervention.objects.exclude(agent=None).select_related("agent"):
         assert inter.agent.category == inter.category, inter
@@ -221,7 +229,10 @@ def test_case_1_calcium_summary(loaded):
     assert summary.peak_grade.basis == "calcium_total"
     assert summary.nadir.mg_dl == Decimal("8.70")
     fluids = c.interventions.get(agent__code="iv_hydration")
-    assert summary.normalisation.intervention_id == fluids.pk
+    # issue 13, point 11: fluids and bisphosphonates were the first calcium-directed treatment, but the source
+    # links the normal 9.8 mg/dL to the second embolization: that is the intervention credited
+    assert summary.normalisation.first_intervention_id == fluids.pk
+    assert summary.normalisation.intervention_id == c.labs.get(value=Decimal("9.8")).follows_intervention_id
     assert summary.normalisation.normalised is True
     assert summary.normalisation.measurement_id == c.labs.get(value=Decimal("9.8")).pk
 

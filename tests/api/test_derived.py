@@ -142,7 +142,7 @@ def test_normalisation_is_credited_to_the_intervention_that_preceded_it_not_a_fi
     )
     assert doc["derived"]["normalisation"] == {
         "normalised": True,
-        "days": 5,  # from zoledronate (day 3) to day 8
+        "days": 8,  # from the start of calcium-directed treatment (fluids, day 0) to day 8
         "intervention_index": 1,
         "lab_index": 2,
         "first_intervention_index": 0,
@@ -151,7 +151,7 @@ def test_normalisation_is_credited_to_the_intervention_that_preceded_it_not_a_fi
     case = Case.objects.get(pk=int(doc["id"].removeprefix("CCR-")))
     assert (case.calcium_normalised, case.days_to_normalisation, case.first_intervention_normalised) == (
         True,
-        5,
+        8,
         False,
     )
 

@@ -599,7 +599,10 @@ def test_it_finds_seed_000_normalisation_at_the_9_8_lab_with_days_unknown():
     summary = calcium_summary(_seed_000_labs(), _seed_000_treatments())
     # after the calcium-directed treatment (seq 3): 10.6 (seq 5) > 10.1 is not normal; 9.8 (seq 7) is within 8.9-10.1
     norm = summary.normalisation
-    assert norm.intervention_id == "fluids-bisphosphonate"
+    # issue 13, point 11: credited to the last intervention before 9.8 (the second embolization), not to the first
+    # calcium-directed one, whose own effect (no value before the embolizations) cannot be told
+    assert norm.intervention_id == "embolization-2"
+    assert (norm.first_intervention_id, norm.first_normalised) == ("fluids-bisphosphonate", None)
     assert norm.normalised is True
     assert norm.measurement_id == "ca-9.8"
     # the 9.8 lab has no day offset -> days cannot be counted
@@ -653,7 +656,7 @@ def test_it_measures_normalisation_from_the_administered_treatment_not_an_earlie
     ]
     summary = calcium_summary(_seed_000_labs(), treatments)
     # recommendation at seq 1 skipped; the administered one at seq 3 is first -> 9.8 at seq 7
-    assert summary.normalisation.intervention_id == "fluids-bisphosphonate"
+    assert summary.normalisation.first_intervention_id == "fluids-bisphosphonate"
     assert summary.normalisation.measurement_id == "ca-9.8"
 
 
