@@ -90,6 +90,8 @@ def full_document(source: Source, age_years: int) -> dict:
                 "hormone_receptor": "positive",
                 "tnm_reported": "T2N1M1",
                 "stage_text": "stage IV",
+                "size_mm": 32,
+                "size_text": "3.2 cm",
                 "sequence": 1,
                 "day": -400,
                 "day_is_approximate": True,
@@ -118,6 +120,7 @@ def full_document(source: Source, age_years: int) -> dict:
                 "timing_text": "at presentation",
                 "quote": "no liver metastases",
             },
+            {"site": "unspecified", "detail": "metastatic", "present": True, "sequence": 2},
         ],
         "mechanisms": [
             {"rank": 1, "code": "osteoblastic_hungry_bone", "certainty": "probable", "evidence": "Osteoblastic."},
@@ -176,6 +179,7 @@ def full_document(source: Source, age_years: int) -> dict:
                 "dose_value": 120,
                 "dose_unit": "mg",
                 "route": "subcutaneous",
+                "given_before_presentation": True,
                 "schedule": "every 4 weeks",
                 "cycles": 3,
                 "cycles_text": "3 doses",
@@ -338,6 +342,23 @@ def full_document(source: Source, age_years: int) -> dict:
             {"analyte": "magnesium", "qualitative": "normal", "sequence": 5},
             {"analyte": "alkaline_phosphatase", "value": 400, "unit": "U/L", "qualitative": "high", "sequence": 5},
             {"analyte": "pthrp", "qualitative": "negative", "sequence": 5},
+            # issue 13: values as printed
+            {
+                "analyte": "calcium_unspecified",
+                "value": 7.1,
+                "unit": "mg/dL",
+                "value_is_approximate": True,
+                "sequence": 6,
+            },
+            {
+                "analyte": "pth_intact",
+                "value": 80,
+                "ref_low": 10,
+                "ref_high": 65,
+                "unit_not_reported": True,
+                "sequence": 6,
+            },
+            {"analyte": "pthrp", "value": 45, "unit": "pg/mL", "sequence": 6},
         ],
         "outcome": {
             "vital_status": "dead",
