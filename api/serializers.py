@@ -46,10 +46,10 @@ UNKNOWN_FIELD = "Unknown field."
 
 
 class RefuseUnknownFieldsMixin:
-    """A written object may carry only the serializer's own fields: an unknown key is a 400 naming it
-    ("labs[0].value_is_approxmate: Unknown field." for a misspelt key) instead of being dropped silently. Read-only fields (id, loinc,
-    derived, ...) are known: they are accepted and ignored, so a document read from the API can be sent back as it
-    is. Unknown keys are reported together with the object's other errors."""
+    """A written object may carry only the serializer's own fields: an unknown key (a misspelt one, say) is a 400
+    naming it ("labs[0].value_is_approxmate: Unknown field.") instead of being dropped silently. Read-only fields
+    (id, loinc, derived, ...) are known: they are accepted and ignored, so a document read from the API can be sent
+    back as it is. Unknown keys are reported together with the object's other errors."""
 
     def to_internal_value(self, data):
         if not isinstance(data, Mapping):
