@@ -39,10 +39,27 @@ class PlainTermSerializer(serializers.Serializer):
     label = serializers.CharField()
 
 
+class LoincSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    units = serializers.ListField(child=serializers.CharField())
+    specimens = serializers.ListField(child=serializers.CharField())
+
+
 class TermSerializer(PlainTermSerializer):
     system = serializers.CharField(required=False, help_text="External code system, e.g. HPO, ICD-O-3, LOINC.")
     external_code = serializers.CharField(required=False, allow_null=True)
-    units = serializers.ListField(child=serializers.CharField(), required=False)
+    units = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Analytes: the units converted between."
+    )
+    printed_units = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Analytes: units stored as printed, never converted."
+    )
+    loinc = LoincSerializer(
+        many=True,
+        required=False,
+        help_text="Analytes: each LOINC code with the units of its property (and its specimens; empty = any). "
+        "A value in a unit no code lists carries none.",
+    )
     conventional_unit = serializers.CharField(required=False)
     si_unit = serializers.CharField(required=False)
     si_factor = serializers.FloatField(required=False)
@@ -97,8 +114,10 @@ def all_vocabularies() -> dict:
             "code": a.code,
             "label": a.label,
             "system": "LOINC",
-            "external_code": a.loinc,
+            "external_code": a.loinc_for(a.conventional_unit),
+            "loinc": [{"code": c.code, "units": list(c.units), "specimens": list(c.specimens)} for c in a.loinc],
             "units": list(a.units),
+            "printed_units": list(a.printed_units),
             "conventional_unit": a.conventional_unit,
             "si_unit": a.si_unit,
             "si_factor": float(a.si_factor),

@@ -36,6 +36,7 @@ from .services import (
 )
 from .vocabularies import MechanismAgreement
 from .warnings import CaseWarning
+from .vocabularies import mechanism_contradiction
 
 TIMING_FIELDS = ("sequence", "day", "day_is_approximate", "timing_text")
 
@@ -122,6 +123,20 @@ class NamedRowFormSet(BaseInlineFormSet):
             raise ValidationError(named)
 
 
+class MechanismFormSet(NamedRowFormSet):
+    """A mechanism must fit the disorder on the form (domain.md's table)."""
+
+    def clean(self) -> None:
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if not data.get("code") or (self.can_delete and self._should_delete_form(form)):
+                continue
+            reason = mechanism_contradiction(data["code"], self.instance.disorder, data.get("certainty", ""))
+            if reason and "code" not in form.errors:
+                form.add_error("code", reason)
+        super().clean()
+
+
 class RowAutocompleteSelect(AutocompleteSelect):
     """An autocomplete that labels its selected option from `known` (filled by CaseRowForm from the row's own
     related object, loaded with the rows) instead of querying it: Django's widget queries once per row."""
@@ -176,7 +191,7 @@ class TumorInline(CaseInlineMixin, admin.StackedInline):
         ("site", "icdo3_topography", "laterality"),
         ("histology", "icdo3_morphology", "grade"),
         ("hormone_receptor", "er", "pr", "her2"),
-        ("tnm_reported", "stage_text"),
+        ("tnm_reported", "stage_text", "size_mm", "size_text"),
         TIMING_FIELDS,
         "quote",
     )
@@ -189,6 +204,7 @@ class MetastasisInline(CaseInlineMixin, admin.TabularInline):
 
 class MechanismInline(CaseInlineMixin, admin.TabularInline):
     model = Mechanism
+    formset = MechanismFormSet
     autocomplete_fields = ("suspect_agent",)
     fields = ("rank", "code", "certainty", "evidence", "suspect_agent", "action_taken", "dechallenge", "rechallenge")
 
@@ -206,7 +222,9 @@ class LabResultInline(CaseInlineMixin, admin.TabularInline):
         "comparator",
         "value",
         "value_high",
+        "value_is_approximate",
         "unit",
+        "unit_not_reported",
         "qualitative",
         "ref_low",
         "ref_high",
@@ -238,7 +256,7 @@ class InterventionInline(CaseInlineMixin, admin.StackedInline):
         TIMING_FIELDS,
         ("end_day", "end_day_is_approximate", "end_timing_text"),
         ("category", "agent", "agent_text", "regimen"),
-        ("intent", "status"),
+        ("intent", "status", "given_before_presentation"),
         ("dose_text", "dose_value", "dose_unit", "route"),
         ("schedule", "cycles", "cycles_text", "duration_days", "duration_text"),
         ("calcium_response", "tumor_response"),

@@ -19,6 +19,7 @@ SERIES = {
     measures.CALCIUM_TOTAL: ("Total calcium", "#1f5fa8", ""),
     measures.CALCIUM_CORRECTED: ("Corrected calcium", "#b0451c", "6 3"),
     measures.CALCIUM_IONIZED: ("Ionized calcium", "#2e7d32", "2 3"),
+    measures.CALCIUM_UNSPECIFIED: ("Calcium (type not stated)", "#6a3d9a", "8 3 2 3"),
 }
 
 

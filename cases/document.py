@@ -10,6 +10,7 @@ the edit service (cases.services.case_save_document); `confirm` lists the warnin
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -21,7 +22,7 @@ from cases import measures, quality
 from cases.models import MAX_DAYS, Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
 from cases.rows import CASE_SERVER_FIELDS, ROW_KINDS
 from cases.services import DocumentError, case_save_document, database_refusal_reason
-from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC, MechanismAgreement
+from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC, MechanismAgreement, mechanism_contradiction
 
 TIMING = ["sequence", "day", "day_is_approximate", "timing_text"]
 
@@ -46,6 +47,30 @@ class DecimalNumberField(serializers.DecimalField):
         return number(value)
 
 
+UNKNOWN_FIELD = "Unknown field."
+
+
+class RefuseUnknownFieldsMixin:
+    """A written object may carry only the serializer's own fields: an unknown key (a misspelt one, say) is a 400
+    naming it ("labs[0].value_is_approxmate: Unknown field.") instead of being dropped silently. Read-only fields
+    (id, loinc, derived, ...) are known: they are accepted and ignored, so a document read from the API can be sent
+    back as it is. Unknown keys are reported together with the object's other errors."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, Mapping):
+            return super().to_internal_value(data)
+        unknown = {key: [UNKNOWN_FIELD] for key in data if key not in self.fields}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unknown and isinstance(exc.detail, dict):
+                exc.detail.update(unknown)
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
+
+
 class ModelValidationMixin:
     """Validates with the model's own full_clean(): its field validators, clean() and constraints, so that every
     rule has one place and its curator-readable message."""
@@ -66,7 +91,7 @@ class ModelValidationMixin:
         return attrs
 
 
-class RowSerializer(ModelValidationMixin, serializers.ModelSerializer):
+class RowSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.ModelSerializer):
     """A child row of a case. `id` identifies an existing row on update; omit it to add a row. A row sent with its id
     is replaced, not merged (cases.services._sync_rows): fields left out take their defaults, so it is validated here
     exactly as a new row would be."""
@@ -84,6 +109,7 @@ class AgentCodeField(serializers.SlugRelatedField):
 
 class TumorSerializer(RowSerializer):
     receptor_loinc = serializers.SerializerMethodField()
+    size_mm = DecimalNumberField(max_digits=6, decimal_places=1)
 
     class Meta:
         model = Tumor
@@ -100,6 +126,8 @@ class TumorSerializer(RowSerializer):
             "pr",
             "her2",
             "receptor_loinc",
+            "size_mm",
+            "size_text",
             "tnm_reported",
             "stage_text",
             *TIMING,
@@ -195,6 +223,7 @@ class InterventionSerializer(RowSerializer):
             "tumor_response",
             "adverse_events",
             "adverse_events_text",
+            "given_before_presentation",
             "quote",
             "notes",
         ]
@@ -246,7 +275,9 @@ class LabResultSerializer(RowSerializer):
             "comparator",
             "value",
             "value_high",
+            "value_is_approximate",
             "unit",
+            "unit_not_reported",
             "qualitative",
             "ref_low",
             "ref_high",
@@ -289,19 +320,19 @@ class LabResultSerializer(RowSerializer):
         }
 
 
-class SourceSerializer(ModelValidationMixin, serializers.ModelSerializer):
+class SourceSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.ModelSerializer):
     class Meta:
         model = Source
         fields = ["id", "kind", "citation", "title", "journal", "year", "doi", "pmid", "url", "notes"]
 
 
-class AgentSerializer(ModelValidationMixin, serializers.ModelSerializer):
+class AgentSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.ModelSerializer):
     class Meta:
         model = Agent
         fields = ["code", "name", "category", "drug_class", "atc_code", "notes"]
 
 
-class PatientSerializer(serializers.Serializer):
+class PatientSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     age_years = serializers.IntegerField(
         required=False,
         allow_null=True,
@@ -316,7 +347,7 @@ class PatientSerializer(serializers.Serializer):
     )
 
 
-class OutcomeSerializer(serializers.Serializer):
+class OutcomeSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     vital_status = serializers.ChoiceField(choices=Case._meta.get_field("vital_status").choices, required=False)
     follow_up_days = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=MAX_DAYS)
     follow_up_text = serializers.CharField(required=False, allow_blank=True, max_length=300)
@@ -349,15 +380,37 @@ class NormalisationSerializer(serializers.Serializer):
         help_text="Back on the normal side of the disorder's limit: at or below the upper limit for hypercalcemia, "
         "at or above the lower limit for hypocalcemia (an overshoot shows in the nadir and its grade)."
     )
-    days = serializers.IntegerField(allow_null=True)
-    intervention_index = serializers.IntegerField(allow_null=True)
+    days = serializers.IntegerField(
+        allow_null=True, help_text="From the start of the first calcium-directed intervention to the normal value."
+    )
+    intervention_index = serializers.IntegerField(
+        allow_null=True,
+        help_text="The intervention that preceded the first normal calcium: the one the source links the value to, "
+        "else the last administered one before it (a later one when the first failed); the first calcium-directed "
+        "one when calcium did not normalise.",
+    )
     lab_index = serializers.IntegerField(allow_null=True)
+    first_intervention_index = serializers.IntegerField(
+        allow_null=True, help_text="The first administered calcium-directed intervention."
+    )
+    first_intervention_normalised = serializers.BooleanField(
+        allow_null=True,
+        help_text="Whether calcium was normal after the first one (before any later administered intervention); "
+        "null when that cannot be told.",
+    )
 
 
 class InterventionCourseSerializer(serializers.Serializer):
     intervention_index = serializers.IntegerField()
     calcium_before = CalciumAroundSerializer(allow_null=True)
     calcium_after = CalciumAroundSerializer(allow_null=True)
+    calcium_after_word = serializers.CharField(
+        allow_null=True,
+        help_text="Instead of a value: the source's word for the calcium it links to the intervention ('normal').",
+    )
+    calcium_normal_after = serializers.BooleanField(
+        allow_null=True, help_text="Calcium normal after the intervention (from the value or the word)."
+    )
 
 
 class SuggestionSerializer(serializers.Serializer):
@@ -388,7 +441,8 @@ class DerivedSerializer(serializers.Serializer):
     ionized_peak_ctcae = GradeSerializer(allow_null=True, help_text="CTCAE v5.0 hypercalcemia grade (ionized).")
     ionized_nadir_ctcae = GradeSerializer(allow_null=True, help_text="CTCAE v5.0 hypocalcemia grade (ionized).")
     normalisation = NormalisationSerializer(
-        allow_null=True, help_text="After the first administered calcium-directed intervention; null if none."
+        allow_null=True,
+        help_text="After the first administered calcium-directed intervention; null if none or not assessable.",
     )
     interventions = InterventionCourseSerializer(many=True)
     mechanism_check = MechanismCheckSerializer()
@@ -449,12 +503,16 @@ def derived_document(case: Case, labs: list[LabResult], interventions: list[Inte
             "days": n.days,
             "intervention_index": intervention_index.get(n.intervention_id),
             "lab_index": lab_index.get(n.measurement_id),
+            "first_intervention_index": intervention_index.get(n.first_intervention_id),
+            "first_intervention_normalised": n.first_normalised,
         },
         "interventions": [
             {
                 "intervention_index": intervention_index[a.intervention_id],
                 "calcium_before": point(a.before, True),
                 "calcium_after": point(a.after, True),
+                "calcium_after_word": a.after_word.qualitative if a.after_word else None,
+                "calcium_normal_after": a.normal_after,
             }
             for a in summary.around
         ],
@@ -472,7 +530,7 @@ def derived_document(case: Case, labs: list[LabResult], interventions: list[Inte
     }
 
 
-class CaseSerializer(serializers.ModelSerializer):
+class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
     id = serializers.CharField(source="registry_id", read_only=True)
     source = SourceSerializer(read_only=True)
     source_id = serializers.PrimaryKeyRelatedField(source="source", queryset=Source.objects.all(), write_only=True)
@@ -552,6 +610,22 @@ class CaseSerializer(serializers.ModelSerializer):
     def get_derived(self, obj: Case) -> dict:
         return derived_document(obj, list(obj.labs.all()), list(obj.interventions.all()))
 
+    def _mechanism_contradictions(self, attrs: dict) -> dict[str, str]:
+        """A mechanism must fit the disorder (domain.md's table), whichever of the two the write changes."""
+        disorder = attrs.get("disorder", self.instance.disorder if self.instance else "")
+        if "mechanisms" in attrs:
+            mechanisms, field = attrs["mechanisms"], "mechanisms[{n}].code"
+        elif self.instance is not None and "disorder" in attrs:
+            mechanisms, field = list(self.instance.mechanisms.values("code", "certainty")), "disorder"
+        else:
+            return {}
+        errors = {}
+        for n, m in enumerate(mechanisms):
+            reason = mechanism_contradiction(m["code"], disorder, m.get("certainty", ""))
+            if reason:
+                errors.setdefault(field.format(n=n), reason)
+        return errors
+
     def validate(self, attrs: dict) -> dict:
         errors: dict = {}
         interventions = attrs.get("interventions")
@@ -570,6 +644,7 @@ class CaseSerializer(serializers.ModelSerializer):
         for n, code in enumerate(codes):
             if code in codes[:n]:
                 errors[f"mechanisms[{n}].code"] = f"The mechanism {code} is listed twice."
+        errors.update(self._mechanism_contradictions(attrs))
         if errors:
             raise serializers.ValidationError(errors)
         return attrs

@@ -12,7 +12,7 @@ invented: where a limit is unknown the result says so instead of guessing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 CONVENTIONAL = "conventional"
@@ -21,6 +21,7 @@ SI = "si"
 CALCIUM_TOTAL = "calcium_total"
 CALCIUM_IONIZED = "calcium_ionized"
 CALCIUM_CORRECTED = "calcium_corrected"
+CALCIUM_UNSPECIFIED = "calcium_unspecified"
 ALBUMIN = "albumin"
 
 HIGH = "high"
@@ -71,39 +72,65 @@ class ReferenceRange:
 
 
 @dataclass(frozen=True)
+class Loinc:
+    """A LOINC code names one property (mass or substance concentration, catalytic activity) and often one
+    specimen: it belongs to the units of that property only, never to a value in another property's unit."""
+
+    code: str
+    units: tuple[str, ...]
+    specimens: tuple[str, ...] = ()  # empty: the code does not depend on the specimen
+
+
+@dataclass(frozen=True)
 class Analyte:
     code: str
     label: str
-    loinc: str | None
     conventional_unit: str
     si_unit: str
     si_factor: Decimal  # SI value = conventional value x si_factor
-    # LOINC codes are specific to a property (mass or substance concentration). Where domain.md names the
-    # property, the code applies only to values in that unit; None means the code fits any listed unit.
-    loinc_unit: str | None = None
-    loinc_by_specimen: dict[str, str] = field(default_factory=dict)
+    # Each code with the units of its property (and its specimens); a unit no code covers gets none.
+    loinc: tuple[Loinc, ...] = ()
+    # Units a source may print that the registry stores as printed and never converts (PTHrP in pg/mL: no
+    # conversion factor is documented). They get no SI/conventional value, no default range and no LOINC.
+    printed_units: tuple[str, ...] = ()
     default_range: ReferenceRange | None = None
     # The largest number accepted, in the conventional unit: a bound for typing and unit errors (albumin
     # entered in g/L as g/dL, say), far above any value a patient can have; not a clinical threshold.
     plausible_max: Decimal | None = None
 
     def plausible_max_in(self, unit: str) -> Decimal | None:
-        if self.plausible_max is None:
+        if self.plausible_max is None or unit not in self.units:
             return None
         return convert(self.plausible_max, self.code, self.conventional_unit, unit)
 
     @property
     def units(self) -> tuple[str, ...]:
+        """The units values are converted between."""
         if self.conventional_unit == self.si_unit:
             return (self.conventional_unit,)
         return (self.conventional_unit, self.si_unit)
 
-    def loinc_for(self, unit: str | None = None, specimen: str | None = None) -> str | None:
-        if specimen and specimen in self.loinc_by_specimen:
-            return self.loinc_by_specimen[specimen]
-        if self.loinc_unit is not None and unit is not None and unit != self.loinc_unit:
-            return None
-        return self.loinc
+    @property
+    def accepted_units(self) -> tuple[str, ...]:
+        return self.units + self.printed_units
+
+    @property
+    def in_sentence(self) -> str:
+        """The label inside a sentence: "serum total calcium", but "PTH-related protein" (an acronym stays)."""
+        if len(self.label) > 1 and self.label[1].isupper():
+            return self.label
+        return self.label[0].lower() + self.label[1:]
+
+    @property
+    def loinc_codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.loinc)
+
+    def loinc_for(self, unit: str | None, specimen: str | None = None) -> str | None:
+        """The code for a value in this unit (and specimen, where the code depends on it), or None."""
+        for c in self.loinc:
+            if unit in c.units and (not c.specimens or specimen in c.specimens):
+                return c.code
+        return None
 
 
 # Default used only when a source reports no range. domain.md gives the upper limit (10.5 mg/dL, seed 002's
@@ -112,103 +139,150 @@ DEFAULT_CALCIUM_RANGE = ReferenceRange(
     low=None, high=Decimal("10.5"), unit="mg/dL", source="domain.md default upper limit (10.5 mg/dL)"
 )
 
+# LOINC: only the codes of domain.md's analyte table, each tied to the units of the property it names. domain.md
+# marks the property of some ("mass", "moles"); for the others it is the property of the conventional unit
+# ("the property marked or implied by its conventional unit"). Every other analyte x unit carries no code until
+# one is looked up and sourced (domain.md: "Never attach a mass code to a molar value").
 ANALYTES: dict[str, Analyte] = {
     a.code: a
     for a in (
         Analyte(
             CALCIUM_TOTAL,
             "Serum total calcium",
-            "17861-6",
             "mg/dL",
             "mmol/L",
             Decimal("0.2495"),
-            loinc_unit="mg/dL",
+            loinc=(Loinc("17861-6", ("mg/dL",)),),  # domain.md: 17861-6 (mass)
             default_range=DEFAULT_CALCIUM_RANGE,
             plausible_max=Decimal("40"),
         ),
-        # domain.md gives ionized calcium's LOINC by specimen only (1994-3 blood, 1995-0 serum/plasma):
-        # with the specimen not reported no code is claimed.
+        # domain.md: 1994-3 (blood), 1995-0 (serum/plasma). Both are substance concentrations: "Calcium.ionized
+        # [Moles/volume] in Blood" / "... in Serum or Plasma" (LOINC displays in HL7's PDDI CDS implementation
+        # guide, ValueSet valueset-calcium-LOINC, LOINC 2.82), so mmol/L only, and only with the specimen known.
         Analyte(
             CALCIUM_IONIZED,
             "Ionized calcium",
-            None,
             "mg/dL",
             "mmol/L",
             Decimal("0.2495"),
-            loinc_by_specimen={"blood": "1994-3", "serum": "1995-0", "plasma": "1995-0"},
+            loinc=(
+                Loinc("1994-3", ("mmol/L",), ("blood",)),
+                Loinc("1995-0", ("mmol/L",), ("serum", "plasma")),
+            ),
             plausible_max=Decimal("20"),
         ),
         Analyte(
             CALCIUM_CORRECTED,
             "Albumin-corrected calcium",
-            "29265-6",
             "mg/dL",
             "mmol/L",
             Decimal("0.2495"),
-            loinc_unit="mmol/L",
+            loinc=(Loinc("29265-6", ("mmol/L",)),),  # domain.md: 29265-6 (moles); the mass code is unconfirmed
             default_range=DEFAULT_CALCIUM_RANGE,
             plausible_max=Decimal("40"),
         ),
-        Analyte(ALBUMIN, "Serum albumin", "1751-7", "g/dL", "g/L", Decimal("10"), plausible_max=Decimal("10")),
+        # "Calcium" a source prints without saying total or corrected: total calcium's units and factor (the same
+        # element), no LOINC (none is sourced for an unstated type), the same default upper limit as total and
+        # corrected calcium. Never albumin-corrected (it may be corrected already).
         Analyte(
-            "pth_intact", "Intact PTH", "2731-8", "pg/mL", "pmol/L", Decimal("0.106"), plausible_max=Decimal("100000")
+            CALCIUM_UNSPECIFIED,
+            "Serum calcium (total or corrected not stated)",
+            "mg/dL",
+            "mmol/L",
+            Decimal("0.2495"),
+            default_range=DEFAULT_CALCIUM_RANGE,
+            plausible_max=Decimal("40"),
+        ),
+        # domain.md: 1751-7, property implied by g/dL (mass concentration); g/L is the same property.
+        Analyte(
+            ALBUMIN,
+            "Serum albumin",
+            "g/dL",
+            "g/L",
+            Decimal("10"),
+            loinc=(Loinc("1751-7", ("g/dL", "g/L")),),
+            plausible_max=Decimal("10"),
+        ),
+        Analyte(
+            "pth_intact",
+            "Intact PTH",
+            "pg/mL",
+            "pmol/L",
+            Decimal("0.106"),
+            loinc=(Loinc("2731-8", ("pg/mL",)),),  # domain.md: 2731-8, property of pg/mL (mass)
+            plausible_max=Decimal("100000"),
         ),
         Analyte(
             "pthrp",
             "PTH-related protein",
-            "15087-0",
             "pmol/L",
             "pmol/L",
             Decimal("1"),
-            loinc_unit="pmol/L",
+            loinc=(Loinc("15087-0", ("pmol/L",)),),  # domain.md: 15087-0 (moles)
+            # domain.md: "some labs print PTHrP in mass units ... store what the source prints"; no factor known.
+            printed_units=("pg/mL",),
             plausible_max=Decimal("100000"),
         ),
         Analyte(
             "vitamin_d_25oh",
             "25-hydroxyvitamin D",
-            "62292-8",
             "ng/mL",
             "nmol/L",
             Decimal("2.496"),
+            loinc=(Loinc("62292-8", ("ng/mL",)),),  # domain.md: 62292-8, property of ng/mL (mass)
             plausible_max=Decimal("10000"),
         ),
         Analyte(
             "vitamin_d_125oh2",
             "1,25-dihydroxyvitamin D",
-            "62290-2",
             "pg/mL",
             "pmol/L",
             Decimal("2.4"),
+            loinc=(Loinc("62290-2", ("pg/mL",)),),  # domain.md: 62290-2, property of pg/mL (mass)
             plausible_max=Decimal("100000"),
         ),
         Analyte(
-            "phosphate", "Serum phosphate", "2777-1", "mg/dL", "mmol/L", Decimal("0.3229"), plausible_max=Decimal("100")
+            "phosphate",
+            "Serum phosphate",
+            "mg/dL",
+            "mmol/L",
+            Decimal("0.3229"),
+            loinc=(Loinc("2777-1", ("mg/dL",)),),  # domain.md: 2777-1, property of mg/dL (mass)
+            plausible_max=Decimal("100"),
         ),
         Analyte(
             "magnesium",
             "Serum magnesium",
-            "19123-9",
             "mg/dL",
             "mmol/L",
             Decimal("0.4114"),
+            loinc=(Loinc("19123-9", ("mg/dL",)),),  # domain.md: 19123-9, property of mg/dL (mass)
             plausible_max=Decimal("100"),
         ),
         Analyte(
-            "creatinine", "Serum creatinine", "2160-0", "mg/dL", "µmol/L", Decimal("88.4"), plausible_max=Decimal("100")
+            "creatinine",
+            "Serum creatinine",
+            "mg/dL",
+            "µmol/L",
+            Decimal("88.4"),
+            loinc=(Loinc("2160-0", ("mg/dL",)),),  # domain.md: 2160-0, property of mg/dL (mass)
+            plausible_max=Decimal("100"),
         ),
         Analyte(
             "alkaline_phosphatase",
             "Alkaline phosphatase",
-            "6768-6",
             "U/L",
             "U/L",
             Decimal("1"),
+            loinc=(Loinc("6768-6", ("U/L",)),),  # domain.md: 6768-6 (catalytic activity, its only unit)
             plausible_max=Decimal("1000000"),
         ),
     )
 }
 
-CALCIUM_ANALYTES = (CALCIUM_TOTAL, CALCIUM_CORRECTED, CALCIUM_IONIZED)
+# Serum calcium summarised together (peak, nadir, grades); ionized calcium is on its own scale.
+SERUM_CALCIUM_ANALYTES = (CALCIUM_TOTAL, CALCIUM_CORRECTED, CALCIUM_UNSPECIFIED)
+CALCIUM_ANALYTES = (*SERUM_CALCIUM_ANALYTES, CALCIUM_IONIZED)
 
 
 class UnitError(ValueError):
@@ -223,6 +297,11 @@ def analyte(code: str) -> Analyte:
 
 
 def unit_is_valid(analyte_code: str, unit: str) -> bool:
+    return analyte_code in ANALYTES and unit in ANALYTES[analyte_code].accepted_units
+
+
+def is_convertible(analyte_code: str, unit: str) -> bool:
+    """Whether a value in this unit has SI and conventional values (not for a unit stored as printed)."""
     return analyte_code in ANALYTES and unit in ANALYTES[analyte_code].units
 
 
@@ -300,7 +379,7 @@ def effective_range(
     if ref_low is not None or ref_high is not None:
         return ref_low, ref_high, BASIS_REPORTED
     default = analyte(analyte_code).default_range
-    if default is None:
+    if default is None or not is_convertible(analyte_code, unit):  # a default needs the value's unit
         return None, None, BASIS_NONE
     low = None if default.low is None else convert(default.low, analyte_code, default.unit, unit)
     high = None if default.high is None else convert(default.high, analyte_code, default.unit, unit)
@@ -563,17 +642,35 @@ class Extreme:
 
 @dataclass(frozen=True)
 class Normalisation:
+    """intervention_id: the administered intervention that preceded the first normal calcium (the first
+    calcium-directed one when calcium never normalised); days count from the start of the first calcium-directed
+    intervention. first_intervention_id /
+    first_normalised: whether the first calcium-directed intervention itself worked (its own "calcium after" was
+    normal), None when that cannot be told."""
+
     intervention_id: object
     normalised: bool
     measurement_id: object = None
     days: int | None = None
+    first_intervention_id: object = None
+    first_normalised: bool | None = None
 
 
 @dataclass(frozen=True)
 class AroundIntervention:
+    """after: the calcium value reported after the intervention; after_word: instead, a result the source links to
+    it with only a word ("normalised"); normal_after: whether calcium was normal after it (from either)."""
+
     intervention_id: object
     before: CalciumPoint | None
     after: CalciumPoint | None
+    after_word: Measurement | None = None
+    normal_after: bool | None = None
+
+    @property
+    def after_day(self) -> int | None:
+        after = self.after or self.after_word
+        return after.day if after else None
 
 
 @dataclass(frozen=True)
@@ -615,8 +712,8 @@ def calcium_points(measurements: Iterable[Measurement]) -> list[CalciumPoint]:
     albumins = [m for m in measurements if m.analyte == ALBUMIN]
     points = []
     for m in measurements:
-        if m.analyte not in CALCIUM_ANALYTES or m.value is None:
-            continue
+        if m.analyte not in CALCIUM_ANALYTES or m.value is None or not is_convertible(m.analyte, m.unit):
+            continue  # without a unit (not reported) a calcium cannot be put on a scale or graded
         basis, albumin_id = m.analyte, None
         low, high = Decimal(m.value), Decimal(m.value_high if m.value_high is not None else m.value)
         if m.analyte == CALCIUM_TOTAL:
@@ -651,6 +748,9 @@ def calcium_points(measurements: Iterable[Measurement]) -> list[CalciumPoint]:
 
 
 def _grade_point(point: CalciumPoint, direction: str) -> Grade:
+    # The limit basis names where the limit this direction uses comes from: a default upper limit says nothing
+    # about a nadir graded without a lower limit.
+    limit = point.uln if direction == HYPER else point.lln
     return ctcae_grade(
         direction,
         point.basis,
@@ -658,7 +758,7 @@ def _grade_point(point: CalciumPoint, direction: str) -> Grade:
         point.unit,
         uln=point.uln,
         lln=point.lln,
-        limit_basis=point.limit_basis,
+        limit_basis=point.limit_basis if limit is not None else BASIS_NONE,
         comparator=point.comparator,
     )
 
@@ -710,14 +810,55 @@ def is_within_limits(point: CalciumPoint, direction: str | None = None) -> bool 
     return None
 
 
-def _calcium_after(t: Treatment, serum: list[CalciumPoint], administered: list[Treatment]) -> CalciumPoint | None:
-    """The calcium the source reports after this intervention: a result it explicitly links to it, else the
-    first result after it and before the next administered intervention (which would confound the reading)."""
-    linked = next((p for p in serum if p.follows is not None and p.follows == t.id), None)
-    if linked is not None:
-        return linked
-    next_start = next((o.sequence for o in administered if o.sequence > t.sequence), None)
-    return next((p for p in serum if p.sequence > t.sequence and (next_start is None or p.sequence < next_start)), None)
+def _word_is_normal(word: str, direction: str | None) -> bool | None:
+    """A calcium result given only as the source's word, judged like a value: on the disorder's side of the range
+    ("low" after treating hypercalcemia is no longer high; the overshoot is not this measure's concern)."""
+    flag = {"high": HIGH, "low": LOW, "normal": NORMAL}.get(word)
+    if flag is None:
+        return None
+    if flag == NORMAL:
+        return True
+    if direction is None:
+        return False
+    return flag != (HIGH if direction == HYPER else LOW)
+
+
+def _before_next(t: Treatment, administered: list[Treatment]):
+    """Whether a result lies after t and before the next administered intervention: a value measured after a
+    later intervention reflects that one, never t (even when the source links it to t)."""
+    following = next((o for o in administered if o.sequence > t.sequence), None)
+
+    def within(sequence: int, day: int | None) -> bool:
+        if sequence <= t.sequence:
+            return False
+        if following is None:
+            return True
+        if day is not None and following.start_day is not None and day > following.start_day:
+            return False
+        return sequence < following.sequence
+
+    return within
+
+
+def _calcium_after(
+    t: Treatment,
+    serum: list[CalciumPoint],
+    words: list[Measurement],
+    administered: list[Treatment],
+    direction: str | None,
+) -> AroundIntervention:
+    """The calcium the source reports after this intervention: a result it explicitly links to it (a value, or
+    only a word such as "normalised"), else the first value after it; in both cases before the next administered
+    intervention (which would confound the reading)."""
+    within = _before_next(t, administered)
+    candidates = [p for p in serum if within(p.sequence, p.day)]
+    linked = next((p for p in candidates if p.follows is not None and p.follows == t.id), None)
+    linked_word = next((m for m in words if m.follows == t.id and within(m.sequence, m.day)), None)
+    before = next((p for p in reversed(serum) if p.sequence < t.sequence), None)
+    if linked is None and linked_word is not None:
+        return AroundIntervention(t.id, before, None, linked_word, _word_is_normal(linked_word.qualitative, direction))
+    after = linked or (candidates[0] if candidates else None)
+    return AroundIntervention(t.id, before, after, None, is_within_limits(after, direction) if after else None)
 
 
 def _worst_grade(points: list[CalciumPoint], direction: str, extreme: CalciumPoint) -> Grade:
@@ -747,6 +888,40 @@ def _extremes(points: list[CalciumPoint]) -> tuple[Extreme | None, Extreme | Non
     return peak, nadir, peak_grade, nadir_grade
 
 
+def _normalisation(
+    administered: list[Treatment],
+    serum: list[CalciumPoint],
+    words: list[Measurement],
+    direction: str | None,
+    around: dict,
+) -> Normalisation | None:
+    """Whether calcium normalised after the first administered calcium-directed intervention, on the disorder's
+    side (values or the source's word), and which intervention preceded the first normal reading: the one the
+    source links the reading to, else the last administered one before it (of any intent: seed 000's calcium
+    normalised after embolization of the PTHrP-secreting metastases, not after the fluids and bisphosphonates)."""
+    calcium_directed = [t for t in administered if t.intent == "calcium_directed"]
+    if not calcium_directed:
+        return None
+    first = calcium_directed[0]
+    first_normalised = around[first.id].normal_after if first.id in around else None
+    readings = [(p.sequence, p.day, p.measurement_id, p.follows, is_within_limits(p, direction)) for p in serum]
+    readings += [(m.sequence, m.day, m.id, m.follows, _word_is_normal(m.qualitative, direction)) for m in words]
+    later = sorted((r for r in readings if r[0] > first.sequence), key=lambda r: (r[0], r[1] is None, r[1] or 0))
+    hit = next((r for r in later if r[4]), None)
+    if hit is None:
+        if later and all(r[4] is False for r in later):
+            return Normalisation(first.id, False, first_intervention_id=first.id, first_normalised=False)
+        return None
+    sequence, day, measurement_id, follows, _ = hit
+    before = [t for t in administered if t.sequence < sequence]
+    linked = next((t for t in before if t.id == follows), None)
+    # Interventions at the same timeline position were given together: the first listed stands for them.
+    credited = linked or next(t for t in before if t.sequence == before[-1].sequence)
+    # Days count from the start of calcium-directed treatment (the first one), whichever intervention is credited.
+    days = day - first.start_day if day is not None and first.start_day is not None else None
+    return Normalisation(credited.id, True, measurement_id, days, first.id, first_normalised)
+
+
 def calcium_summary(
     measurements: Iterable[Measurement], treatments: Iterable[Treatment], disorder: str | None = None
 ) -> CalciumSummary:
@@ -758,6 +933,7 @@ def calcium_summary(
     disorder's side of the range (disorder_direction, is_within_limits). The grades are the worst of the
     case's values (_worst_grade).
     """
+    measurements = list(measurements)
     points = calcium_points(measurements)
     serum = [p for p in points if p.basis != CALCIUM_IONIZED]
     ionized = [p for p in points if p.basis == CALCIUM_IONIZED]
@@ -767,28 +943,10 @@ def calcium_summary(
 
     ordered = sorted(treatments, key=lambda t: t.sequence)
     administered = [t for t in ordered if t.status == "administered"]
-    calcium_directed = [t for t in administered if t.intent == "calcium_directed"]
-    around = tuple(
-        AroundIntervention(
-            t.id,
-            before=next((p for p in reversed(serum) if p.sequence < t.sequence), None),
-            after=_calcium_after(t, serum, administered),
-        )
-        for t in administered
-    )
-    normalisation = None
-    if calcium_directed:
-        first = calcium_directed[0]
-        later = [p for p in serum if p.sequence > first.sequence]
-        verdicts = [(p, is_within_limits(p, direction)) for p in later]
-        hit = next((p for p, within in verdicts if within), None)
-        if hit is not None:
-            days = None
-            if hit.day is not None and first.start_day is not None:
-                days = hit.day - first.start_day
-            normalisation = Normalisation(first.id, True, hit.measurement_id, days)
-        elif verdicts and all(within is False for _, within in verdicts):
-            normalisation = Normalisation(first.id, False)
+    # Serum calcium results the source gives only as a word ("normal", "normalised"): no number, still a reading.
+    words = [m for m in measurements if m.analyte in SERUM_CALCIUM_ANALYTES and m.value is None and m.qualitative]
+    around = tuple(_calcium_after(t, serum, words, administered, direction) for t in administered)
+    normalisation = _normalisation(administered, serum, words, direction, {a.intervention_id: a for a in around})
     return CalciumSummary(
         tuple(points),
         peak,

@@ -264,6 +264,7 @@ DERIVED_FIELDS = [
     "nadir_ctcae_grade",
     "calcium_normalised",
     "days_to_normalisation",
+    "first_intervention_normalised",
     "main_mechanism",
     "suggested_mechanism",
     "mechanism_agreement",
@@ -330,6 +331,8 @@ class Case(models.Model):
     nadir_ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     calcium_normalised = models.BooleanField(null=True, blank=True, editable=False)
     days_to_normalisation = models.IntegerField(null=True, blank=True, editable=False)
+    # Whether the first administered calcium-directed intervention itself was followed by a normal calcium.
+    first_intervention_normalised = models.BooleanField(null=True, blank=True, editable=False)
     main_mechanism = models.CharField(max_length=40, blank=True, editable=False)
     suggested_mechanism = models.CharField(max_length=40, blank=True, editable=False)
     mechanism_agreement = models.CharField(max_length=16, blank=True, editable=False)
@@ -397,6 +400,7 @@ class Case(models.Model):
         self.nadir_ctcae_grade = summary.nadir_grade.grade if summary.nadir_grade else None
         self.calcium_normalised = summary.normalisation.normalised if summary.normalisation else None
         self.days_to_normalisation = summary.normalisation.days if summary.normalisation else None
+        self.first_intervention_normalised = summary.normalisation.first_normalised if summary.normalisation else None
         recorded = [m.code for m in self.mechanisms.all() if m.is_recorded]
         suggestions = self.mechanism_suggestions()
         self.main_mechanism = recorded[0] if recorded else ""
@@ -405,7 +409,6 @@ class Case(models.Model):
         self.completeness_score = self.completeness().score
         Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
         interventions = {i.pk: i for i in self.interventions.all()}
-        direction = measures.disorder_direction(self.disorder)
         for around in summary.around:
             i = interventions[around.intervention_id]
             before, after = around.before, around.after
@@ -416,9 +419,9 @@ class Case(models.Model):
             i.calcium_after_mg_dl = (
                 measures.round_for_unit(after.high_mg_dl, "mg/dL") if after and not after.comparator else None
             )
-            i.calcium_normal_after = measures.is_within_limits(after, direction) if after else None
+            i.calcium_normal_after = around.normal_after  # from a value, or a linked "normalised" without one
             i.days_to_calcium_after = (
-                after.day - i.day if after and after.day is not None and i.day is not None else None
+                around.after_day - i.day if around.after_day is not None and i.day is not None else None
             )
         for i in interventions.values():
             if i.status != "administered":
@@ -513,6 +516,17 @@ class Tumor(CaseChild):
         default=ReceptorStatus.UNKNOWN,
         help_text="For reports that say 'HR positive' without ER/PR detail; must agree with ER and PR.",
     )
+    size_mm = models.DecimalField(
+        "size (mm)",
+        max_digits=6,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(Decimal("2000"))],
+        help_text="Largest dimension in millimetres, where the source prints one (a bound for entry errors: at most "
+        "2 m).",
+    )
+    size_text = models.CharField(max_length=100, blank=True, help_text="The size as printed, e.g. '3.2 x 2.1 cm'.")
     tnm_reported = models.CharField("TNM as reported", max_length=60, blank=True)
     stage_text = models.CharField(max_length=200, blank=True, help_text="Stage in the source's words.")
 
@@ -731,6 +745,12 @@ class Intervention(CaseChild):
     tumor_response = models.CharField(max_length=32, choices=TumorResponse.choices, default=TumorResponse.NOT_ASSESSED)
     adverse_events = models.CharField(max_length=16, choices=AdverseEvents.choices, default=AdverseEvents.NOT_REPORTED)
     adverse_events_text = models.TextField(blank=True)
+    given_before_presentation = models.BooleanField(
+        "given before presentation / elsewhere",
+        default=False,
+        help_text="The source reports it as given before the patient presented (often elsewhere), not as part of "
+        "the care described.",
+    )
     notes = models.TextField(blank=True)
     # Derived by Case.refresh_derived() for analytics in the database; never entered.
     calcium_before_mg_dl = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
@@ -826,7 +846,15 @@ def _plausible_lab_numbers() -> Q:
             ),
         )
 
-    return functools.reduce(operator.and_, (Q(**{f"{name}__isnull": True}) | within(name) for name in LAB_NUMBERS))
+    # Bounds are known only in the units the analyte converts between: none for a unit stored as printed (PTHrP
+    # in pg/mL) or a number whose unit is not reported. A unit foreign to the analyte is refused by
+    # labresult_unit_belongs_to_analyte.
+    unbounded = functools.reduce(
+        operator.or_, (Q(analyte=code) & ~Q(unit__in=a.units) for code, a in measures.ANALYTES.items())
+    )
+    return functools.reduce(
+        operator.and_, (Q(**{f"{name}__isnull": True}) | within(name) | unbounded for name in LAB_NUMBERS)
+    )
 
 
 class LabResult(CaseChild):
@@ -850,7 +878,15 @@ class LabResult(CaseChild):
         blank=True,
         help_text="The high end of a reported range ('between 12 and 16').",
     )
+    value_is_approximate = models.BooleanField(
+        default=False, help_text="The source gives the value as approximate ('around 3.0 mmol/L')."
+    )
     unit = models.CharField(max_length=10, choices=UNIT_CHOICES, blank=True)
+    unit_not_reported = models.BooleanField(
+        default=False,
+        help_text="The source prints the number (and its reference range) without a unit: stored as printed, "
+        "not converted, not graded.",
+    )
     qualitative = models.CharField(
         max_length=16,
         choices=QualitativeResult.choices,
@@ -923,12 +959,24 @@ class LabResult(CaseChild):
                 violation_error_message="A value or reference limit is beyond what the analyte can be; check the unit.",
             ),
             models.CheckConstraint(
-                condition=(Q(value__isnull=True) & Q(ref_low__isnull=True) & Q(ref_high__isnull=True) & Q(unit=""))
-                | functools.reduce(
-                    operator.or_, (Q(analyte=code, unit__in=a.units) for code, a in measures.ANALYTES.items())
-                ),
+                condition=(
+                    Q(unit_not_reported=False)
+                    & (
+                        (Q(value__isnull=True) & Q(ref_low__isnull=True) & Q(ref_high__isnull=True) & Q(unit=""))
+                        | functools.reduce(
+                            operator.or_,
+                            (Q(analyte=code, unit__in=a.accepted_units) for code, a in measures.ANALYTES.items()),
+                        )
+                    )
+                )
+                | Q(unit_not_reported=True, unit=""),
                 name="labresult_unit_belongs_to_analyte",
                 violation_error_message="The unit does not belong to the analyte.",
+            ),
+            models.CheckConstraint(
+                condition=Q(value_is_approximate=False) | Q(value__isnull=False),
+                name="labresult_approximate_needs_value",
+                violation_error_message="Only a number can be approximate: enter the value.",
             ),
         ]
 
@@ -942,10 +990,10 @@ class LabResult(CaseChild):
 
         if self.value is None:
             return self.get_qualitative_display()
-        text = f"{self.comparator}{fmt(self.value)}"
+        text = f"{'≈' if self.value_is_approximate else ''}{self.comparator}{fmt(self.value)}"
         if self.value_high is not None:
             text += f"–{fmt(self.value_high)}"
-        return f"{text} {self.unit}".strip()
+        return f"{text} {'(unit not reported)' if self.unit_not_reported else self.unit}".strip()
 
     @property
     def loinc(self) -> str | None:
@@ -958,11 +1006,15 @@ class LabResult(CaseChild):
         a = measures.ANALYTES.get(self.analyte)
         has_number = self.value is not None or self.ref_low is not None or self.ref_high is not None
         if a is not None:
-            if has_number and not self.unit:
-                errors["unit"] = f"Enter the unit ({' or '.join(a.units)})."
-            elif self.unit and self.unit not in a.units:
-                label = a.label[0].lower() + a.label[1:]
-                errors["unit"] = f"{self.unit} is not a unit of {label}; use {' or '.join(a.units)}."
+            if self.unit_not_reported:
+                if self.unit:
+                    errors["unit"] = "A unit is entered, so it is reported: clear 'unit not reported' or the unit."
+            elif has_number and not self.unit:
+                errors["unit"] = f"Enter the unit ({' or '.join(a.accepted_units)}), or tick 'unit not reported'."
+            elif self.unit and self.unit not in a.accepted_units:
+                errors["unit"] = f"{self.unit} is not a unit of {a.in_sentence}; use {' or '.join(a.accepted_units)}."
+        if self.value_is_approximate and self.value is None:
+            errors["value_is_approximate"] = "Only a number can be approximate: enter the value."
         if self.value is None and not self.qualitative:
             errors["value"] = "Enter a value, a range, a censored value or a qualitative result."
         if self.value_high is not None and (self.value is None or self.value_high < self.value):
@@ -971,7 +1023,7 @@ class LabResult(CaseChild):
             errors["comparator"] = "A censored value ('<5') needs a value and cannot be a range."
         if self.ref_low is not None and self.ref_high is not None and self.ref_low > self.ref_high:
             errors["ref_high"] = "The reference high must not be below the reference low."
-        limit = a.plausible_max_in(self.unit) if a is not None and self.unit in a.units else None
+        limit = a.plausible_max_in(self.unit) if a is not None else None
         for name in LAB_NUMBERS:
             number = getattr(self, name)
             if number is None or name in errors:
@@ -980,7 +1032,7 @@ class LabResult(CaseChild):
                 errors[name] = "Concentrations cannot be negative."
             elif limit is not None and number > limit:
                 errors[name] = (
-                    f"{format(number.normalize(), 'f')} {self.unit} is not a possible {a.label[0].lower()}{a.label[1:]}"
+                    f"{format(number.normalize(), 'f')} {self.unit} is not a possible {a.in_sentence}"
                     f" (at most {format(limit.normalize(), 'f')} {self.unit}); check the number and its unit."
                 )
         if self.follows_intervention_id and self.case_id and self.follows_intervention.case_id != self.case_id:
@@ -989,8 +1041,9 @@ class LabResult(CaseChild):
             raise ValidationError(errors)
 
     def in_unit(self, target: str) -> dict[str, Decimal | None] | None:
-        """Value, range and reference limits converted to `target` (rounded for display); None without a unit."""
-        if not self.unit:
+        """Value, range and reference limits converted to `target` (rounded for display); None without a unit or
+        for a unit stored as printed."""
+        if not measures.is_convertible(self.analyte, self.unit):
             return None
 
         def convert(value: Decimal | None) -> Decimal | None:

@@ -43,7 +43,8 @@ def suggest_mechanisms(disorder: str, labs: Iterable[LabFlag], bone_metastasis: 
     calcitriol = _flags(labs, "vitamin_d_125oh2")
     phosphate, magnesium = _flags(labs, "phosphate"), _flags(labs, "magnesium")
     vitamin_d = _flags(labs, "vitamin_d_25oh")
-    calcium = _flags(labs, "calcium_total") | _flags(labs, "calcium_corrected") | _flags(labs, "calcium_ionized")
+    calcium_codes = ("calcium_total", "calcium_corrected", "calcium_unspecified", "calcium_ionized")
+    calcium = set().union(*(_flags(labs, code) for code in calcium_codes))
     pth_not_high = bool(pth) and HIGH not in pth
     out: list[Suggestion] = []
     if disorder == "hypercalcemia":

@@ -89,6 +89,19 @@ MECHANISM_DISORDERS: dict[str, set[str] | None] = {
 }
 
 
+def mechanism_contradiction(code: str, disorder: str, certainty: str) -> str | None:
+    """Why a mechanism cannot explain the case's disorder (domain.md's mechanism table), or None. A mechanism
+    recorded as excluded may belong to any disorder: ruling it out contradicts nothing."""
+    fits = MECHANISM_DISORDERS.get(code)
+    if fits is None or disorder in fits or certainty == Certainty.EXCLUDED or not disorder:
+        return None
+    names = " or ".join(sorted(Disorder(d).label.lower() for d in fits))
+    return (
+        f"{MechanismCode(code).label} explains {names}, not {Disorder(disorder).label.lower()}: "
+        "change the disorder or the mechanism, or record the mechanism as excluded."
+    )
+
+
 class Certainty(models.TextChoices):
     CONFIRMED = "confirmed", "Confirmed (laboratory or histological evidence)"
     PROBABLE = "probable", "Probable (the authors' attribution)"
@@ -134,8 +147,11 @@ class TumorSite(models.TextChoices):
     BONE_MARROW = "bone_marrow", "Bone marrow (myeloma)"
     LYMPH_NODES = "lymph_nodes", "Lymph nodes"
     SKIN = "skin", "Skin"
+    # No ICD-O-3 topography default below: domain.md does not give one (enter the code the report allows).
+    PANCREAS = "pancreas", "Pancreas"
     OTHER = "other", "Other"
-    UNKNOWN = "unknown", "Unknown primary"
+    UNKNOWN = "unknown", "Unknown primary (cancer of unknown primary site)"
+    NOT_REPORTED = "not_reported", "Primary site not reported"
 
 
 # ICD-O-3 topography defaults for each site (domain.md); a more specific code may be entered instead.
@@ -192,6 +208,7 @@ class MetastasisSite(models.TextChoices):
     THORAX = "thorax", "Thorax (any site on thoracic imaging)"
     ABDOMEN = "abdomen", "Abdomen (any site on abdominal imaging)"
     OTHER = "other", "Other"
+    UNSPECIFIED = "unspecified", "Metastatic, sites not named"
 
 
 class Analyte(models.TextChoices):
@@ -199,6 +216,7 @@ class Analyte(models.TextChoices):
     CALCIUM_TOTAL = "calcium_total", "Serum total calcium"
     CALCIUM_IONIZED = "calcium_ionized", "Ionized calcium"
     CALCIUM_CORRECTED = "calcium_corrected", "Albumin-corrected calcium (as reported)"
+    CALCIUM_UNSPECIFIED = "calcium_unspecified", "Serum calcium, total or corrected not stated"
     ALBUMIN = "albumin", "Serum albumin"
     PTH_INTACT = "pth_intact", "Intact PTH"
     PTHRP = "pthrp", "PTH-related protein"
@@ -210,7 +228,7 @@ class Analyte(models.TextChoices):
     ALKALINE_PHOSPHATASE = "alkaline_phosphatase", "Alkaline phosphatase"
 
 
-UNIT_CHOICES = sorted({(u, u) for a in measures.ANALYTES.values() for u in a.units})
+UNIT_CHOICES = sorted({(u, u) for a in measures.ANALYTES.values() for u in a.accepted_units})
 
 
 class Specimen(models.TextChoices):
@@ -258,6 +276,7 @@ class InterventionStatus(models.TextChoices):
 
 
 class Route(models.TextChoices):
+    PARENTERAL = "parenteral", "Parenteral (not further specified)"
     INTRAVENOUS = "intravenous", "Intravenous"
     ORAL = "oral", "Oral"
     SUBCUTANEOUS = "subcutaneous", "Subcutaneous"

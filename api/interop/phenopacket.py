@@ -462,12 +462,7 @@ def case_phenopacket(case: Case, *, case_url: str) -> dict:
 
 # --- import ----------------------------------------------------------------------------------------------------
 
-LOINC_ANALYTE = {
-    code: a.code
-    for a in measures.ANALYTES.values()
-    for code in [a.loinc, *a.loinc_by_specimen.values()]
-    if code is not None
-}
+LOINC_ANALYTE = {code: a.code for a in measures.ANALYTES.values() for code in a.loinc_codes}
 UCUM_UNIT = {ucum: unit for unit, ucum in measures.UCUM.items()}
 SEX_CODE = {v: k for k, v in SEX.items()}
 VITAL_CODE = {v: k for k, v in VITAL.items()}

@@ -167,6 +167,8 @@ def test_a_created_case_comes_back_whole_with_codes_units_and_derived_measures(c
         "days": 5,
         "intervention_index": 0,
         "lab_index": 1,
+        "first_intervention_index": 0,
+        "first_intervention_normalised": True,
     }  # 9.5 within 8.9-10.1 on day 5, fluids day 0
     assert [m["site"] for m in doc["metastases"] if not m["present"]] == ["bone"]
 

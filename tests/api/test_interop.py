@@ -73,6 +73,8 @@ def full_document(source: Source, age_years: int) -> dict:
                 "hormone_receptor": "positive",
                 "tnm_reported": "T2N1M1",
                 "stage_text": "stage IV",
+                "size_mm": 32,
+                "size_text": "3.2 cm",
                 "sequence": 1,
                 "day": -400,
                 "day_is_approximate": True,
@@ -101,6 +103,7 @@ def full_document(source: Source, age_years: int) -> dict:
                 "timing_text": "at presentation",
                 "quote": "no liver metastases",
             },
+            {"site": "unspecified", "detail": "metastatic", "present": True, "sequence": 2},
         ],
         "mechanisms": [
             {"rank": 1, "code": "osteoblastic_hungry_bone", "certainty": "probable", "evidence": "Osteoblastic."},
@@ -159,6 +162,7 @@ def full_document(source: Source, age_years: int) -> dict:
                 "dose_value": 120,
                 "dose_unit": "mg",
                 "route": "subcutaneous",
+                "given_before_presentation": True,
                 "schedule": "every 4 weeks",
                 "cycles": 3,
                 "cycles_text": "3 doses",
@@ -321,6 +325,23 @@ def full_document(source: Source, age_years: int) -> dict:
             {"analyte": "magnesium", "qualitative": "normal", "sequence": 5},
             {"analyte": "alkaline_phosphatase", "value": 400, "unit": "U/L", "qualitative": "high", "sequence": 5},
             {"analyte": "pthrp", "qualitative": "negative", "sequence": 5},
+            # issue 13: values as printed
+            {
+                "analyte": "calcium_unspecified",
+                "value": 7.1,
+                "unit": "mg/dL",
+                "value_is_approximate": True,
+                "sequence": 6,
+            },
+            {
+                "analyte": "pth_intact",
+                "value": 80,
+                "ref_low": 10,
+                "ref_high": 65,
+                "unit_not_reported": True,
+                "sequence": 6,
+            },
+            {"analyte": "pthrp", "value": 45, "unit": "pg/mL", "sequence": 6},
         ],
         "outcome": {
             "vital_status": "dead",
@@ -470,7 +491,8 @@ def test_the_phenopacket_of_source_case_1_maps_its_rows(source_cases, analyst):
     }
     assert "12–16 mg/dL" in calcium["description"]
     pthrp = packet["measurements"][1]  # "elevated PTH-related protein": no value, no code for the word
-    assert pthrp["assay"]["id"] == "LOINC:15087-0" and "value" not in pthrp
+    # a LOINC code names a property (15087-0: moles); a result without a number has no unit, so no code
+    assert "assay" not in pthrp and "value" not in pthrp
     assert "high / elevated" in pthrp["description"]
     agents = [a["treatment"]["agent"]["id"] for a in packet["medicalActions"] if a.get("treatment", {}).get("agent")]
     assert agents[:2] == ["ATC:L01AA01", "ATC:L01DB01"]  # cyclophosphamide, doxorubicin

@@ -555,3 +555,29 @@ def test_the_full_history_query_count_does_not_grow_with_its_rows():
     # from the records, not by reading the current rows or agents once per record.
     assert page_queries(reviewer, f"/admin/cases/case/{one.pk}/full-history/") == 12
     assert page_queries(reviewer, f"/admin/cases/case/{twenty.pk}/full-history/") == 12
+
+
+def test_a_mechanism_that_contradicts_the_disorder_is_refused_with_the_row_named():
+    """Issue 13, point 13, in the admin: the disorder on the form is the one checked."""
+    case = make_case()
+    mechanism = {
+        "mechanisms-TOTAL_FORMS": 1,
+        "mechanisms-0-rank": 1,
+        "mechanisms-0-code": "calcitriol_mediated",
+        "mechanisms-0-certainty": "probable",
+    }
+    response = login("curator").post(
+        f"/admin/cases/case/{case.pk}/change/", case_form_data(case, disorder="hypocalcemia", **mechanism)
+    )
+    assert response.status_code == 200
+    assert (
+        "Mechanism 1, Mechanism: Calcitriol-mediated (1,25-(OH)2 D) explains hypercalcemia, "
+        "not hypocalcemia" in response.content.decode()
+    )
+    assert case.mechanisms.count() == 0
+    # on the hypercalcemia case it fits
+    response = login("curator", "curator-2").post(
+        f"/admin/cases/case/{case.pk}/change/", case_form_data(case, **mechanism)
+    )
+    assert response.status_code == 302
+    assert case.mechanisms.get().code == "calcitriol_mediated"

@@ -32,6 +32,7 @@ from cases.measures import (
     corrected_calcium,
     ctcae_grade,
     interpret,
+    is_convertible,
     to_conventional,
     to_si,
     unit_is_valid,
@@ -155,7 +156,9 @@ def test_it_says_which_units_are_valid_for_an_analyte():
     assert unit_is_valid(ALBUMIN, "mg/dL") is False
     assert unit_is_valid("creatinine", "µmol/L") is True
     assert unit_is_valid("pthrp", "pmol/L") is True
-    assert unit_is_valid("pthrp", "pg/mL") is False
+    assert unit_is_valid("pthrp", "pg/mL") is True  # stored as printed (domain.md), never converted
+    assert is_convertible("pthrp", "pg/mL") is False
+    assert unit_is_valid("pth_intact", "ng/mL") is False
     assert unit_is_valid("alkaline_phosphatase", "U/L") is True
     assert unit_is_valid("not_an_analyte", "mg/dL") is False
 
@@ -184,7 +187,8 @@ def test_it_gives_the_ionized_calcium_code_by_specimen():
     # domain.md: 1994-3 (blood), 1995-0 (serum/plasma)
     assert analyte(CALCIUM_IONIZED).loinc_for("mmol/L", specimen="blood") == "1994-3"
     assert analyte(CALCIUM_IONIZED).loinc_for("mmol/L", specimen="serum") == "1995-0"
-    assert analyte(CALCIUM_IONIZED).loinc_for("mg/dL", specimen="plasma") == "1995-0"
+    # both are [Moles/volume] codes: a value in mg/dL carries none
+    assert analyte(CALCIUM_IONIZED).loinc_for("mg/dL", specimen="plasma") is None
 
 
 def test_it_gives_the_albumin_code_for_either_unit():
@@ -595,7 +599,10 @@ def test_it_finds_seed_000_normalisation_at_the_9_8_lab_with_days_unknown():
     summary = calcium_summary(_seed_000_labs(), _seed_000_treatments())
     # after the calcium-directed treatment (seq 3): 10.6 (seq 5) > 10.1 is not normal; 9.8 (seq 7) is within 8.9-10.1
     norm = summary.normalisation
-    assert norm.intervention_id == "fluids-bisphosphonate"
+    # issue 13, point 11: credited to the last intervention before 9.8 (the second embolization), not to the first
+    # calcium-directed one, whose own effect (no value before the embolizations) cannot be told
+    assert norm.intervention_id == "embolization-2"
+    assert (norm.first_intervention_id, norm.first_normalised) == ("fluids-bisphosphonate", None)
     assert norm.normalised is True
     assert norm.measurement_id == "ca-9.8"
     # the 9.8 lab has no day offset -> days cannot be counted
@@ -649,7 +656,7 @@ def test_it_measures_normalisation_from_the_administered_treatment_not_an_earlie
     ]
     summary = calcium_summary(_seed_000_labs(), treatments)
     # recommendation at seq 1 skipped; the administered one at seq 3 is first -> 9.8 at seq 7
-    assert summary.normalisation.intervention_id == "fluids-bisphosphonate"
+    assert summary.normalisation.first_intervention_id == "fluids-bisphosphonate"
     assert summary.normalisation.measurement_id == "ca-9.8"
 
 
@@ -735,7 +742,7 @@ def test_it_gives_before_and_after_points_around_each_administered_intervention(
     assert around["fluids-bisphosphonate"].before.high_mg_dl == D("16")
 
 
-def test_a_result_the_source_links_to_an_intervention_is_its_after_value():
+def test_a_result_linked_to_an_intervention_but_measured_after_a_later_one_is_not_its_after_value():
     labs = [
         Measurement("ca-before", CALCIUM_TOTAL, "mg/dL", D("14"), 1, ref_low=SEED_000_LOW, ref_high=SEED_000_HIGH),
         Measurement(
@@ -754,8 +761,9 @@ def test_a_result_the_source_links_to_an_intervention_is_its_after_value():
         Treatment("chemo", "cancer_directed", "administered", 3),
     ]
     around = {a.intervention_id: a for a in calcium_summary(labs, treatments).around}
-    # the 10 mg/dL result follows "fluids" explicitly, although "chemo" (seq 3) lies between them
-    assert around["fluids"].after.measurement_id == "ca-linked"
+    # issue 13, point 10: the 10 mg/dL result is linked to "fluids", but "chemo" (seq 3) was given between them,
+    # so it reflects chemo too: never counted as after fluids
+    assert around["fluids"].after is None and around["fluids"].normal_after is None
     # "chemo": first result after seq 3 with no later intervention = the same 10 mg/dL (seq 5)
     assert around["chemo"].after.measurement_id == "ca-linked"
 

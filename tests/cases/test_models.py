@@ -70,7 +70,7 @@ def test_a_value_needs_a_unit():
     lab = LabResult(case=make_case(), analyte="pth_intact", value=Decimal("15.1"), unit="")
     with pytest.raises(ValidationError) as excinfo:
         lab.full_clean()
-    assert excinfo.value.message_dict["unit"] == ["Enter the unit (pg/mL or pmol/L)."]
+    assert excinfo.value.message_dict["unit"] == ["Enter the unit (pg/mL or pmol/L), or tick 'unit not reported'."]
 
 
 def test_a_lab_needs_a_value_or_a_qualitative_result():
