@@ -23,6 +23,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -40,6 +41,7 @@ from cases.services import (
 from . import vocabularies
 from .errors import PreconditionFailed, PreconditionRequired, RequestTooLarge
 from .filters import CaseFilter
+from .parsers import JSONParser
 from .permissions import RolePermissions
 from .serializers import AgentSerializer, CaseSerializer, SourceSerializer
 from .throttling import AnonThrottle, TokenThrottle, TokenUsernameThrottle, UserThrottle
@@ -273,6 +275,9 @@ class SourceViewSet(
     queryset = Source.objects.all()
     pagination_class = CasePagination
 
+    def get_queryset(self) -> QuerySet[Source]:
+        return workflow.visible_sources(self.request.user)
+
 
 AGENT_UPDATE = (
     "An agent shown by a published case can be changed by a reviewer only (403); its category cannot change while "
@@ -316,6 +321,7 @@ class TokenView(BodySizeLimitMixin, ObtainAuthToken):
     """
 
     throttle_classes = [AnonThrottle, UserThrottle, TokenThrottle, TokenUsernameThrottle]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]  # ObtainAuthToken's, with the API's JSON parser
     throttle_scope = "token"
     throttle_username_scope = "token_username"
 

@@ -84,6 +84,9 @@ class SourceAdmin(ReferenceAdmin):
     list_filter = ("kind", "year")
     search_fields = ("title", "citation", "doi", "pmid", "journal")
 
+    def get_queryset(self, request):  # the source list and the case page's source autocomplete
+        return super().get_queryset(request) & workflow.visible_sources(request.user)
+
 
 @admin.register(Agent)
 class AgentAdmin(ReferenceAdmin):

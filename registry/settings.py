@@ -110,7 +110,9 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
 if DATABASE_URL.startswith("sqlite:///"):
     VAR_DIR.mkdir(exist_ok=True)
 try:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # CONN_MAX_AGE=0: PostgreSQL connections come from a pool (below), which Django's pool requires; SQLite opens a
+    # file, which is cheap.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a usable database URL: {exc}") from exc
 if DATABASES["default"]["ENGINE"] not in (
@@ -119,8 +121,43 @@ if DATABASES["default"]["ENGINE"] not in (
 ):
     raise ImproperlyConfigured("DATABASE_URL must name SQLite or PostgreSQL")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+else:
+    # One pool per server process (psycopg_pool through Django 5.2): at most REGISTRY_DB_POOL_MAX connections
+    # however many requests arrive; a request waits up to REGISTRY_DB_POOL_TIMEOUT seconds for one (then 503).
+    # check_connection tests a connection before handing it out, so a database restart costs no failed request.
+    from psycopg_pool import ConnectionPool
+
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": 1,
+            "max_size": env_int("REGISTRY_DB_POOL_MAX", 4) or 1,
+            "timeout": env_int("REGISTRY_DB_POOL_TIMEOUT", 10) or 1,
+            "max_idle": 60,
+            "check": ConnectionPool.check_connection,
+        },
+    }
+
+# Caches, the API throttles' counts included. With REDIS_URL (redis://127.0.0.1:6379/0) one Redis shared by every
+# server process; without it files under var/cache/, shared by the processes of one machine.
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("REGISTRY_CACHE_PREFIX", "registry"),
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        }
+    }
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -141,6 +178,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "registry.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -182,7 +221,12 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = VAR_DIR / "static"  # filled by collectstatic (bin/serve), served by WhiteNoise
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]
 
@@ -193,7 +237,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -247,3 +291,22 @@ REGISTRY_ADMIN = {
 # Base URL of the registry's own FHIR definitions (extension URLs). The default is a reserved example domain:
 # set it to the registry's public address before FHIR exports leave the building.
 REGISTRY_CANONICAL_URL = os.environ.get("REGISTRY_CANONICAL_URL", "https://calcium-case-registry.example")
+
+# Logs: JSON lines on stderr. Every 500 is logged by django.request with its traceback (exc_info); a database
+# that cannot be reached (503) by registry.middleware.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "exc_info": "traceback"},
+        }
+    },
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json"}},
+    "loggers": {
+        "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False},
+        "registry": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
