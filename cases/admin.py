@@ -760,6 +760,8 @@ class CaseAdmin(admin.ModelAdmin):
                     documents = json.loads(upload.read().decode("utf-8"))
                 except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                     raise ImportFailed([f"The file is not valid JSON: {exc}"]) from exc
+                except RecursionError as exc:
+                    raise ImportFailed(["The file is not valid JSON: it is nested too deeply."]) from exc
                 cases = import_cases(documents, user=request.user)
             except ImportFailed as exc:
                 context["errors"] = exc.errors
