@@ -135,11 +135,15 @@ else:
     DATABASES["default"]["OPTIONS"] = {
         "pool": {
             "min_size": 1,
-            "max_size": env_int("REGISTRY_DB_POOL_MAX", 4) or 1,
+            "max_size": env_int("REGISTRY_DB_POOL_MAX", env_int("REGISTRY_THREADS", 4)) or 1,  # a thread's each
             "timeout": env_int("REGISTRY_DB_POOL_TIMEOUT", 10) or 1,
             "max_idle": 60,
         },
     }
+
+# Long jobs (a bulk import) go to this RQ queue on REDIS_URL, worked by `manage.py rqworker default` (bin/serve
+# starts it); without REDIS_URL they run inline in the request. RQ_QUEUES is what django-rq's worker reads.
+RQ_QUEUES = {"default": {"URL": os.environ.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"}}
 
 # Caches, the API throttles' counts included. With REDIS_URL (redis://127.0.0.1:6379/0) one Redis shared by every
 # server process; without it files under var/cache/, shared by the processes of one machine.
@@ -175,6 +179,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "django_rq",
     "cases",
     "api",
 ]
