@@ -93,14 +93,15 @@ VERSION_ERRORS = {
 
 
 class BodySizeLimitMixin:
-    """413 for bodies over REGISTRY_API_MAX_BODY_BYTES, before anything reads them."""
+    """413 for bodies over REGISTRY_API_MAX_BODY_BYTES (or the view's max_body_bytes), before anything reads them."""
+
+    max_body_bytes: int | None = None
 
     def initial(self, request, *args, **kwargs):
+        limit = self.max_body_bytes or settings.REGISTRY_API_MAX_BODY_BYTES
         length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > settings.REGISTRY_API_MAX_BODY_BYTES:
-            raise RequestTooLarge(
-                f"The request body is {int(length)} bytes; the limit is {settings.REGISTRY_API_MAX_BODY_BYTES}."
-            )
+        if length.isdigit() and int(length) > limit:
+            raise RequestTooLarge(f"The request body is {int(length)} bytes; the limit is {limit}.")
         super().initial(request, *args, **kwargs)
 
 
@@ -322,6 +323,7 @@ class TokenView(BodySizeLimitMixin, ObtainAuthToken):
 
     throttle_classes = [AnonThrottle, UserThrottle, TokenThrottle, TokenUsernameThrottle]
     parser_classes = [JSONParser, FormParser, MultiPartParser]  # ObtainAuthToken's, with the API's JSON parser
+    max_body_bytes = 16 * 1024  # a username and a password: a larger body is refused before it is parsed
     throttle_scope = "token"
     throttle_username_scope = "token_username"
 
