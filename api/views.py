@@ -79,9 +79,13 @@ READ_ERRORS = {
     404: error("No such case (or a draft, for an analyst)."),
     429: error("Too many requests."),
 }
+BAD_REQUEST = {
+    400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input: every field path with its reason.")
+}
+QUERY_ERRORS = {**BAD_REQUEST, **READ_ERRORS}  # GETs whose filters or parameters can be invalid
 WRITE_ERRORS = {
     **READ_ERRORS,
-    400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input: every field path with its reason."),
+    **BAD_REQUEST,
     413: error("Request body too large."),
     415: error("Not JSON."),
 }
@@ -261,8 +265,14 @@ SOURCE_UPDATE = "A source shown by a published case can be changed by a reviewer
 
 
 @extend_schema_view(
-    update=extend_schema(description=SOURCE_UPDATE),
-    partial_update=extend_schema(description=SOURCE_UPDATE),
+    list=extend_schema(
+        description="Analysts see only the sources that a published case uses.",
+        responses={200: SourceSerializer(many=True), **QUERY_ERRORS},
+    ),
+    retrieve=extend_schema(responses={200: SourceSerializer, **READ_ERRORS}),
+    create=extend_schema(responses={201: SourceSerializer, **WRITE_ERRORS}),
+    update=extend_schema(description=SOURCE_UPDATE, responses={200: SourceSerializer, **WRITE_ERRORS}),
+    partial_update=extend_schema(description=SOURCE_UPDATE, responses={200: SourceSerializer, **WRITE_ERRORS}),
 )
 class SourceViewSet(
     BodySizeLimitMixin,
@@ -287,8 +297,11 @@ AGENT_UPDATE = (
 
 
 @extend_schema_view(
-    update=extend_schema(description=AGENT_UPDATE),
-    partial_update=extend_schema(description=AGENT_UPDATE),
+    list=extend_schema(responses={200: AgentSerializer(many=True), **QUERY_ERRORS}),
+    retrieve=extend_schema(responses={200: AgentSerializer, **READ_ERRORS}),
+    create=extend_schema(responses={201: AgentSerializer, **WRITE_ERRORS}),
+    update=extend_schema(description=AGENT_UPDATE, responses={200: AgentSerializer, **WRITE_ERRORS}),
+    partial_update=extend_schema(description=AGENT_UPDATE, responses={200: AgentSerializer, **WRITE_ERRORS}),
 )
 class AgentViewSet(
     BodySizeLimitMixin,
@@ -334,12 +347,23 @@ class TokenView(BodySizeLimitMixin, ObtainAuthToken):
         request=inline_serializer(
             "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}
         ),
-        responses=inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+        responses={
+            200: inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+            **BAD_REQUEST,
+            401: error("A token sent in the Authorization header is not valid (send none to get one)."),
+            413: error("Request body too large (over 16 KiB)."),
+            415: error("Neither JSON nor a form."),
+            429: error("Too many attempts from this client or for this username."),
+        },
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
 
-    @extend_schema(summary="Revoke your API token", request=None, responses={204: None})
+    @extend_schema(
+        summary="Revoke your API token",
+        request=None,
+        responses={204: None, 401: error("Not signed in."), 429: error("Too many requests.")},
+    )
     def delete(self, request, *args, **kwargs) -> Response:
         if not request.user.is_authenticated:
             raise NotAuthenticated()

@@ -175,8 +175,10 @@ class Command(BaseCommand):
         with ThreadPoolExecutor(8) as pool:
             for status in pool.map(
                 lambda n: request(
-                    port, "POST", "/api/v1/auth/token/", body_head + f"{n}-".encode() + b"x" * username_bytes
-                    + b'", "password": "x"}'
+                    port,
+                    "POST",
+                    "/api/v1/auth/token/",
+                    body_head + f"{n}-".encode() + b"x" * username_bytes + b'", "password": "x"}',
                 ),
                 range(flood),
             ):
