@@ -8,7 +8,9 @@ import pytest
 import schemathesis
 from django.core.cache import cache
 from django.core.management import call_command
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from django.test import override_settings
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
@@ -30,6 +32,13 @@ def source_cases(db, settings):
     call_command("loaddata", "agents", "source_cases", verbosity=0)
     cases_refresh_derived(Case.objects.all())
     cache.clear()
+    # As Django's test client does: the WSGI handler would close the connection after each request, which inside
+    # the test's transaction (on PostgreSQL) leaves the next request without one.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
