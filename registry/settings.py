@@ -9,6 +9,12 @@ REGISTRY_API_RATE_USER, REGISTRY_API_RATE_ANON, REGISTRY_API_RATE_TOKEN, REGISTR
                (100/hour), token requests, i.e. password attempts, per client (10/min) and per username from
                any client (30/hour)
 REGISTRY_NUM_PROXIES  proxies in front that append to X-Forwarded-For; default 0 (the client is REMOTE_ADDR)
+REDIS_URL      redis://host:6379/0: the cache (throttle counts) and the task queue in Redis; default: cache files
+               under var/cache/, long jobs inline
+REGISTRY_DB_POOL_MAX, REGISTRY_DB_POOL_TIMEOUT  PostgreSQL connection pool per server process: at most this many
+               connections (default REGISTRY_THREADS, 4), and seconds to wait for one (10) before a 503
+REGISTRY_WORKERS, REGISTRY_THREADS  gunicorn processes (default the CPU count, at least 2) and threads (4), read by
+               registry/gunicorn_conf.py
 
 HTTPS (what `manage.py check --deploy` asks for). Secure by default when DEBUG is off; with DEBUG on (bin/serve,
 plain http://127.0.0.1:8000) all off:
