@@ -72,6 +72,15 @@ def gunicorn(tmp_path):
         server.wait(timeout=30)
 
 
+def test_gunicorn_serves_the_static_files_itself_with_whitenoise(gunicorn):
+    manage(UNREACHABLE["sqlite"], "collectstatic", "--noinput", "-v0")  # as bin/serve does; needs no database
+    port, _ = gunicorn(UNREACHABLE["sqlite"])
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/admin/css/base.css", timeout=30) as response:  # noqa: S310
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/css")
+        assert b"body" in response.read()
+
+
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_an_unreachable_database_is_a_json_503_with_retry_after_and_is_logged(gunicorn, engine):
     port, log = gunicorn(UNREACHABLE[engine])
