@@ -46,7 +46,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def request(port: int, method: str, path: str, body: bytes | None = None, token: str | None = None) -> int:
+def request(port: int, method: str, path: str, body: bytes | None = None, token: str | None = None) -> int | str:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Content-Type": "application/json", "Host": "127.0.0.1"}
     if token:
@@ -185,6 +185,6 @@ class Command(BaseCommand):
                 statuses[status] += 1
         after = rss_mib(workers)
         self.stdout.write(
-            f"token flood: {flood} anonymous requests with {username_bytes / 1e6:.1f} MB usernames: statuses "
+            f"token flood: {flood} anonymous requests with {username_bytes:,}-byte usernames: statuses "
             f"{dict(statuses)}; server workers' memory {before:.0f} MiB before, {after:.0f} MiB after"
         )
