@@ -16,6 +16,7 @@ from cases.models import Case
 
 from .filters import CaseFilter
 from .permissions import RolePermissions
+from .views import QUERY_ERRORS
 
 
 class CohortView(GenericAPIView):
@@ -38,7 +39,8 @@ def _choice(name: str, allowed: list[str], default: str, request) -> str:
 
 class SummaryView(CohortView):
     @extend_schema(
-        summary="Cohort counts and distributions (same filters as the case list)", responses=OpenApiTypes.OBJECT
+        summary="Cohort counts and distributions (same filters as the case list)",
+        responses={200: OpenApiTypes.OBJECT, **QUERY_ERRORS},
     )
     def get(self, request) -> Response:
         return Response(analytics.summary(self.cohort()))
@@ -56,7 +58,7 @@ class InterventionsView(CohortView):
                 description="Also split each table by the case's main mechanism.",
             )
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, **QUERY_ERRORS},
     )
     def get(self, request) -> Response:
         by = request.query_params.get("by")
@@ -84,7 +86,7 @@ class TrajectoriesView(CohortView):
                 "administered calcium-directed intervention.",
             )
         ],
-        responses=OpenApiTypes.OBJECT,
+        responses={200: {"type": "array", "items": {"type": "object"}}, **QUERY_ERRORS},  # one object per case
     )
     def get(self, request) -> Response:
         align = _choice("align", ["index", "first_calcium_directed"], "index", request)

@@ -58,6 +58,9 @@ def handle(exc, context):
     response = exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         response.data = {"detail": "Invalid input.", "errors": flatten(exc.detail)}
+    elif response is not None and response.status_code == status.HTTP_400_BAD_REQUEST:
+        # A body that is not JSON (or nested too deeply) has no field: the error shape of every 400 all the same.
+        response.data = {"detail": str(exc.detail), "errors": [{"field": None, "reason": str(exc.detail)}]}
     return response
 
 

@@ -1,3 +1,5 @@
+import hashlib
+
 from django.conf import settings
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle, UserRateThrottle
 
@@ -38,4 +40,13 @@ class TokenUsernameThrottle(TokenThrottle):
         username = request.data.get("username") if isinstance(request.data, dict) else None
         if not isinstance(username, str) or not username:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": username.casefold()}
+        return self.cache_format % {"scope": self.scope, "ident": username_key(username)}
+
+
+def username_key(username: str) -> str:
+    """A fixed-size cache key for a username a client sent (up to the body limit): its first USERNAME_MAX
+    characters, casefolded, hashed. No account has a longer name, so no two accounts share a key."""
+    return hashlib.sha256(username[:USERNAME_MAX].casefold().encode("utf-8", "surrogatepass")).hexdigest()
+
+
+USERNAME_MAX = 150  # django.contrib.auth's User.username max_length

@@ -21,6 +21,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -39,6 +40,7 @@ from cases.services import (
 from . import vocabularies
 from .errors import PreconditionFailed, PreconditionRequired, RequestTooLarge
 from .filters import CaseFilter
+from .parsers import JSONParser
 from .permissions import RolePermissions
 from .throttling import AnonThrottle, TokenThrottle, TokenUsernameThrottle, UserThrottle
 
@@ -75,9 +77,13 @@ READ_ERRORS = {
     404: error("No such case (or a draft, for an analyst)."),
     429: error("Too many requests."),
 }
+BAD_REQUEST = {
+    400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input: every field path with its reason.")
+}
+QUERY_ERRORS = {**BAD_REQUEST, **READ_ERRORS}  # GETs whose filters or parameters can be invalid
 WRITE_ERRORS = {
     **READ_ERRORS,
-    400: OpenApiResponse(ValidationErrorSerializer, description="Invalid input: every field path with its reason."),
+    **BAD_REQUEST,
     413: error("Request body too large."),
     415: error("Not JSON."),
 }
@@ -89,14 +95,15 @@ VERSION_ERRORS = {
 
 
 class BodySizeLimitMixin:
-    """413 for bodies over REGISTRY_API_MAX_BODY_BYTES, before anything reads them."""
+    """413 for bodies over REGISTRY_API_MAX_BODY_BYTES (or the view's max_body_bytes), before anything reads them."""
+
+    max_body_bytes: int | None = None
 
     def initial(self, request, *args, **kwargs):
+        limit = self.max_body_bytes or settings.REGISTRY_API_MAX_BODY_BYTES
         length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > settings.REGISTRY_API_MAX_BODY_BYTES:
-            raise RequestTooLarge(
-                f"The request body is {int(length)} bytes; the limit is {settings.REGISTRY_API_MAX_BODY_BYTES}."
-            )
+        if length.isdigit() and int(length) > limit:
+            raise RequestTooLarge(f"The request body is {int(length)} bytes; the limit is {limit}.")
         super().initial(request, *args, **kwargs)
 
 
@@ -249,8 +256,14 @@ SOURCE_UPDATE = "A source shown by a published case can be changed by a reviewer
 
 
 @extend_schema_view(
-    update=extend_schema(description=SOURCE_UPDATE),
-    partial_update=extend_schema(description=SOURCE_UPDATE),
+    list=extend_schema(
+        description="Analysts see only the sources that a published case uses.",
+        responses={200: SourceSerializer(many=True), **QUERY_ERRORS},
+    ),
+    retrieve=extend_schema(responses={200: SourceSerializer, **READ_ERRORS}),
+    create=extend_schema(responses={201: SourceSerializer, **WRITE_ERRORS}),
+    update=extend_schema(description=SOURCE_UPDATE, responses={200: SourceSerializer, **WRITE_ERRORS}),
+    partial_update=extend_schema(description=SOURCE_UPDATE, responses={200: SourceSerializer, **WRITE_ERRORS}),
 )
 class SourceViewSet(
     BodySizeLimitMixin,
@@ -264,6 +277,9 @@ class SourceViewSet(
     queryset = Source.objects.all()
     pagination_class = CasePagination
 
+    def get_queryset(self) -> QuerySet[Source]:
+        return workflow.visible_sources(self.request.user)
+
 
 AGENT_UPDATE = (
     "An agent shown by a published case can be changed by a reviewer only (403); its category cannot change while "
@@ -272,8 +288,11 @@ AGENT_UPDATE = (
 
 
 @extend_schema_view(
-    update=extend_schema(description=AGENT_UPDATE),
-    partial_update=extend_schema(description=AGENT_UPDATE),
+    list=extend_schema(responses={200: AgentSerializer(many=True), **QUERY_ERRORS}),
+    retrieve=extend_schema(responses={200: AgentSerializer, **READ_ERRORS}),
+    create=extend_schema(responses={201: AgentSerializer, **WRITE_ERRORS}),
+    update=extend_schema(description=AGENT_UPDATE, responses={200: AgentSerializer, **WRITE_ERRORS}),
+    partial_update=extend_schema(description=AGENT_UPDATE, responses={200: AgentSerializer, **WRITE_ERRORS}),
 )
 class AgentViewSet(
     BodySizeLimitMixin,
@@ -307,6 +326,8 @@ class TokenView(BodySizeLimitMixin, ObtainAuthToken):
     """
 
     throttle_classes = [AnonThrottle, UserThrottle, TokenThrottle, TokenUsernameThrottle]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]  # ObtainAuthToken's, with the API's JSON parser
+    max_body_bytes = 16 * 1024  # a username and a password: a larger body is refused before it is parsed
     throttle_scope = "token"
     throttle_username_scope = "token_username"
 
@@ -317,12 +338,23 @@ class TokenView(BodySizeLimitMixin, ObtainAuthToken):
         request=inline_serializer(
             "TokenRequest", {"username": serializers.CharField(), "password": serializers.CharField()}
         ),
-        responses=inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+        responses={
+            200: inline_serializer("TokenResponse", {"token": serializers.CharField()}),
+            **BAD_REQUEST,
+            401: error("A token sent in the Authorization header is not valid (send none to get one)."),
+            413: error("Request body too large (over 16 KiB)."),
+            415: error("Neither JSON nor a form."),
+            429: error("Too many attempts from this client or for this username."),
+        },
     )
     def post(self, request, *args, **kwargs):
         return super().post(request, *args, **kwargs)
 
-    @extend_schema(summary="Revoke your API token", request=None, responses={204: None})
+    @extend_schema(
+        summary="Revoke your API token",
+        request=None,
+        responses={204: None, 401: error("Not signed in."), 429: error("Too many requests.")},
+    )
     def delete(self, request, *args, **kwargs) -> Response:
         if not request.user.is_authenticated:
             raise NotAuthenticated()

@@ -89,6 +89,9 @@ class SourceAdmin(ReferenceAdmin):
     list_filter = ("kind", "year")
     search_fields = ("title", "citation", "doi", "pmid", "journal")
 
+    def get_queryset(self, request):  # the source list and the case page's source autocomplete
+        return super().get_queryset(request) & workflow.visible_sources(request.user)
+
 
 @admin.register(Agent)
 class AgentAdmin(ReferenceAdmin):
@@ -766,6 +769,9 @@ class CaseAdmin(admin.ModelAdmin):
                 name="cases_case_revert",
             ),
             path("import/", self.admin_site.admin_view(self.import_view), name="cases_case_import"),
+            path(
+                "import/<str:job_id>/", self.admin_site.admin_view(self.import_job_view), name="cases_case_import_job"
+            ),
         ]
         return own + super().get_urls()
 
@@ -795,6 +801,8 @@ class CaseAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:cases_case_full_history", args=[object_id]))
 
     def import_view(self, request):
+        from .jobs import start_import
+
         if not self.has_add_permission(request):
             raise PermissionDenied
         context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Import cases from JSON"}
@@ -807,10 +815,14 @@ class CaseAdmin(admin.ModelAdmin):
                     documents = json.loads(upload.read().decode("utf-8"))
                 except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                     raise ImportFailed([f"The file is not valid JSON: {exc}"]) from exc
-                cases = import_cases(documents, user=request.user)
+                except RecursionError as exc:
+                    raise ImportFailed(["The file is not valid JSON: it is nested too deeply."]) from exc
+                cases = start_import(documents, user=request.user)
             except ImportFailed as exc:
                 context["errors"] = exc.errors
             else:
+                if not isinstance(cases, list):  # queued for the worker (REDIS_URL): follow it on its own page
+                    return HttpResponseRedirect(reverse("admin:cases_case_import_job", args=[cases.id]))
                 self.message_user(
                     request,
                     f"Imported {len(cases)} case(s) as drafts: {', '.join(c.registry_id for c in cases)}.",
@@ -818,6 +830,15 @@ class CaseAdmin(admin.ModelAdmin):
                 )
                 return HttpResponseRedirect(reverse("admin:cases_case_changelist"))
         return TemplateResponse(request, "admin/cases/case/import.html", context)
+
+    def import_job_view(self, request, job_id: str):
+        from .jobs import import_status
+
+        job = import_status(job_id, request.user) if self.has_add_permission(request) else None
+        if job is None:
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Import job", "job": job}
+        return TemplateResponse(request, "admin/cases/case/import_job.html", context)
 
     @admin.action(description="Export selected cases as JSON (the API document)")
     def export_json(self, request, queryset):

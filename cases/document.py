@@ -751,8 +751,9 @@ def _strip_row_ids(document: dict) -> dict:
     return document
 
 
-def import_cases(documents, *, user) -> list[Case]:
-    """Create every document as a new draft case, or none: errors name the document, the field and the reason."""
+def import_cases(documents, *, user, progress=None) -> list[Case]:
+    """Create every document as a new draft case, or none: errors name the document, the field and the reason.
+    progress(done, total), if given, is called after each document is checked (cases.jobs shows it)."""
     if isinstance(documents, dict):
         documents = [documents]
     if not isinstance(documents, list) or not documents:
@@ -761,6 +762,8 @@ def import_cases(documents, *, user) -> list[Case]:
     with transaction.atomic():
         validated = []
         for n, document in enumerate(documents, start=1):
+            if progress is not None and n > 1:
+                progress(n - 1, len(documents))
             if not isinstance(document, dict):
                 errors.append(f"case {n}: not a JSON object")
                 continue

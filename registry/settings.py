@@ -9,6 +9,12 @@ REGISTRY_API_RATE_USER, REGISTRY_API_RATE_ANON, REGISTRY_API_RATE_TOKEN, REGISTR
                (100/hour), token requests, i.e. password attempts, per client (10/min) and per username from
                any client (30/hour)
 REGISTRY_NUM_PROXIES  proxies in front that append to X-Forwarded-For; default 0 (the client is REMOTE_ADDR)
+REDIS_URL      redis://host:6379/0: the cache (throttle counts) and the task queue in Redis; default: cache files
+               under var/cache/, long jobs inline
+REGISTRY_DB_POOL_MAX, REGISTRY_DB_POOL_TIMEOUT  PostgreSQL connection pool per server process: at most this many
+               connections (default REGISTRY_THREADS, 4), and seconds to wait for one (10) before a 503
+REGISTRY_WORKERS, REGISTRY_THREADS  gunicorn processes (default the CPU count, at least 2) and threads (4), read by
+               registry/gunicorn_conf.py
 
 HTTPS (what `manage.py check --deploy` asks for). Secure by default when DEBUG is off; with DEBUG on (bin/serve,
 plain http://127.0.0.1:8000) all off:
@@ -103,6 +109,11 @@ if _proxy_header and not all(part.isalnum() for part in _proxy_header.split("-")
     raise ImproperlyConfigured(f"SECURE_PROXY_SSL_HEADER={_proxy_header!r} is not a header name (X-Forwarded-Proto)")
 SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https") if _proxy_header else None
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# `check --deploy` warns about three of these defaults; each is a decision for whoever runs the site, documented
+# above and in the README, so the warnings are silenced rather than the settings forced on:
+# W005 HSTS for subdomains binds hosts this application does not serve; W021 preloading is a domain owner's
+# irreversible submission; W008 the TLS proxy in front redirects http to https (SECURE_SSL_REDIRECT when it does not).
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W008", "security.W021"]
 
 VAR_DIR = BASE_DIR / "var"
 DEFAULT_DATABASE_URL = f"sqlite:///{VAR_DIR / 'registry.sqlite3'}"
@@ -110,7 +121,9 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
 if DATABASE_URL.startswith("sqlite:///"):
     VAR_DIR.mkdir(exist_ok=True)
 try:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # CONN_MAX_AGE=0: PostgreSQL connections come from a pool (below), which Django's pool requires; SQLite opens a
+    # file, which is cheap.
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a usable database URL: {exc}") from exc
 if DATABASES["default"]["ENGINE"] not in (
@@ -119,8 +132,45 @@ if DATABASES["default"]["ENGINE"] not in (
 ):
     raise ImproperlyConfigured("DATABASE_URL must name SQLite or PostgreSQL")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
+else:
+    # One pool per server process (psycopg_pool through Django 5.2): at most REGISTRY_DB_POOL_MAX connections
+    # however many requests arrive; a request waits up to REGISTRY_DB_POOL_TIMEOUT seconds for one (then 503).
+    # With CONN_HEALTH_CHECKS (above) the pool tests each connection before handing it out
+    # (ConnectionPool.check_connection), so a database restart costs no failed request.
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {
+            "min_size": 1,
+            "max_size": env_int("REGISTRY_DB_POOL_MAX", env_int("REGISTRY_THREADS", 4)) or 1,  # a thread's each
+            "timeout": env_int("REGISTRY_DB_POOL_TIMEOUT", 10) or 1,
+            "max_idle": 60,
+        },
+    }
+
+# Long jobs (a bulk import) go to this RQ queue on REDIS_URL, worked by `manage.py rqworker default` (bin/serve
+# starts it); without REDIS_URL they run inline in the request. RQ_QUEUES is what django-rq's worker reads.
+RQ_QUEUES = {"default": {"URL": os.environ.get("REDIS_URL", "").strip() or "redis://127.0.0.1:6379/0"}}
+
+# Caches, the API throttles' counts included. With REDIS_URL (redis://127.0.0.1:6379/0) one Redis shared by every
+# server process; without it files under var/cache/, shared by the processes of one machine.
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": os.environ.get("REGISTRY_CACHE_PREFIX", "registry"),
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 2, "SOCKET_TIMEOUT": 2},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+            "OPTIONS": {"MAX_ENTRIES": 10000},
+        }
+    }
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -135,12 +185,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "simple_history",
+    "django_rq",
     "cases",
     "api",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "registry.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -182,7 +235,12 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = VAR_DIR / "static"  # filled by collectstatic (bin/serve), served by WhiteNoise
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 FIXTURE_DIRS = [BASE_DIR / "fixtures"]
 
@@ -193,7 +251,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -247,3 +305,22 @@ REGISTRY_ADMIN = {
 # Base URL of the registry's own FHIR definitions (extension URLs). The default is a reserved example domain:
 # set it to the registry's public address before FHIR exports leave the building.
 REGISTRY_CANONICAL_URL = os.environ.get("REGISTRY_CANONICAL_URL", "https://calcium-case-registry.example")
+
+# Logs: JSON lines on stderr. Every 500 is logged by django.request with its traceback (exc_info); a database
+# that cannot be reached (503) by registry.middleware.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "exc_info": "traceback"},
+        }
+    },
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json"}},
+    "loggers": {
+        "django.request": {"handlers": ["stderr"], "level": "ERROR", "propagate": False},
+        "registry": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}

@@ -1,9 +1,11 @@
-"""Fixtures shared by the test modules: API clients in each role, and the source cases loaded the README's way."""
+"""Fixtures shared by the test modules: API clients in each role, the source cases loaded the README's way, and
+a private throttle cache per test run."""
 
 from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from tests.api.documents import client_for
 
@@ -28,3 +30,13 @@ def source_cases(db):
     """The seed cases, loaded as README says (`loaddata agents source_cases`): loaddata stores their derived
     measures (cases/management/commands/loaddata.py), nothing else is needed."""
     call_command("loaddata", "agents", "source_cases", verbosity=0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache():
+    """Each test run counts API throttles in its own in-process cache, not in var/cache/ (bin/serve's cache), so
+    that two runs on one machine cannot throttle each other. Tests of the shared caches set CACHES themselves."""
+    with override_settings(
+        CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+    ):
+        yield

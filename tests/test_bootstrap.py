@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from cases.management.commands.bootstrap_registry import database_label
 from cases.models import Agent, Case, Source
 
 pytestmark = pytest.mark.django_db
@@ -19,12 +20,16 @@ def bootstrap(settings, tmp_path, **admin) -> str:
     return out.getvalue()
 
 
+def password_file(tmp_path):
+    return tmp_path / f"admin-password.{database_label()}"
+
+
 def test_it_loads_the_source_cases_and_prints_a_generated_login(settings, tmp_path):
     output = bootstrap(settings, tmp_path)
     assert Case.objects.count() == 3
     assert Source.objects.count() == 5
     assert Agent.objects.filter(code="zoledronic_acid", atc_code="M05BA08").exists()
-    password = (tmp_path / "admin-password").read_text().strip()
+    password = password_file(tmp_path).read_text().strip()
     assert f"user: admin  password: {password}" in output
     assert get_user_model().objects.get(username="admin").check_password(password)
 
@@ -32,7 +37,7 @@ def test_it_loads_the_source_cases_and_prints_a_generated_login(settings, tmp_pa
 def test_running_it_twice_changes_nothing(settings, tmp_path):
     bootstrap(settings, tmp_path)
     Case.objects.filter(pk=1).update(title="Edited by a curator")
-    password = (tmp_path / "admin-password").read_text().strip()
+    password = password_file(tmp_path).read_text().strip()
     output = bootstrap(settings, tmp_path)
     assert "source cases not reloaded" in output
     assert Case.objects.get(pk=1).title == "Edited by a curator"
@@ -44,7 +49,7 @@ def test_the_admin_password_can_come_from_the_environment(settings, tmp_path):
     output = bootstrap(settings, tmp_path, username="curator1", password="correct horse battery")
     assert "user: curator1  password: (from REGISTRY_ADMIN_PASSWORD)" in output
     assert get_user_model().objects.get(username="curator1").check_password("correct horse battery")
-    assert not (tmp_path / "admin-password").exists()
+    assert not password_file(tmp_path).exists()
 
 
 def test_the_login_line_names_the_address_bin_serve_uses(settings, tmp_path, monkeypatch):
@@ -52,3 +57,16 @@ def test_the_login_line_names_the_address_bin_serve_uses(settings, tmp_path, mon
     assert "Admin login at http://127.0.0.1:8000/admin/" in bootstrap(settings, tmp_path)
     monkeypatch.setenv("REGISTRY_ADDRESS", "127.0.0.1:8765")
     assert "Admin login at http://127.0.0.1:8765/admin/" in bootstrap(settings, tmp_path)
+
+
+def test_each_database_keeps_its_own_password_and_only_a_password_that_works_is_printed(settings, tmp_path):
+    assert database_label().startswith(("sqlite-", "postgresql-127.0.0.1-5432-"))
+    other = tmp_path / "admin-password.sqlite-another-database"
+    other.write_text("from-another-database\n")
+    bootstrap(settings, tmp_path)
+    assert other.read_text() == "from-another-database\n"  # untouched
+    # the admin of this database was made elsewhere (another var/, a restored dump): its password is not known
+    password_file(tmp_path).write_text("stale\n")
+    output = bootstrap(settings, tmp_path)
+    assert "password: (unchanged; set REGISTRY_ADMIN_PASSWORD)" in output
+    assert "stale" not in output

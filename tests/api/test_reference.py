@@ -24,6 +24,8 @@ def test_a_curator_adds_and_corrects_a_source_an_analyst_only_reads():
     assert created.status_code == 201
     source_id = created.json()["id"]
     assert curator.patch(f"/api/v1/sources/{source_id}/", {"year": 2020}, format="json").json()["year"] == 2020
+    assert analyst.get(f"/api/v1/sources/{source_id}/").status_code == 404  # no published case uses it yet
+    make_case(source_id=source_id, status="published")
     assert analyst.get(f"/api/v1/sources/{source_id}/").json()["doi"] == "10.1000/xyz123"
     assert analyst.post("/api/v1/sources/", body, format="json").status_code == 403
     assert curator.delete(f"/api/v1/sources/{source_id}/").status_code == 405
@@ -184,3 +186,21 @@ def test_an_agents_code_cannot_change_while_cases_refer_to_it():
     response = client_for("reviewer").patch("/api/v1/agents/zoledronic_acid/", {"code": "zoledronate"}, format="json")
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "code"
+
+
+def test_an_analyst_sees_only_sources_that_a_published_case_uses():
+    used, draft_only, unused = make_source(title="used"), make_source(title="draft only"), make_source(title="unused")
+    make_case(source=used, status="published")
+    make_case(source=used, status="draft")
+    make_case(source=draft_only, status="draft")
+    make_case(source=draft_only, status="in_review")
+
+    analyst, curator = client_for("analyst"), client_for("curator")
+
+    def titles(client):
+        return sorted(s["title"] for s in client.get("/api/v1/sources/").json()["results"])
+
+    assert titles(analyst) == ["used"]
+    assert titles(curator) == ["draft only", "unused", "used"]
+    assert analyst.get(f"/api/v1/sources/{draft_only.pk}/").status_code == 404
+    assert analyst.get(f"/api/v1/sources/{unused.pk}/").status_code == 404

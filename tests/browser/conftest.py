@@ -1,6 +1,7 @@
 """Browser tests: Playwright driving Debian's Chromium against pytest-django's live server.
 
-They skip (saying why) only where /usr/bin/chromium is absent; .ci/run installs it. Screenshots go to
+Without /usr/bin/chromium (REGISTRY_CHROMIUM names another) they skip, saying why, on a developer's machine, and
+FAIL in CI (CI=true), so that a CI run without a browser cannot pass; .ci/run installs it. Screenshots go to
 test-artifacts/browser/ (git-ignored).
 """
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("REGISTRY_CHROMIUM") or "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make between browser steps
@@ -22,7 +23,10 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium (apt-get install chromium); .ci/run installs it")
+        missing = f"Chromium is not installed at {CHROMIUM} (apt-get install chromium); .ci/run installs it"
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(missing)
+        pytest.skip(missing)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -5,6 +5,7 @@ admin keeps its password unless REGISTRY_ADMIN_PASSWORD is given.
 """
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
-from django.db import transaction
+from django.db import connection, transaction
 
 from cases.models import Case, Source
 from cases.services import cases_refresh_derived
@@ -35,13 +36,13 @@ class Command(BaseCommand):
     def _admin_login(self) -> None:
         env = settings.REGISTRY_ADMIN
         username = env["username"]
-        password_file = Path(settings.VAR_DIR) / "admin-password"
+        password_file = Path(settings.VAR_DIR) / f"admin-password.{database_label()}"
         user_model = get_user_model()
         user = user_model.objects.filter(username=username).first()
         password = env["password"]
         if user is None:
             password = password or secrets.token_urlsafe(12)
-            user_model.objects.create_superuser(username=username, email="", password=password)
+            user = user_model.objects.create_superuser(username=username, email="", password=password)
         elif password:
             user.set_password(password)
             user.save(update_fields=["password"])
@@ -51,10 +52,19 @@ class Command(BaseCommand):
             password_file.chmod(0o600)
         shown = env["password"] and "(from REGISTRY_ADMIN_PASSWORD)"
         if not shown:
-            shown = (
-                password_file.read_text().strip()
-                if password_file.exists()
-                else "(unchanged; set REGISTRY_ADMIN_PASSWORD)"
-            )
+            kept = password_file.read_text().strip() if password_file.exists() else ""
+            # Only a password this database accepts is printed.
+            shown = kept if kept and user.check_password(kept) else "(unchanged; set REGISTRY_ADMIN_PASSWORD)"
         address = os.environ.get("REGISTRY_ADDRESS") or "127.0.0.1:8000"  # where bin/serve serves
         self.stdout.write(f"Admin login at http://{address}/admin/  user: {username}  password: {shown}")
+
+
+def database_label() -> str:
+    """Names the database in file names under var/, so that each database keeps its own admin password:
+    "sqlite-registry", "postgresql-127.0.0.1-5432-registry"."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        parts = ["sqlite", Path(str(db["NAME"])).stem]
+    else:
+        parts = [connection.vendor, db.get("HOST") or "local", str(db.get("PORT") or 5432), db["NAME"]]
+    return re.sub(r"[^A-Za-z0-9._-]", "_", "-".join(parts))
