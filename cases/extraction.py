@@ -168,7 +168,9 @@ class Token:
 
 
 def tokens_of(text: str, offset: int = 0) -> list[Token]:
-    return [Token(m.group(), norm_token(m.group()), m.start() + offset, m.end() + offset) for m in _TOKEN.finditer(text)]
+    return [
+        Token(m.group(), norm_token(m.group()), m.start() + offset, m.end() + offset) for m in _TOKEN.finditer(text)
+    ]
 
 
 def phrase_key(phrase: str) -> tuple[str, ...]:
@@ -296,10 +298,13 @@ RECEPTOR_PATTERNS = {
         + _STATUS,
         re.I,
     ),
-    "er": re.compile(r"\b(?:ER|o?estrogen[- ]receptors?)(?:\s*\([^)]{0,20}\))?\s*(?:status\s*)?(?:was\s+|is\s+|:\s*)?"
-                     + _STATUS),
-    "pr": re.compile(r"\b(?:PR|PgR|progesterone[- ]receptors?)(?:\s*\([^)]{0,20}\))?\s*(?:status\s*)?"
-                     r"(?:was\s+|is\s+|:\s*)?" + _STATUS),
+    "er": re.compile(
+        r"\b(?:ER|o?estrogen[- ]receptors?)(?:\s*\([^)]{0,20}\))?\s*(?:status\s*)?(?:was\s+|is\s+|:\s*)?" + _STATUS
+    ),
+    "pr": re.compile(
+        r"\b(?:PR|PgR|progesterone[- ]receptors?)(?:\s*\([^)]{0,20}\))?\s*(?:status\s*)?"
+        r"(?:was\s+|is\s+|:\s*)?" + _STATUS
+    ),
     "hormone_receptor": re.compile(r"\b(?:HR|hormone[- ]receptors?)\s*(?:status\s*)?(?:was\s+|is\s+|:\s*)?" + _STATUS),
 }
 TRIPLE_NEGATIVE = re.compile(r"\btriple[- ]negative\b", re.I)
@@ -357,11 +362,16 @@ COMMON_ENGLISH = frozenset(
 )
 
 
-def english_share(text: str) -> float:
-    words = re.findall(r"\w+", text.lower())
-    if not words:
-        return 0.0
-    return sum(1 for w in words if w in COMMON_ENGLISH) / len(words)
+def looks_english(text: str) -> bool:
+    """False for text mostly in another script, or of 20 words or more with almost no common English word
+    (English prose has about one in three; a clinical list still has some)."""
+    letters = [c for c in text if c.isalpha()]
+    if letters and sum(1 for c in letters if c.isascii()) / len(letters) < 0.5:
+        return False
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    if len(words) < 20:
+        return True
+    return sum(1 for w in words if w in COMMON_ENGLISH) / len(words) >= 0.05
 
 
 # --- the extractor -----------------------------------------------------------------------------------------
@@ -457,7 +467,10 @@ class Extractor:
             rows += self._patient(sentence)
             self._timing(sentence, rows)
             for p in rows:
-                if norm[p.start : p.end].count("(") > norm[p.start : p.end].count(")") and norm[p.end : p.end + 1] == ")":
+                if (
+                    norm[p.start : p.end].count("(") > norm[p.start : p.end].count(")")
+                    and norm[p.end : p.end + 1] == ")"
+                ):
                     p.end += 1  # "Hypercalcemia (11 mg/dL)": a quote closes what it opens
                 p.start, p.end = index[p.start], index[p.end - 1] + 1
                 p.quote = text[p.start : p.end]
@@ -613,14 +626,20 @@ class Extractor:
                 low, high, cmp = m["value"], None, ""
             lead = text[max(0, m.start() - 40) : m.start()]
             is_reference = bool(
-                re.search(r"(?:normal|reference|ref\.?)(?:\s+(?:range|interval|values?|limits?))?\s*[:,=]?\s*$", lead, re.I)
+                re.search(
+                    r"(?:normal|reference|ref\.?)(?:\s+(?:range|interval|values?|limits?))?\s*[:,=]?\s*$", lead, re.I
+                )
                 or re.search(r"\((?:nl|n|rr)\s*[:,=]?\s*$", lead, re.I)
             )
             if is_reference:
                 targets = [p for p in results if p.fields.get("unit") in (unit, "") or not unit]
                 if targets:
                     last = targets[-1]
-                    same = [p for p in targets if p.fields["analyte"] == last.fields["analyte"] and "ref_low" not in p.fields]
+                    same = [
+                        p
+                        for p in targets
+                        if p.fields["analyte"] == last.fields["analyte"] and "ref_low" not in p.fields
+                    ]
                     for p in same or [last]:
                         p.fields["ref_low"] = number(low)
                         if high is not None:
@@ -683,8 +702,11 @@ class Extractor:
             self._lab_words(text, mention, s0, fields)
             if fields.get("qualitative") in ("high", "low", "normal"):
                 word_end = fields.pop("_word_end", mention[1])
-                results.append(Proposal("lab", fields, min(mention[0], fields.pop("_word_start", mention[0])),
-                                        max(mention[1], word_end)))
+                results.append(
+                    Proposal(
+                        "lab", fields, min(mention[0], fields.pop("_word_start", mention[0])), max(mention[1], word_end)
+                    )
+                )
         for p in results:
             p.fields.pop("_word_start", None)
             p.fields.pop("_word_end", None)
@@ -806,8 +828,14 @@ class Extractor:
                 status = "positive" if m.group(1).lower() in ("positive", "pos", "+") else "negative"
                 out.append(Proposal("tumor", {name: status}, s0 + m.start(), s0 + m.end()))
         for m in TRIPLE_NEGATIVE.finditer(text):
-            out.append(Proposal("tumor", {"er": "negative", "pr": "negative", "her2": "negative",
-                                          "hormone_receptor": "negative"}, s0 + m.start(), s0 + m.end()))
+            out.append(
+                Proposal(
+                    "tumor",
+                    {"er": "negative", "pr": "negative", "her2": "negative", "hormone_receptor": "negative"},
+                    s0 + m.start(),
+                    s0 + m.end(),
+                )
+            )
         for m in TNM.finditer(text):
             out.append(Proposal("tumor", {"tnm_reported": re.sub(r"\s+", "", m.group())}, s0 + m.start(), s0 + m.end()))
         for m in HISTOLOGY.finditer(text):
