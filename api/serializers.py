@@ -287,13 +287,16 @@ class LabResultSerializer(RowSerializer):
 class SourceSerializer(ModelValidationMixin, serializers.ModelSerializer):
     class Meta:
         model = Source
-        fields = ["id", "kind", "citation", "title", "journal", "year", "doi", "pmid", "url", "notes"]
+        fields = [
+            "id", "kind", "citation", "title", "authors", "journal", "year", "volume", "issue", "pages", "doi", "pmid",
+            "pmcid", "url", "text", "notes",
+        ]  # fmt: skip
 
 
 class AgentSerializer(ModelValidationMixin, serializers.ModelSerializer):
     class Meta:
         model = Agent
-        fields = ["code", "name", "category", "drug_class", "atc_code", "notes"]
+        fields = ["code", "name", "category", "drug_class", "atc_code", "synonyms", "notes"]
 
 
 class PatientSerializer(serializers.Serializer):

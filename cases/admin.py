@@ -21,6 +21,7 @@ from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import measures, quality, workflow
+from .admin_reference import CitationImportMixin
 from .charts import calcium_chart_svg
 from .history import RevertRefused, case_changes, case_revert
 from .models import Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
@@ -79,7 +80,7 @@ class ReferenceAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Source)
-class SourceAdmin(ReferenceAdmin):
+class SourceAdmin(CitationImportMixin, ReferenceAdmin):
     list_display = ("title", "kind", "journal", "year", "doi", "pmid")
     list_filter = ("kind", "year")
     search_fields = ("title", "citation", "doi", "pmid", "journal")
@@ -89,7 +90,7 @@ class SourceAdmin(ReferenceAdmin):
 class AgentAdmin(ReferenceAdmin):
     list_display = ("name", "code", "category", "drug_class", "atc_code")
     list_filter = ("category", "drug_class")
-    search_fields = ("name", "code", "atc_code", "drug_class")
+    search_fields = ("name", "code", "atc_code", "drug_class", "synonyms")
 
 
 class NamedRowFormSet(BaseInlineFormSet):
