@@ -718,7 +718,10 @@ class Extractor:
         before = text[max(0, mention[0] - s0 - 40) : mention[0] - s0]
         after = text[mention[1] - s0 : mention[1] - s0 + 60]
         words_before = list(re.finditer(r"[A-Za-z-]+", before))[-4:]
-        specimen = next((SPECIMENS[w.group().lower()] for w in words_before if w.group().lower() in SPECIMENS), None)
+        named = re.findall(r"[A-Za-z]+", text[mention[0] - s0 : mention[1] - s0].lower())  # "Serum calcium"
+        specimen = next(
+            (SPECIMENS[w] for w in [*(w.group().lower() for w in words_before), *named] if w in SPECIMENS), None
+        )
         if specimen and not mention[3]:
             fields["specimen"] = specimen
         for w in reversed(words_before):
