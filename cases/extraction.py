@@ -144,6 +144,7 @@ def normalise(text: str) -> tuple[str, list[int]]:
 _TOKEN = re.compile(r"[A-Za-z]+|\d+(?:\.\d+)?")
 
 
+@lru_cache(maxsize=65536)
 def norm_token(token: str) -> str:
     """Lower case, British spellings (haem-, -aemia, oe) and plural -s folded, so variants compare equal."""
     t = token.lower()
@@ -179,11 +180,12 @@ def phrase_key(phrase: str) -> tuple[str, ...]:
 
 @dataclass
 class PhraseIndex:
-    """Longest-match dictionary lookup of token sequences: first token -> [(tokens, payload)], longest first."""
+    """Longest-match dictionary lookup of token sequences; a phrase of three words or more added with allow_gap
+    also matches with one extra word inside ("decompression and cervical stabilization")."""
 
-    by_first: dict[str, list[tuple[tuple[str, ...], object]]] = field(default_factory=dict)
+    phrases: dict[tuple[str, ...], object] = field(default_factory=dict)
+    lengths: dict[str, list[int]] = field(default_factory=dict)  # first token -> phrase lengths, longest first
     gap_ok: set[tuple[str, ...]] = field(default_factory=set)
-
     exact: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
 
     def add(self, phrase: str, payload: object, *, allow_gap: bool = False) -> None:
@@ -196,33 +198,35 @@ class PhraseIndex:
             self.exact.setdefault(key, set()).add(letters)
         elif key in self.exact:
             self.exact[key].add("*")
-        entries = self.by_first.setdefault(key[0], [])
-        if all(k != key for k, _ in entries):
-            entries.append((key, payload))
-            entries.sort(key=lambda e: -len(e[0]))
+        if key not in self.phrases:
+            self.phrases[key] = payload
+            lengths = self.lengths.setdefault(key[0], [])
+            if len(key) not in lengths:
+                lengths.append(len(key))
+                lengths.sort(reverse=True)
         if allow_gap and len(key) >= 3:
             self.gap_ok.add(key)
 
     def find(self, tokens: list[Token]) -> list[tuple[int, int, object]]:
         """Non-overlapping matches as (first token index, end token index, payload)."""
+        norms = [t.norm for t in tokens]
         found = []
         i = 0
-        while i < len(tokens):
+        while i < len(norms):
             best = None
-            for key, payload in self.by_first.get(tokens[i].norm, ()):
-                n = len(key)
-                if tuple(t.norm for t in tokens[i : i + n]) == key:
-                    printed = self.exact.get(key)
-                    letters = "".join(t.text for t in tokens[i : i + n] if t.text.isalpha())
-                    if printed and "*" not in printed and letters not in printed:
-                        continue
-                    best = (i, i + n, payload)
+            for n in self.lengths.get(norms[i], ()):
+                if i + n > len(norms):
+                    continue
+                key = tuple(norms[i : i + n])
+                if key in self.phrases and self._printed_right(key, tokens[i : i + n]):
+                    best = (i, i + n, self.phrases[key])
                     break
-                if key in self.gap_ok:
-                    for gap in range(1, n):  # one extra word inside: "decompression and cervical stabilization"
-                        window = [t.norm for t in tokens[i : i + n + 1]]
-                        if len(window) == n + 1 and tuple(window[:gap] + window[gap + 1 :]) == key:
-                            best = (i, i + n + 1, payload)
+                if self.gap_ok and i + n < len(norms):
+                    window = norms[i : i + n + 1]
+                    for gap in range(1, n):
+                        key = tuple(window[:gap] + window[gap + 1 :])
+                        if key in self.gap_ok:
+                            best = (i, i + n + 1, self.phrases[key])
                             break
                     if best:
                         break
@@ -232,6 +236,10 @@ class PhraseIndex:
             else:
                 i += 1
         return found
+
+    def _printed_right(self, key: tuple[str, ...], tokens: list[Token]) -> bool:
+        printed = self.exact.get(key)
+        return not printed or "*" in printed or "".join(t.text for t in tokens if t.text.isalpha()) in printed
 
 
 # --- numbers, units, words ---------------------------------------------------------------------------------
@@ -325,6 +333,7 @@ HISTOLOGY = re.compile(
     rf"(?P<diff>\s+with\s+[a-z-]+\s+(?:differentiation|features))?",
     re.I,
 )
+HISTOLOGY_HINT = re.compile(r"oma\b|omas\b|carcinoid|leuk|neuroendocrine tumou?r", re.I)
 GRADES = {"poorly": "poorly_differentiated", "moderately": "moderately_differentiated",
           "well": "well_differentiated", "undifferentiated": "undifferentiated"}  # fmt: skip
 TUMOR_SITES = {"breast": "breast", "lung": "lung", "prostate": "prostate", "prostatic": "prostate",
@@ -841,7 +850,7 @@ class Extractor:
             )
         for m in TNM.finditer(text):
             out.append(Proposal("tumor", {"tnm_reported": re.sub(r"\s+", "", m.group())}, s0 + m.start(), s0 + m.end()))
-        for m in HISTOLOGY.finditer(text):
+        for m in HISTOLOGY.finditer(text) if HISTOLOGY_HINT.search(text) else ():
             if not (m["grade"] or m["words"] or m["diff"]):
                 continue  # a bare "carcinoma" says nothing a curator would record
             phrase = m.group().strip()

@@ -25,7 +25,7 @@ IS  - 4
 SP  - 871917
 DO  - 10.1155/2013/871917
 AB  - {ABSTRACT}
-ER  - 
+ER  -{" "}
 """
 
 BIBTEX = f"""@article{{smith2013,
@@ -153,7 +153,8 @@ def test_the_admin_import_shows_a_bad_file_on_the_form_and_writes_nothing():
     page = upload(admin_client(), "not a citation", "notes.txt")
     assert page.status_code == 200
     assert "is not a RIS, BibTeX, PubMed/MEDLINE or PubMed XML export" in page.content.decode()
-    two_papers = RIS + "\n" + RIS.replace(TITLE, "Another paper").replace("DO  - 10.1155/2013/871917", "UR  - not a url")
+    second = RIS.replace(TITLE, "Another paper").replace("DO  - 10.1155/2013/871917", "UR  - not a url")
+    two_papers = RIS + "\n" + second
     page = upload(admin_client("reviewer"), two_papers, "two.ris").content.decode()
     assert "“Another paper”: url: Enter a valid URL." in page
     assert not Source.objects.exists()  # all or nothing: the valid first paper is not created either
