@@ -5,22 +5,19 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from .citations import CitationError, parse_citations, source_duplicates
-from .models import HpoRelease, HpoTerm, Source
+from .citations import CitationError, parse_citations, sources_from_citations
+from .models import HpoRelease, HpoTerm
 
 MAX_CITATION_FILE_BYTES = 2 * 1024 * 1024
 
 
 class CitationFileForm(forms.Form):
-    file = forms.FileField(
-        help_text="A RIS, BibTeX, PubMed/MEDLINE (text) or PubMed XML export of one or more papers."
-    )
+    file = forms.FileField(help_text="A RIS, BibTeX, PubMed/MEDLINE (text) or PubMed XML export of one or more papers.")
 
 
 class CitationImportMixin:
@@ -47,21 +44,22 @@ class CitationImportMixin:
                 if upload.size > MAX_CITATION_FILE_BYTES:
                     raise CitationError(f"The file is {upload.size} bytes; the limit is {MAX_CITATION_FILE_BYTES}.")
                 citations = parse_citations(upload.read(), upload.name)
-                created, offered = self._create(citations)
+                created, offered = sources_from_citations(citations)
             except (CitationError, ValidationError) as exc:
                 form.add_error("file", "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
             else:
                 for source in created:
                     url = reverse("admin:cases_source_change", args=[source.pk])
                     messages.success(request, format_html('Created source <a href="{}">{}</a>.', url, source))
-                for title, duplicates in offered:
+                for citation, duplicates in offered:
                     links = format_html_join(
                         ", ",
                         '<a href="{}">{}</a>',
                         ((reverse("admin:cases_source_change", args=[d.pk]), str(d)) for d in duplicates),
                     )
                     messages.warning(
-                        request, format_html("“{}” is already in the registry: {}. Not created again.", title, links)
+                        request,
+                        format_html("“{}” is already in the registry: {}. Not created again.", citation.title, links),
                     )
                 return HttpResponseRedirect(reverse("admin:cases_source_changelist"))
         context = {
@@ -71,27 +69,6 @@ class CitationImportMixin:
             "title": "Import a citation file",
         }
         return TemplateResponse(request, "admin/cases/source/import_citation.html", context)
-
-    @staticmethod
-    @transaction.atomic
-    def _create(citations):
-        """All or nothing: a citation that fails validation creates none of the file's sources."""
-        created, offered = [], []
-        for citation in citations:
-            duplicates = source_duplicates(doi=citation.doi, pmid=citation.pmid, title=citation.title)
-            if duplicates:
-                offered.append((citation.title, duplicates))
-                continue
-            source = Source(**citation.source_fields())
-            try:
-                source.full_clean()
-            except ValidationError as exc:
-                raise ValidationError(
-                    [f"“{citation.title[:80]}”: {field}: {'; '.join(m)}" for field, m in exc.message_dict.items()]
-                ) from exc
-            source.save()
-            created.append(source)
-        return created, offered
 
 
 @admin.register(HpoTerm)

@@ -286,3 +286,30 @@ def source_duplicates(*, doi: str = "", pmid: str = "", title: str = "") -> list
             if fuzz.ratio(wanted, normalised_title(other)) >= TITLE_SIMILARITY:
                 found[pk] = Source.objects.get(pk=pk)
     return sorted(found.values(), key=lambda s: s.pk)
+
+
+def sources_from_citations(citations: list[Citation]) -> tuple[list, list[tuple[Citation, list]]]:
+    """Create a Source per citation unless `source_duplicates` finds it: (created, [(citation, existing)]).
+    All or nothing: a citation that fails validation (ValidationError naming it) creates none."""
+    from django.core.exceptions import ValidationError
+    from django.db import transaction
+
+    from .models import Source
+
+    created, offered = [], []
+    with transaction.atomic():
+        for citation in citations:
+            duplicates = source_duplicates(doi=citation.doi, pmid=citation.pmid, title=citation.title)
+            if duplicates:
+                offered.append((citation, duplicates))
+                continue
+            source = Source(**citation.source_fields())
+            try:
+                source.full_clean()
+            except ValidationError as exc:
+                raise ValidationError(
+                    [f"“{citation.title[:80]}”: {name}: {'; '.join(m)}" for name, m in exc.message_dict.items()]
+                ) from exc
+            source.save()
+            created.append(source)
+    return created, offered

@@ -59,10 +59,10 @@ _cache: dict[str, object] = {}
 
 
 def extractor() -> extraction.Extractor:
-    """The compiled extractor, rebuilt only when the agents or the loaded HPO release change (3 queries)."""
+    """The compiled extractor, rebuilt only when the agents or the HPO table change (4 queries)."""
     agents = (Agent.objects.count(), Agent.history.aggregate(n=Count("history_id"), last=Max("history_date")))
-    release = HpoRelease.objects.values_list("version", "loaded_at", "term_count").first()
-    fingerprint = repr((agents, release))
+    hpo = (HpoRelease.objects.values_list("version", "loaded_at").first(), HpoTerm.objects.count())
+    fingerprint = repr((agents, hpo))
     if _cache.get("fingerprint") != fingerprint:
         vocabulary = extraction.Vocabulary(analyte_terms(), agent_terms(), phenotype_terms())
         _cache.update(fingerprint=fingerprint, extractor=extraction.Extractor(vocabulary))

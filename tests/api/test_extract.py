@@ -104,9 +104,9 @@ def test_nothing_is_written_and_queries_are_constant():
         curator.post(URL, {"text": TEXT}, format="json")
     with CaptureQueriesContext(connection) as second:
         curator.post(URL, {"text": TEXT * 20}, format="json")
-    # the agent count, the agents' last history entry, the HPO release (the user's permissions are cached on the
-    # test client's user); no write, and no more for a longer text
-    assert len(first) == len(second) == 3, [q["sql"] for q in second]
+    # the agent count, the agents' last history entry, the HPO release, the HPO term count (the user's permissions
+    # are cached on the test client's user); no write, and no more for a longer text
+    assert len(first) == len(second) == 4, [q["sql"] for q in second]
     assert not any(q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) for q in second)
     assert (Case.objects.count(), Source.objects.count()) == (cases, sources)
 
@@ -116,3 +116,39 @@ def test_the_schema_documents_the_endpoint_with_an_example():
     examples = post["requestBody"]["content"]["application/json"]["examples"]
     assert any("year-old" in e["value"]["text"] for e in examples.values())
     assert {"200", "400", "401", "403", "413"} <= set(post["responses"])
+
+
+# --- POST /api/v1/sources/import/ ----------------------------------------------------------------------------
+
+IMPORT = "/api/v1/sources/import/"
+
+
+def test_a_curator_imports_a_citation_file_and_a_second_import_offers_the_duplicate():
+    from tests.cases.test_citations import ABSTRACT, MEDLINE, RIS, TITLE
+
+    curator = client_for("curator")
+    created = curator.post(IMPORT, {"content": RIS}, format="json")
+    assert created.status_code == 201
+    body = assert_matches_schema(created, IMPORT, "post")
+    (source,) = body["created"]
+    assert (source["title"], source["text"], source["doi"]) == (TITLE, ABSTRACT, "10.1155/2013/871917")
+    again = curator.post(IMPORT, {"content": MEDLINE}, format="json")
+    assert again.status_code == 200
+    assert assert_matches_schema(again, IMPORT, "post") == {
+        "created": [],
+        "duplicates": [{"title": TITLE, "existing": [source["id"]]}],
+    }
+    assert Source.objects.count() == 1
+
+
+def test_a_bad_citation_file_is_a_400_and_an_analyst_a_403():
+    curator = client_for("curator")
+    bad = curator.post(IMPORT, {"content": "Just some words."}, format="json")
+    assert bad.status_code == 400
+    assert bad.json()["errors"][0]["field"] == "content"
+    assert "not a RIS, BibTeX" in bad.json()["errors"][0]["reason"]
+    assert curator.post(IMPORT, {"content": "x", "format": "ris"}, format="json").json()["errors"][0]["field"] == (
+        "format"
+    )
+    assert client_for("analyst").post(IMPORT, {"content": "TY  - JOUR"}, format="json").status_code == 403
+    assert not Source.objects.exists()
