@@ -299,7 +299,7 @@ RECOMMENDED = re.compile(r"\b(recommend\w*|consider\w*|should|indicated|suggest\
 ADVISED_AGAINST = re.compile(r"\b(inappropriate|not appropriate|inadequate|avoid\w*|contraindicated)\b", re.I)
 
 # Receptors, TNM, histology.
-_STATUS = r"(positive|negative|pos|neg|\+|−|-)"
+_STATUS = r"-?(positive|negative|pos\b|neg\b|\+|[−-](?![A-Za-z0-9]))"
 RECEPTOR_PATTERNS = {
     "her2": re.compile(
         r"\b(?:HER-?2|ERBB-?2|erbB-?2|c-erbB-?2)(?:/neu)?(?:\s*\([^)]{0,40}\))?\s*(?:status\s*)?(?:was\s+|is\s+|:\s*)?"
@@ -358,8 +358,10 @@ ANCHOR_END = re.compile(
 )
 DAY_N = re.compile(r"\b(?:on\s+)?(?:hospital\s+|post-?operative\s+)?day\s+(?P<day>-?\d{1,4})\b", re.I)
 
+# A number without a unit belongs to the analyte only through a linking word ("calcium of 14.2", "PTH: 3"):
+# "vitamin D/calcium 6, 7" ends with citation numbers.
 UNITLESS_LINK = re.compile(
-    r"\s*(?:levels?\s*|concentrations?\s*|values?\s*)?(?:(?:of|was|were|is|at|measured|:|=|,)\s*){0,2}", re.I
+    r"\s*(?:levels?\s*|concentrations?\s*|values?\s*)?(?:(?:of|was|were|is|at|measured|:|=)\s*){1,2}", re.I
 )
 METASTASIS_TRIGGER = re.compile(r"metasta|secondaries", re.I)
 DISORDER_WORDS = re.compile(r"\b(?:hyper|hypo)calca?emia\b", re.I)

@@ -200,3 +200,13 @@ def test_ten_thousand_words_stay_offsets_exact():
     proposals = run(text)
     assert len([p for p in proposals if p["kind"] == "lab"]) >= 700
     assert all(text[p["span"][0] : p["span"][1]] == p["quote"] for p in proposals)
+
+
+def test_receptor_words_with_hyphens_and_citation_numbers():
+    fields = [p["fields"] for p in of_kind("For hormone receptor-positive disease and HER2- tumors.", "tumor")]
+    assert fields == [{"hormone_receptor": "positive"}, {"her2": "negative"}]
+    assert of_kind("supplementing with vitamin D/calcium 6, 7.", "lab") == []
+    assert of_kind("Her calcium was 14.2 on admission.", "lab")[0]["fields"] == {
+        "analyte": "calcium_total",
+        "value": 14.2,
+    }
