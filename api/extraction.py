@@ -57,7 +57,7 @@ class ProposalSerializer(serializers.Serializer):
     quote = serializers.CharField(help_text="text[start:end], verbatim.")
     timing = serializers.DictField(
         allow_null=True,
-        help_text="The sentence's timing phrase: text, and either day (a printed day offset) or anchor and "
+        help_text="The sentence's timing phrase: text, span, and either day (a printed day offset) or anchor and "
         "offset_days from it (not from day 0), approximate.",
     )
 

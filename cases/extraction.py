@@ -484,6 +484,8 @@ class Extractor:
                 ):
                     p.end += 1  # "Hypercalcemia (11 mg/dL)": a quote closes what it opens
                 p.start, p.end = index[p.start], index[p.end - 1] + 1
+                if p.timing:
+                    p.timing["span"] = [index[p.timing["span"][0]], index[p.timing["span"][1] - 1] + 1]
                 p.quote = text[p.start : p.end]
             proposals += rows
         proposals.sort(key=lambda p: (p.start, KINDS.index(p.kind)))
@@ -890,6 +892,7 @@ class Extractor:
         m = TIMING.search(sentence.text)
         if day:
             timing = {"text": day.group().strip(), "day": int(day["day"]), "approximate": False}
+            where = (sentence.start + day.start(), sentence.start + day.end())
         elif m:
             amount = parse_count(m["amount"]) if not re.fullmatch(r"\d+\.\d+", m["amount"]) else float(m["amount"])
             anchor = ANCHOR_END.split(m["anchor"] or "")[0].strip() or None
@@ -902,11 +905,11 @@ class Extractor:
                 "offset_days": sign * amount * UNIT_DAYS[m["unit"].lower()] if amount else None,
                 "approximate": m["unit"].lower() != "day",
             }
+            where = (sentence.start + m.start(), sentence.start + m.start() + len(phrase.rstrip()))
         else:
             return
-        timing["span"] = None
         for p in targets:
-            p.timing = dict(timing)
+            p.timing = {**timing, "span": where}
             p.fields.setdefault("timing_text", timing["text"])
             if "day" in timing:
                 p.fields.setdefault("day", timing["day"])

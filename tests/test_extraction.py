@@ -185,6 +185,8 @@ def test_timing_phrases_go_to_the_rows_of_their_sentence():
     assert finding["timing"]["anchor"] == "radioembolization"
     assert finding["timing"]["offset_days"] == 240 and finding["timing"]["approximate"]
     assert "day" not in finding["fields"]  # relative to radioembolization, not to day 0
+    start, end = finding["timing"]["span"]
+    assert text[start:end] == "Eight months after radioembolization"
     assert lab["fields"]["day"] == 3
 
 
