@@ -38,3 +38,25 @@ def test_a_curator_imports_a_citation_file(page, live_server, roles, shoot, tmp_
     assert Source.objects.count() == 1
     page.set_viewport_size({"width": 390, "height": 800})
     shoot(page, "citation-import-duplicate-390")
+
+
+def test_the_source_and_agent_forms_show_the_new_fields(page, live_server, roles, shoot):
+    from django.core.management import call_command
+
+    from cases.models import Agent
+
+    call_command("loaddata", "agents", verbosity=0)
+    make_user("curator1", "curator")
+    log_in(page, live_server, "curator1")
+    agent = Agent.objects.get(code="doxorubicin")
+    for path, name, label in [
+        ("/admin/cases/source/add/", "source-add", "PMCID"),
+        (f"/admin/cases/agent/{agent.pk}/change/", "agent-change", "Synonyms"),
+    ]:
+        page.goto(f"{live_server.url}{path}")
+        assert label in page.inner_text("#content")
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 800})
+            assert no_sideways_scroll(page), (path, width)
+            shoot(page, f"{name}-{width}")
+    assert page.input_value("textarea[name=synonyms]") == "adriamycin"
