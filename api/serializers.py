@@ -293,6 +293,13 @@ class SourceSerializer(ModelValidationMixin, serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class CaseSourceSerializer(SourceSerializer):
+    """The source inside a case document: its text stays at /api/v1/sources/{id}/ (a case list carries no articles)."""
+
+    class Meta(SourceSerializer.Meta):
+        fields = [name for name in SourceSerializer.Meta.fields if name != "text"]
+
+
 class AgentSerializer(ModelValidationMixin, serializers.ModelSerializer):
     class Meta:
         model = Agent
@@ -472,7 +479,7 @@ def derived_document(case: Case, labs: list[LabResult], interventions: list[Inte
 
 class CaseSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="registry_id", read_only=True)
-    source = SourceSerializer(read_only=True)
+    source = CaseSourceSerializer(read_only=True)
     source_id = serializers.PrimaryKeyRelatedField(source="source", queryset=Source.objects.all(), write_only=True)
     patient = PatientSerializer(source="*", required=False)
     disorder_hpo = serializers.SerializerMethodField()
