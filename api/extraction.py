@@ -46,7 +46,8 @@ class ExtractRequestSerializer(serializers.Serializer):
 
 
 class ProposalSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=KINDS)
+    # A string, not an enum: drf-spectacular would name it "Kind" beside Source.kind's enum.
+    kind = serializers.CharField(help_text="Which rows the fields are for: " + ", ".join(KINDS) + ".")
     fields = serializers.DictField(
         help_text="The row's fields in the case document's shape (labs[], interventions[], ...; patient: age_years, "
         "sex); only what the text gives."
