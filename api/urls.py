@@ -1,7 +1,7 @@
 from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
-from . import analytics, exports, views
+from . import analytics, citations, exports, extraction, views
 from .interop import views as interop
 
 router = DefaultRouter()
@@ -17,6 +17,8 @@ urlpatterns = [
     path("analytics/interventions/", analytics.InterventionsView.as_view(), name="analytics-interventions"),
     path("analytics/trajectories/", analytics.TrajectoriesView.as_view(), name="analytics-trajectories"),
     path("auth/token/", views.TokenView.as_view(), name="token"),
+    path("extract/", extraction.ExtractView.as_view(), name="extract"),
+    path("sources/import/", citations.CitationImportView.as_view(), name="source-import"),
     re_path(rf"^cases/{interop.CASE}/phenopacket/$", interop.CasePhenopacketView.as_view(), name="case-phenopacket"),
     re_path(rf"^cases/{interop.CASE}/fhir/$", interop.CaseFhirView.as_view(), name="case-fhir"),
     path("exports/phenopackets.jsonl", interop.PhenopacketLinesView.as_view(), name="export-phenopackets-jsonl"),

@@ -21,6 +21,7 @@ from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import measures, quality, workflow
+from .admin_reference import CitationImportMixin
 from .charts import calcium_chart_svg
 from .document import ImportFailed, export_documents, import_cases
 from .history import RevertRefused, case_changes, case_revert
@@ -84,7 +85,7 @@ class ReferenceAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Source)
-class SourceAdmin(ReferenceAdmin):
+class SourceAdmin(CitationImportMixin, ReferenceAdmin):
     list_display = ("title", "kind", "journal", "year", "doi", "pmid")
     list_filter = ("kind", "year")
     search_fields = ("title", "citation", "doi", "pmid", "journal")
@@ -97,7 +98,7 @@ class SourceAdmin(ReferenceAdmin):
 class AgentAdmin(ReferenceAdmin):
     list_display = ("name", "code", "category", "drug_class", "atc_code")
     list_filter = ("category", "drug_class")
-    search_fields = ("name", "code", "atc_code", "drug_class")
+    search_fields = ("name", "code", "atc_code", "drug_class", "synonyms")
 
 
 class NamedRowFormSet(BaseInlineFormSet):

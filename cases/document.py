@@ -323,13 +323,23 @@ class LabResultSerializer(RowSerializer):
 class SourceSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.ModelSerializer):
     class Meta:
         model = Source
-        fields = ["id", "kind", "citation", "title", "journal", "year", "doi", "pmid", "url", "notes"]
+        fields = [
+            "id", "kind", "citation", "title", "authors", "journal", "year", "volume", "issue", "pages", "doi", "pmid",
+            "pmcid", "url", "text", "notes",
+        ]  # fmt: skip
+
+
+class CaseSourceSerializer(SourceSerializer):
+    """The source inside a case document: its text stays at /api/v1/sources/{id}/ (a case list carries no articles)."""
+
+    class Meta(SourceSerializer.Meta):
+        fields = [name for name in SourceSerializer.Meta.fields if name != "text"]
 
 
 class AgentSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.ModelSerializer):
     class Meta:
         model = Agent
-        fields = ["code", "name", "category", "drug_class", "atc_code", "notes"]
+        fields = ["code", "name", "category", "drug_class", "atc_code", "synonyms", "notes"]
 
 
 class PatientSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
@@ -532,7 +542,7 @@ def derived_document(case: Case, labs: list[LabResult], interventions: list[Inte
 
 class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
     id = serializers.CharField(source="registry_id", read_only=True)
-    source = SourceSerializer(read_only=True)
+    source = CaseSourceSerializer(read_only=True)
     source_id = serializers.PrimaryKeyRelatedField(source="source", queryset=Source.objects.all(), write_only=True)
     patient = PatientSerializer(source="*", required=False)
     disorder_hpo = serializers.SerializerMethodField()

