@@ -780,7 +780,11 @@ class CaseAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export selected cases as CSV (one row per case)")
     def export_csv(self, request, queryset):
-        from api.exports import CASE_COLUMNS, case_row, csv_response
+        from django.http import StreamingHttpResponse
 
-        cases = Case.objects.filter(pk__in=queryset.values("pk")).with_children()
-        return csv_response(CASE_COLUMNS, (case_row(c) for c in cases), "cases.csv")
+        from . import tables
+
+        cases = Case.objects.filter(pk__in=queryset.values("pk"))
+        response = StreamingHttpResponse(tables.table_csv(tables.CASES, cases), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="cases.csv"'
+        return response

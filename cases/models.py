@@ -230,6 +230,15 @@ DERIVED_FIELDS = [
     "suggested_mechanism",
     "mechanism_agreement",
     "completeness_score",
+    "peak_calcium_mmol_l",
+    "nadir_calcium_mmol_l",
+    "peak_calcium_basis",
+    "peak_ctcae_basis",
+    "peak_ctcae_limit_basis",
+    "ionized_peak_mmol_l",
+    "ionized_nadir_mmol_l",
+    "ionized_peak_ctcae_grade",
+    "ionized_nadir_ctcae_grade",
 ]
 INTERVENTION_DERIVED_FIELDS = [
     "calcium_before_mg_dl",
@@ -296,6 +305,16 @@ class Case(models.Model):
     suggested_mechanism = models.CharField(max_length=40, blank=True, editable=False)
     mechanism_agreement = models.CharField(max_length=16, blank=True, editable=False)
     completeness_score = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    # Stored for the exports, which read every derived value from these columns.
+    peak_calcium_mmol_l = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
+    nadir_calcium_mmol_l = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
+    peak_calcium_basis = models.CharField(max_length=20, blank=True, editable=False)
+    peak_ctcae_basis = models.CharField(max_length=20, blank=True, editable=False)
+    peak_ctcae_limit_basis = models.CharField(max_length=20, blank=True, editable=False)
+    ionized_peak_mmol_l = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
+    ionized_nadir_mmol_l = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
+    ionized_peak_ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    ionized_nadir_ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -361,6 +380,15 @@ class Case(models.Model):
         self.suggested_mechanism = suggestions[0].code if suggestions else ""
         self.mechanism_agreement = quality.mechanism_agreement(recorded, suggestions)
         self.completeness_score = self.completeness().score
+        self.peak_calcium_mmol_l = summary.peak.mmol_l if summary.peak else None
+        self.nadir_calcium_mmol_l = summary.nadir.mmol_l if summary.nadir else None
+        self.peak_calcium_basis = summary.peak.basis if summary.peak else ""
+        self.peak_ctcae_basis = summary.peak_grade.basis if summary.peak_grade else ""
+        self.peak_ctcae_limit_basis = summary.peak_grade.limit_basis if summary.peak_grade else ""
+        self.ionized_peak_mmol_l = summary.ionized_peak.mmol_l if summary.ionized_peak else None
+        self.ionized_nadir_mmol_l = summary.ionized_nadir.mmol_l if summary.ionized_nadir else None
+        self.ionized_peak_ctcae_grade = summary.ionized_peak_grade.grade if summary.ionized_peak_grade else None
+        self.ionized_nadir_ctcae_grade = summary.ionized_nadir_grade.grade if summary.ionized_nadir_grade else None
         Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
         interventions = {i.pk: i for i in self.interventions.all()}
         direction = measures.disorder_direction(self.disorder)
