@@ -1,19 +1,17 @@
 from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
-from . import analytics, exports, views
+from . import analytics, exports, releases, views
 from .interop import views as interop
 
 router = DefaultRouter()
 router.register("cases", views.CaseViewSet, basename="case")
 router.register("sources", views.SourceViewSet, basename="source")
 router.register("agents", views.AgentViewSet, basename="agent")
+router.register("releases", releases.ReleaseViewSet, basename="release")
 
 urlpatterns = [
-    *(
-        path(f"exports/{name}.csv", view.as_view(), name=f"export-{name}")
-        for name, view in exports.TABLE_VIEWS.items()
-    ),
+    *(path(f"exports/{name}.csv", view.as_view(), name=f"export-{name}") for name, view in exports.TABLE_VIEWS.items()),
     path("exports/tables.zip", exports.TablesZipView.as_view(), name="export-tables-zip"),
     path("codebook.csv", exports.CodebookCsvView.as_view(), name="codebook-csv"),
     path("codebook.json", exports.CodebookJsonView.as_view(), name="codebook-json"),

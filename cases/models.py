@@ -1001,3 +1001,41 @@ class LabResult(CaseChild):
             ref_low=self.ref_low,
             ref_high=self.ref_high,
         )
+
+
+release_version_validator = RegexValidator(
+    r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,39}$", "Use letters, digits, dots and hyphens, e.g. 2026.1 or 1.0.0."
+)
+
+
+class Release(models.Model):
+    """A frozen, citable snapshot of the published cases: written once by cases.releases.release_cut(), never
+    changed or deleted. The archive is a file under the release directory (REGISTRY_RELEASE_DIR, default
+    var/releases/), named by the version; sha256 is its checksum."""
+
+    version = models.CharField(max_length=40, unique=True, validators=[release_version_validator])
+    notes = models.TextField(blank=True, help_text="What this release is for; not part of the archive.")
+    released_on = models.DateField(editable=False, help_text="The date in CITATION.cff and on every archive entry.")
+    cut_at = models.DateTimeField(editable=False)
+    cut_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, editable=False, related_name="+")
+    case_count = models.PositiveIntegerField(editable=False)
+    size_bytes = models.PositiveBigIntegerField(editable=False)
+    sha256 = models.CharField("SHA-256", max_length=64, editable=False)
+
+    class Meta:
+        ordering = ["-cut_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Release {self.version} ({self.released_on})"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValidationError("A release is immutable: cut a new one instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("A release is immutable and cannot be deleted.")
+
+    @property
+    def file_name(self) -> str:
+        return f"calcium-case-registry-{self.version}.zip"
