@@ -21,7 +21,7 @@ class CutReleaseForm(forms.ModelForm):
 @admin.register(Release)
 class ReleaseAdmin(admin.ModelAdmin):
     form = CutReleaseForm
-    list_display = ["version", "released_on", "case_count", "cut_by", "size_bytes", "download"]
+    list_display = ["version", "released_on", "case_count", "size"]
     readonly_fields = [
         "version",
         "notes",
@@ -29,10 +29,18 @@ class ReleaseAdmin(admin.ModelAdmin):
         "cut_at",
         "cut_by",
         "case_count",
-        "size_bytes",
+        "size",
         "sha256",
         "download",
     ]
+
+    @admin.display(description="Size", ordering="size_bytes")
+    def size(self, release: Release) -> str:
+        return (
+            f"{release.size_bytes / 1e6:.1f} MB"
+            if release.size_bytes >= 100_000
+            else f"{release.size_bytes / 1e3:.1f} kB"
+        )
 
     @admin.display(description="Archive")
     def download(self, release: Release):
