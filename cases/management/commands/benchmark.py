@@ -1,13 +1,14 @@
 """Fill the database with synthetic cases and time the main read paths (run against a scratch database).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/registry_bench python manage.py benchmark --cases 2000
-    ... python manage.py benchmark --cases 20000 --exports     # only the exports: time, size and peak RSS
+    ... python manage.py benchmark --cases 20000 --exports --keep  # only the exports: time, size and peak RSS
+    ... python manage.py benchmark --cases 0 --exports              # again, on the cases a --keep run left
 
 Synthetic cases are drafts titled "benchmark case N"; they are deleted at the end unless --keep.
 
 Each export's memory is measured in a child process of its own (`--export-child PATH`), which signs in, warms up
-on a small request, then reads the whole export as a client would: it reports the peak RSS before the export
-and after it (getrusage ru_maxrss), so the difference is what the export itself needed.
+on a small request, then reads the whole export as a client would: it reports the peak RSS (VmHWM) before the
+export and after it, so the difference is what the export itself needed.
 """
 
 import argparse
@@ -42,6 +43,16 @@ EXPORTS = [
 ]
 
 
+def peak_rss_kib() -> int:
+    """The process's peak resident set size. Linux's VmHWM starts afresh at exec; ru_maxrss would carry the
+    parent's peak (the benchmark that built the data) into the child."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 class Command(BaseCommand):
     help = "Time the case list, a case, the CSV exports and the analytics on synthetic data."
 
@@ -56,21 +67,23 @@ class Command(BaseCommand):
         if export_child:
             return self._export_child(export_child)
         started = time.perf_counter()
-        created = self._fill(cases)
+        created = self._fill(cases) if cases else []  # --cases 0 --exports: measure the data a --keep run left
         self.stdout.write(
             f"created {cases} cases ({cases * 8} labs, {cases * 4} interventions) "
             f"in {time.perf_counter() - started:.1f} s"
         )
         user, _ = User.objects.get_or_create(username="benchmark-reviewer", defaults={"is_staff": True})
         user.groups.add(Group.objects.get(name="reviewer"))
-        client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
-        client.force_login(user)
-        first = created[0].registry_id
         if exports:
             self._measure_exports()
             if not keep:
                 self._delete()
             return
+        if not created:
+            raise CommandError("Give --cases (at least 1) for the read-path timings.")
+        client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
+        client.force_login(user)
+        first = created[0].registry_id
         paths = [
             "/api/v1/cases/?page_size=100",
             f"/api/v1/cases/{first}/",
@@ -122,7 +135,7 @@ class Command(BaseCommand):
         client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
         client.force_login(user)
         client.get("/api/v1/exports/cases.csv?disorder=hypocalcemia")  # warm up: imports, permissions
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = peak_rss_kib()
         started = time.perf_counter()
         response = client.get(path)
         if response.status_code != 200:
@@ -130,7 +143,7 @@ class Command(BaseCommand):
         chunks = response.streaming_content if response.streaming else [response.content]
         size = sum(len(chunk) for chunk in chunks)
         seconds = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        peak = peak_rss_kib()
         self.stdout.write(
             json.dumps(
                 {
