@@ -1,20 +1,76 @@
-"""The admin's CSV export: the table is the API's (api.exports), so the action is added from this side (the
-dependency runs api -> cases only)."""
+"""The admin's releases: reviewers cut a release from the "Cut a release" page (the add form: a version and
+notes); a release is then read-only. It lives in api/ because the release holds the API's documents."""
 
-from __future__ import annotations
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.utils.html import format_html
 
-from django.contrib import admin
+from cases.models import Release
 
-from cases.admin import CaseAdmin
-from cases.models import Case
-
-from .exports import CASE_COLUMNS, case_row, csv_response
-
-
-@admin.action(description="Export selected cases as CSV (one row per case)")
-def export_csv(modeladmin, request, queryset):
-    cases = Case.objects.filter(pk__in=queryset.values("pk")).with_children()
-    return csv_response(CASE_COLUMNS, (case_row(c) for c in cases), "cases.csv")
+from .releases import cut_release
 
 
-CaseAdmin.actions = [*CaseAdmin.actions, export_csv]
+class CutReleaseForm(forms.ModelForm):
+    class Meta:
+        model = Release
+        fields = ["version", "notes"]
+
+
+@admin.register(Release)
+class ReleaseAdmin(admin.ModelAdmin):
+    form = CutReleaseForm
+    list_display = ["version", "released_on", "case_count", "size"]
+    readonly_fields = [
+        "version",
+        "notes",
+        "released_on",
+        "cut_at",
+        "cut_by",
+        "case_count",
+        "size",
+        "sha256",
+        "download",
+    ]
+
+    @admin.display(description="Size", ordering="size_bytes")
+    def size(self, release: Release) -> str:
+        return (
+            f"{release.size_bytes / 1e6:.1f} MB"
+            if release.size_bytes >= 100_000
+            else f"{release.size_bytes / 1e3:.1f} kB"
+        )
+
+    @admin.display(description="Archive")
+    def download(self, release: Release):
+        return format_html('<a href="/api/v1/releases/{}/download/">{}</a>', release.version, release.file_name)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is not None else []
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff and request.user.has_perm("cases.view_case")
+
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_staff and request.user.has_perm("cases.publish_case")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def add_view(self, request, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "title": "Cut a release of the published cases"}
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except ValidationError as error:  # raised by the cut, after the form was valid: nothing was written
+            messages.error(request, "; ".join(error.messages))
+            return HttpResponseRedirect(request.path)
+
+    def save_model(self, request, obj, form, change):
+        release = cut_release(user=request.user, version=obj.version, notes=obj.notes)
+        # The admin logs and redirects with the object it saved: give it the record just written.
+        obj.__dict__.update({f.attname: getattr(release, f.attname) for f in Release._meta.concrete_fields})
+        obj._state.adding = False

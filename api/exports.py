@@ -1,244 +1,58 @@
-"""CSV for pandas and R, with the case list's filters: a wide table (one row per case) and a long table of
-lab values (one row per result). Numbers are plain numbers, missing values empty, codes snake_case; text that a
-spreadsheet would run as a formula starts with an apostrophe."""
+"""The tidy tables as CSV with the case list's filters, the tables and codebook as one ZIP, and the codebook.
+
+Every export streams: rows come from a server-side cursor (`QuerySet.iterator`) and go out as they are written
+(`StreamingHttpResponse`), so memory stays constant whatever the registry's size. The tables and their cells are
+defined once, in cases/tables.py.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
+import json
 
-from django.http import HttpResponse
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.views import APIView
 
-from cases import measures
-from cases.document import number
-from cases.models import Case, LabResult, registry_id
+from cases import tables
+from cases.archives import ZipEntry, zip_stream
+from cases.models import Case
 
 from .filters import CaseFilter
 from .permissions import RolePermissions
 
-CASE_COLUMNS = [
-    "case_id",
-    "status",
-    "title",
-    "source_kind",
-    "source_year",
-    "doi",
-    "pmid",
-    "age_years",
-    "age_90_or_over",
-    "sex",
-    "menopausal_status",
-    "disorder",
-    "tumor_site",
-    "icdo3_topography",
-    "histology",
-    "icdo3_morphology",
-    "er",
-    "pr",
-    "her2",
-    "hormone_receptor",
-    "metastases_present",
-    "metastases_absent",
-    "main_mechanism",
-    "main_mechanism_certainty",
-    "mechanisms",
-    "suggested_mechanism",
-    "mechanism_agreement",
-    "completeness_score",
-    "peak_calcium_mg_dl",
-    "peak_calcium_mmol_l",
-    "peak_calcium_basis",
-    "peak_calcium_comparator",
-    "nadir_calcium_mg_dl",
-    "nadir_calcium_mmol_l",
-    "nadir_calcium_comparator",
-    "peak_ctcae_grade",
-    "peak_ctcae_basis",
-    "peak_ctcae_limit_basis",
-    "nadir_ctcae_grade",
-    "ionized_peak_mmol_l",
-    "ionized_peak_ctcae_grade",
-    "ionized_nadir_mmol_l",
-    "ionized_nadir_ctcae_grade",
-    "first_calcium_directed",
-    "calcium_normalised",
-    "days_to_normalisation",
-    "vital_status",
-    "follow_up_days",
-    "calcium_outcome",
-    "tumor_response",
-    "version",
-    "updated_at",
-]
-LAB_COLUMNS = [
-    "case_id",
-    "lab_id",
-    "sequence",
-    "day",
-    "day_is_approximate",
-    "analyte",
-    "loinc",
-    "specimen",
-    "comparator",
-    "value",
-    "value_high",
-    "unit",
-    "qualitative",
-    "ref_low",
-    "ref_high",
-    "si_value",
-    "si_value_high",
-    "si_unit",
-    "conventional_value",
-    "conventional_value_high",
-    "conventional_unit",
-    "interpretation",
-    "interpretation_basis",
-    "follows_intervention_id",
-]
+CSV = "text/csv; charset=utf-8"
 
 
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _is_number(text: str) -> bool:
-    if text != text.strip():  # float() would accept "\t-3"; a spreadsheet may not read it as a number
-        return False
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def cell(value):
-    """A CSV cell: None as empty; text that a spreadsheet would run as a formula behind a leading apostrophe
-    (OWASP's recommendation). Numbers, and text that is a number ("-3"), are left as they are."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _is_number(value):
-        return "'" + value
-    return value
-
-
-def csv_response(columns: list[str], rows, filename: str) -> HttpResponse:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: cell(v) for k, v in row.items()})
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+def streaming(chunks, content_type: str, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(chunks, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
-def main_mechanism(case: Case):
-    return next((m for m in case.mechanisms.all() if m.is_recorded), None)
+def csv_response(table: tables.Table, cases) -> StreamingHttpResponse:
+    return streaming(tables.table_csv(table, cases), CSV, f"{table.name}.csv")
 
 
-def case_row(case: Case) -> dict:
-    summary = case.calcium_summary()
-    tumor = next(iter(case.tumors.all()), None)
-    mechanism = main_mechanism(case)
-    mets = list(case.metastases.all())
-    first = next(
-        (i for i in case.interventions.all() if i.intent == "calcium_directed" and i.status == "administered"), None
-    )
-    peak, nadir = summary.peak, summary.nadir
-    return {
-        "case_id": case.registry_id,
-        "status": case.status,
-        "title": case.title,
-        "source_kind": case.source.kind,
-        "source_year": case.source.year,
-        "doi": case.source.doi,
-        "pmid": case.source.pmid,
-        "age_years": case.age_years,
-        "age_90_or_over": case.age_is_90_or_over,
-        "sex": case.sex,
-        "menopausal_status": case.menopausal_status,
-        "disorder": case.disorder,
-        "tumor_site": tumor and tumor.site,
-        "icdo3_topography": tumor and tumor.icdo3_topography,
-        "histology": tumor and tumor.histology,
-        "icdo3_morphology": tumor and tumor.icdo3_morphology,
-        "er": tumor and tumor.er,
-        "pr": tumor and tumor.pr,
-        "her2": tumor and tumor.her2,
-        "hormone_receptor": tumor and tumor.hormone_receptor,
-        "metastases_present": ";".join(sorted({m.site for m in mets if m.present})),
-        "metastases_absent": ";".join(sorted({m.site for m in mets if not m.present})),
-        "main_mechanism": mechanism and mechanism.code,
-        "main_mechanism_certainty": mechanism and mechanism.certainty,
-        "mechanisms": ";".join(f"{m.code}:{m.certainty}" for m in case.mechanisms.all()),
-        "suggested_mechanism": case.suggested_mechanism or None,
-        "mechanism_agreement": case.mechanism_agreement or None,
-        "completeness_score": case.completeness_score,
-        "peak_calcium_mg_dl": peak and number(peak.mg_dl),
-        "peak_calcium_mmol_l": peak and number(peak.mmol_l),
-        "peak_calcium_basis": peak and peak.basis,
-        "peak_calcium_comparator": peak and peak.comparator,  # ">" for a censored peak (">15": above 15)
-        "nadir_calcium_mg_dl": nadir and number(nadir.mg_dl),
-        "nadir_calcium_mmol_l": nadir and number(nadir.mmol_l),
-        "nadir_calcium_comparator": nadir and nadir.comparator,
-        "peak_ctcae_grade": summary.peak_grade and summary.peak_grade.grade,
-        "peak_ctcae_basis": summary.peak_grade and summary.peak_grade.basis,
-        "peak_ctcae_limit_basis": summary.peak_grade and summary.peak_grade.limit_basis,
-        "nadir_ctcae_grade": summary.nadir_grade and summary.nadir_grade.grade,
-        "ionized_peak_mmol_l": summary.ionized_peak and number(summary.ionized_peak.mmol_l),
-        "ionized_peak_ctcae_grade": summary.ionized_peak_grade and summary.ionized_peak_grade.grade,
-        "ionized_nadir_mmol_l": summary.ionized_nadir and number(summary.ionized_nadir.mmol_l),
-        "ionized_nadir_ctcae_grade": summary.ionized_nadir_grade and summary.ionized_nadir_grade.grade,
-        "first_calcium_directed": first and (first.agent.code if first.agent else first.agent_text),
-        "calcium_normalised": summary.normalisation and summary.normalisation.normalised,
-        "days_to_normalisation": summary.normalisation and summary.normalisation.days,
-        "vital_status": case.vital_status,
-        "follow_up_days": case.follow_up_days,
-        "calcium_outcome": case.calcium_outcome,
-        "tumor_response": case.tumor_response,
-        "version": case.version,
-        "updated_at": case.updated_at.isoformat(),
-    }
+def columns_description(table: tables.Table) -> str:
+    """The table's columns for the OpenAPI schema (the codebook has the allowed codes)."""
+    lines = [
+        f"{table.meaning} Cells: `TRUE`/`FALSE`, missing `NA`; types and codes in `/api/v1/codebook.json`.",
+        "",
+        "| column | dtype | unit | meaning |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| `{c.name}` | {c.dtype} | {c.unit} | {c.meaning} |" for c in table.columns]
+    return "\n".join(lines)
 
 
-def lab_rows(labs):
-    for lab in labs:
-        a = measures.analyte(lab.analyte)
-        interpretation = lab.interpretation()
-        si, conventional = lab.in_unit(a.si_unit) or {}, lab.in_unit(a.conventional_unit) or {}
-
-        yield {
-            "case_id": registry_id(lab.case_id),
-            "lab_id": lab.pk,
-            "sequence": lab.sequence,
-            "day": lab.day,
-            "day_is_approximate": lab.day_is_approximate,
-            "analyte": lab.analyte,
-            "loinc": lab.loinc,
-            "specimen": lab.specimen,
-            "comparator": lab.comparator,
-            "value": number(lab.value),
-            "value_high": number(lab.value_high),
-            "unit": lab.unit,
-            "qualitative": lab.qualitative,
-            "ref_low": number(lab.ref_low),
-            "ref_high": number(lab.ref_high),
-            "si_value": number(si.get("value")),
-            "si_value_high": number(si.get("value_high")),
-            "si_unit": a.si_unit if lab.unit else None,
-            "conventional_value": number(conventional.get("value")),
-            "conventional_value_high": number(conventional.get("value_high")),
-            "conventional_unit": a.conventional_unit if lab.unit else None,
-            "interpretation": interpretation.flag,
-            "interpretation_basis": interpretation.basis,
-            "follows_intervention_id": lab.follows_intervention_id,
-        }
+def columns_extension(table: tables.Table) -> dict:
+    return {"x-columns": [{"name": c.name, "dtype": c.dtype, "unit": c.unit or None} for c in table.columns]}
 
 
 class CaseExportBase(GenericAPIView):
@@ -248,24 +62,91 @@ class CaseExportBase(GenericAPIView):
     queryset = Case.objects.none()
 
     def get_queryset(self):
-        return Case.objects.visible_to(self.request.user).with_children()
+        return Case.objects.visible_to(self.request.user)
 
 
-class CaseTableView(CaseExportBase):
+class TableView(CaseExportBase):
+    table: tables.Table
+
+    def get(self, request) -> StreamingHttpResponse:
+        return csv_response(self.table, self.filter_queryset(self.get_queryset()))
+
+
+def table_view(table: tables.Table) -> type[TableView]:
+    """A view per table, so that the schema documents each table's columns."""
+
     @extend_schema(
-        summary="Wide CSV: one row per case", responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)}
+        summary=f"{table.name}.csv: {table.meaning}",
+        operation_id=f"exports_{table.name}_csv",
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=columns_description(table))},
+        extensions=columns_extension(table),
     )
-    def get(self, request) -> HttpResponse:
+    def get(self, request) -> StreamingHttpResponse:
+        return TableView.get(self, request)
+
+    return type(f"{table.name.capitalize()}TableView", (TableView,), {"table": table, "get": get})
+
+
+TABLE_VIEWS = {name: table_view(table) for name, table in tables.TABLES.items()}
+
+
+def tables_zip_entries(cases) -> list[ZipEntry]:
+    return [
+        *(ZipEntry(f"{name}.csv", tables.table_csv(table, cases)) for name, table in tables.TABLES.items()),
+        ZipEntry("codebook.csv", [tables.codebook_csv()]),
+        ZipEntry("codebook.json", [codebook_json()]),
+    ]
+
+
+class TablesZipView(CaseExportBase):
+    @extend_schema(
+        summary="Every table of the filtered cases and the codebook, as one ZIP",
+        description="`cases.csv`, `tumors.csv`, `metastases.csv`, `mechanisms.csv`, `findings.csv`, `labs.csv`, "
+        "`interventions.csv`, `codebook.csv` and `codebook.json`; the case list's filters apply to every table.",
+        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)},
+    )
+    def get(self, request) -> StreamingHttpResponse:
         cases = self.filter_queryset(self.get_queryset())
-        return csv_response(CASE_COLUMNS, (case_row(c) for c in cases), "cases.csv")
+        return streaming(zip_stream(tables_zip_entries(cases)), "application/zip", "tables.zip")
 
 
-class LabTableView(CaseExportBase):
+def codebook_json() -> str:
+    return json.dumps({"tables": tables.table_meanings(), "columns": tables.codebook()}, ensure_ascii=False, indent=2)
+
+
+class CodebookCsvView(APIView):
+    permission_classes = [IsAuthenticated]
+
     @extend_schema(
-        summary="Long CSV: one row per lab value", responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)}
+        summary="The codebook: every column of every table, one row each",
+        description="Columns: " + ", ".join(f"`{c}`" for c in tables.CODEBOOK_COLUMNS) + ". `codes` is "
+        "`code, label | code, label` (REDCap's convention) with external codes in brackets.",
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR)},
     )
     def get(self, request) -> HttpResponse:
-        # One query for every lab of the filtered cases, in case and timeline order (no per-case prefetch).
-        cases = self.filter_queryset(Case.objects.visible_to(request.user)).order_by().values("pk")
-        labs = LabResult.objects.filter(case__in=cases).order_by("case_id", "sequence", "id")
-        return csv_response(LAB_COLUMNS, lab_rows(labs), "labs.csv")
+        response = HttpResponse(tables.codebook_csv(), content_type=CSV)
+        response["Content-Disposition"] = 'attachment; filename="codebook.csv"'
+        return response
+
+
+class CodebookJsonView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        summary="The codebook as JSON: tables, and every column with its allowed codes",
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT)},
+    )
+    def get(self, request) -> HttpResponse:
+        return HttpResponse(codebook_json(), content_type="application/json; charset=utf-8")
+
+
+@staff_member_required
+def codebook_page(request):
+    from django.contrib import admin
+
+    entries = tables.codebook()
+    sections = [
+        {"table": t, "columns": [e for e in entries if e["table"] == t["table"]]} for t in tables.table_meanings()
+    ]
+    context = {**admin.site.each_context(request), "title": "Codebook", "sections": sections}
+    return render(request, "api/codebook.html", context)

@@ -1,17 +1,20 @@
 from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
-from . import analytics, citations, exports, extraction, views
+from . import analytics, citations, exports, extraction, releases, views
 from .interop import views as interop
 
 router = DefaultRouter()
 router.register("cases", views.CaseViewSet, basename="case")
 router.register("sources", views.SourceViewSet, basename="source")
 router.register("agents", views.AgentViewSet, basename="agent")
+router.register("releases", releases.ReleaseViewSet, basename="release")
 
 urlpatterns = [
-    path("exports/cases.csv", exports.CaseTableView.as_view(), name="export-cases"),
-    path("exports/labs.csv", exports.LabTableView.as_view(), name="export-labs"),
+    *(path(f"exports/{name}.csv", view.as_view(), name=f"export-{name}") for name, view in exports.TABLE_VIEWS.items()),
+    path("exports/tables.zip", exports.TablesZipView.as_view(), name="export-tables-zip"),
+    path("codebook.csv", exports.CodebookCsvView.as_view(), name="codebook-csv"),
+    path("codebook.json", exports.CodebookJsonView.as_view(), name="codebook-json"),
     path("vocabularies/", views.VocabularyView.as_view(), name="vocabularies"),
     path("analytics/summary/", analytics.SummaryView.as_view(), name="analytics-summary"),
     path("analytics/interventions/", analytics.InterventionsView.as_view(), name="analytics-interventions"),

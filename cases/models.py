@@ -329,6 +329,15 @@ DERIVED_FIELDS = [
     "suggested_mechanism",
     "mechanism_agreement",
     "completeness_score",
+    "peak_calcium_mmol_l",
+    "nadir_calcium_mmol_l",
+    "peak_calcium_basis",
+    "peak_ctcae_basis",
+    "peak_ctcae_limit_basis",
+    "ionized_peak_mmol_l",
+    "ionized_nadir_mmol_l",
+    "ionized_peak_ctcae_grade",
+    "ionized_nadir_ctcae_grade",
 ]
 INTERVENTION_DERIVED_FIELDS = [
     "calcium_before_mg_dl",
@@ -397,6 +406,16 @@ class Case(models.Model):
     suggested_mechanism = models.CharField(max_length=40, blank=True, editable=False)
     mechanism_agreement = models.CharField(max_length=16, blank=True, editable=False)
     completeness_score = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    # Stored for the exports, which read every derived value from these columns.
+    peak_calcium_mmol_l = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
+    nadir_calcium_mmol_l = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
+    peak_calcium_basis = models.CharField(max_length=20, blank=True, editable=False)
+    peak_ctcae_basis = models.CharField(max_length=20, blank=True, editable=False)
+    peak_ctcae_limit_basis = models.CharField(max_length=20, blank=True, editable=False)
+    ionized_peak_mmol_l = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
+    ionized_nadir_mmol_l = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
+    ionized_peak_ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    ionized_nadir_ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -467,6 +486,15 @@ class Case(models.Model):
         self.suggested_mechanism = suggestions[0].code if suggestions else ""
         self.mechanism_agreement = quality.mechanism_agreement(recorded, suggestions)
         self.completeness_score = self.completeness().score
+        self.peak_calcium_mmol_l = summary.peak.mmol_l if summary.peak else None
+        self.nadir_calcium_mmol_l = summary.nadir.mmol_l if summary.nadir else None
+        self.peak_calcium_basis = summary.peak.basis if summary.peak else ""
+        self.peak_ctcae_basis = summary.peak_grade.basis if summary.peak_grade else ""
+        self.peak_ctcae_limit_basis = summary.peak_grade.limit_basis if summary.peak_grade else ""
+        self.ionized_peak_mmol_l = summary.ionized_peak.mmol_l if summary.ionized_peak else None
+        self.ionized_nadir_mmol_l = summary.ionized_nadir.mmol_l if summary.ionized_nadir else None
+        self.ionized_peak_ctcae_grade = summary.ionized_peak_grade.grade if summary.ionized_peak_grade else None
+        self.ionized_nadir_ctcae_grade = summary.ionized_nadir_grade.grade if summary.ionized_nadir_grade else None
         Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
         interventions = {i.pk: i for i in self.interventions.all()}
         for around in summary.around:
@@ -1145,3 +1173,41 @@ class LabResult(CaseChild):
             ref_low=self.ref_low,
             ref_high=self.ref_high,
         )
+
+
+release_version_validator = RegexValidator(
+    r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,39}$", "Use letters, digits, dots and hyphens, e.g. 2026.1 or 1.0.0."
+)
+
+
+class Release(models.Model):
+    """A frozen, citable snapshot of the published cases: written once by cases.releases.release_cut(), never
+    changed or deleted. The archive is a file under the release directory (REGISTRY_RELEASE_DIR, default
+    var/releases/), named by the version; sha256 is its checksum."""
+
+    version = models.CharField(max_length=40, unique=True, validators=[release_version_validator])
+    notes = models.TextField(blank=True, help_text="What this release is for; not part of the archive.")
+    released_on = models.DateField(editable=False, help_text="The date in CITATION.cff and on every archive entry.")
+    cut_at = models.DateTimeField(editable=False)
+    cut_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, editable=False, related_name="+")
+    case_count = models.PositiveIntegerField(editable=False)
+    size_bytes = models.PositiveBigIntegerField(editable=False)
+    sha256 = models.CharField("SHA-256", max_length=64, editable=False)
+
+    class Meta:
+        ordering = ["-cut_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Release {self.version} ({self.released_on})"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValidationError("A release is immutable: cut a new one instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("A release is immutable and cannot be deleted.")
+
+    @property
+    def file_name(self) -> str:
+        return f"calcium-case-registry-{self.version}.zip"

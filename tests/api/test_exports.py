@@ -1,15 +1,22 @@
-"""The CSV exports (and the JSON list) read the way analysts read them: with pandas."""
+"""The tidy CSV tables, tables.zip and the codebook, read the way analysts read them: with pandas and the
+codebook's dtypes (R reads them in test_exports_r.py)."""
 
 from __future__ import annotations
 
 import io
+import json
+import zipfile
+from decimal import Decimal
 
 import pandas as pd
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.http import StreamingHttpResponse
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from api import exports
+from cases import measures, tables
 from cases.models import Agent, Case
 from tests.api.documents import client_for, make_document
 from tests.factories import make_source
@@ -17,8 +24,15 @@ from tests.factories import make_source
 pytestmark = pytest.mark.django_db
 
 CASES = "/api/v1/cases/"
-CASES_CSV = "/api/v1/exports/cases.csv"
-LABS_CSV = "/api/v1/exports/labs.csv"
+EXPORTS = "/api/v1/exports/"
+CASES_CSV = f"{EXPORTS}cases.csv"
+LABS_CSV = f"{EXPORTS}labs.csv"
+TABLE_URLS = [f"{EXPORTS}{name}.csv" for name in tables.TABLES]
+TABLES_ZIP = f"{EXPORTS}tables.zip"
+PHENOPACKETS_JSONL = f"{EXPORTS}phenopackets.jsonl"
+PHENOPACKETS_ZIP = f"{EXPORTS}phenopackets.zip"
+CODEBOOK_CSV = "/api/v1/codebook.csv"
+CODEBOOK_JSON = "/api/v1/codebook.json"
 
 # A: hypercalcemia. Peak 14.0 mg/dL = 14 x 0.2495 = 3.493 -> 3.49 mmol/L, CTCAE grade 4 (> 13.5 mg/dL);
 #    nadir 9.5 mg/dL = 9.5 x 0.2495 = 2.370 -> 2.37 mmol/L, hypocalcemia grade 0 (not below 8.9);
@@ -191,18 +205,38 @@ def cohort(curator, agents) -> dict[str, dict]:
     }
 
 
+def body(response) -> bytes:
+    """The whole body of a streamed export (every export streams)."""
+    assert response.status_code == 200, response.content if not response.streaming else response.status_code
+    assert response.streaming
+    return b"".join(response.streaming_content)
+
+
+def pandas_dtypes(client, table: str) -> dict[str, str]:
+    """The table's pandas dtypes, from the served codebook (itself read with no options)."""
+    codebook = pd.read_csv(io.BytesIO(client.get(CODEBOOK_CSV).content))
+    rows = codebook[codebook["table"] == table]
+    return dict(zip(rows["column"], rows["pandas_dtype"], strict=True))
+
+
 def read_csv(client, url: str, params: dict | None = None) -> pd.DataFrame:
+    """What an analyst does: read the table with the codebook's dtypes and no other option."""
     response = client.get(url, params or {})
-    assert response.status_code == 200, response.content
+    data = body(response)
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    return pd.read_csv(io.StringIO(response.content.decode()))
+    table = url.rsplit("/", 1)[1].removesuffix(".csv")
+    return pd.read_csv(io.BytesIO(data), dtype=pandas_dtypes(client, table))
+
+
+def rows_by_id(client, table: str, id_column: str, **params) -> pd.DataFrame:
+    return read_csv(client, f"{EXPORTS}{table}.csv", params).set_index(id_column)
 
 
 def publish(*documents: dict) -> None:
     Case.objects.filter(pk__in=[int(d["id"].removeprefix("CCR-")) for d in documents]).update(status="published")
 
 
-@pytest.mark.parametrize("url", [CASES_CSV, LABS_CSV])
+@pytest.mark.parametrize("url", [*TABLE_URLS, TABLES_ZIP, CODEBOOK_CSV, CODEBOOK_JSON])
 def test_anonymous_gets_401(url):
     assert APIClient().get(url).status_code == 401
 
@@ -210,62 +244,54 @@ def test_anonymous_gets_401(url):
 def test_the_case_table_has_one_row_per_case_in_these_columns(curator, cohort):
     df = read_csv(curator, CASES_CSV)
     assert list(df.columns) == [
-        *("case_id", "status", "title", "source_kind", "source_year", "doi", "pmid"),
-        *("age_years", "age_90_or_over", "sex", "menopausal_status", "disorder"),
-        *("tumor_site", "icdo3_topography", "histology", "icdo3_morphology", "er", "pr", "her2", "hormone_receptor"),
-        *("metastases_present", "metastases_absent"),
-        *("main_mechanism", "main_mechanism_certainty", "mechanisms", "suggested_mechanism", "mechanism_agreement"),
-        "completeness_score",
+        *("case_id", "status", "title", "case_label"),
+        *("source_kind", "source_citation", "source_title", "source_journal", "source_year", "doi", "pmid"),
+        *("age_years", "age_90_or_over", "sex", "menopausal_status", "disorder", "index_event"),
+        *("main_mechanism", "suggested_mechanism", "mechanism_agreement", "completeness_score"),
         *("peak_calcium_mg_dl", "peak_calcium_mmol_l", "peak_calcium_basis", "peak_calcium_comparator"),
         *("nadir_calcium_mg_dl", "nadir_calcium_mmol_l", "nadir_calcium_comparator"),
         *("peak_ctcae_grade", "peak_ctcae_basis", "peak_ctcae_limit_basis", "nadir_ctcae_grade"),
         *("ionized_peak_mmol_l", "ionized_peak_ctcae_grade", "ionized_nadir_mmol_l", "ionized_nadir_ctcae_grade"),
         *("first_calcium_directed", "calcium_normalised", "days_to_normalisation"),
-        *("vital_status", "follow_up_days", "calcium_outcome", "tumor_response", "version", "updated_at"),
+        *("vital_status", "follow_up_days", "follow_up_text", "calcium_outcome", "tumor_response"),
+        *("version", "updated_at"),
     ]
     assert list(df["case_id"]) == [cohort["A"]["id"], cohort["C"]["id"], cohort["D"]["id"]]
 
 
-def test_the_case_table_reads_as_numbers_and_strings(curator, cohort):
-    df = read_csv(curator, CASES_CSV)
-    assert pd.api.types.is_string_dtype(df["case_id"])
-    assert pd.api.types.is_string_dtype(df["disorder"])
-    for column in (
-        "peak_calcium_mg_dl",
-        "peak_calcium_mmol_l",
-        "nadir_calcium_mg_dl",
-        "nadir_calcium_mmol_l",
-        "peak_ctcae_grade",
-        "age_years",
-        "source_year",
-        "follow_up_days",
-        "completeness_score",
-        "version",
-    ):
-        assert pd.api.types.is_numeric_dtype(df[column]), column
-    assert pd.api.types.is_bool_dtype(df["age_90_or_over"])
+@pytest.mark.parametrize("table", list(tables.TABLES))
+def test_every_table_reads_with_the_codebooks_dtypes_and_no_other_option(curator, cohort, table):
+    dtypes = pandas_dtypes(curator, table)
+    df = read_csv(curator, f"{EXPORTS}{table}.csv")
+    assert list(df.columns) == list(dtypes) == tables.TABLES[table].column_names
+    assert len(df) > 0
+    for column, dtype in dtypes.items():
+        assert str(df[column].dtype) == dtype, column
+    # Without any option pandas reads the same cells as the same kinds: NA is missing, TRUE/FALSE booleans,
+    # identifiers text (a CURIE is never a number).
+    plain = pd.read_csv(io.BytesIO(body(curator.get(f"{EXPORTS}{table}.csv"))))
+    for column, dtype in dtypes.items():
+        if dtype == "string":
+            assert not pd.api.types.is_numeric_dtype(plain[column]) or plain[column].isna().all(), column
+
+
+def test_cells_are_true_false_and_na_never_empty(curator, cohort):
+    text = body(curator.get(CASES_CSV)).decode()
+    d_row = next(line for line in text.splitlines() if line.startswith(cohort["D"]["id"]))
+    assert ",," not in d_row and not d_row.endswith(",")
+    assert ",NA," in d_row and ",FALSE," in d_row  # age unknown; not 90 or over
+    assert "True" not in text and "False" not in text
 
 
 def test_the_case_table_row_of_a_known_case(curator, cohort):
-    row = read_csv(curator, CASES_CSV).set_index("case_id").loc[cohort["A"]["id"]]
-    assert row["status"] == "draft"
-    assert row["title"] == "Breast cancer with PTHrP-mediated hypercalcemia"
-    assert (row["source_kind"], row["source_year"], row["doi"]) == ("case_report", 2013, "10.1155/2013/871917")
+    row = rows_by_id(curator, "cases", "case_id").loc[cohort["A"]["id"]]
+    assert (row["status"], row["title"]) == ("draft", "Breast cancer with PTHrP-mediated hypercalcemia")
+    assert (row["source_kind"], row["source_year"]) == ("case_report", 2013)
+    assert (row["doi"], row["pmid"]) == ("DOI:10.1155/2013/871917", "PMID:23710001")  # CURIEs, never numbers
     assert (row["age_years"], row["age_90_or_over"], row["sex"]) == (67, False, "female")
     assert (row["menopausal_status"], row["disorder"]) == ("postmenopausal", "hypercalcemia")
-    assert (row["tumor_site"], row["icdo3_topography"]) == ("breast", "C50.9")  # C50.9: breast, filled in
-    assert (row["histology"], row["icdo3_morphology"]) == ("Invasive ductal carcinoma", "8500/3")
-    assert (row["er"], row["pr"], row["her2"], row["hormone_receptor"]) == (
-        "positive",
-        "negative",
-        "negative",
-        "positive",
-    )
-    assert (row["metastases_present"], row["metastases_absent"]) == ("liver", "bone")
-    assert (row["main_mechanism"], row["main_mechanism_certainty"]) == ("humoral_pthrp", "confirmed")
-    assert row["mechanisms"] == "local_osteolytic:excluded;humoral_pthrp:confirmed"
+    assert (row["main_mechanism"], row["mechanism_agreement"]) == ("humoral_pthrp", "no_suggestion")
     assert pd.isna(row["suggested_mechanism"])
-    assert row["mechanism_agreement"] == "no_suggestion"
     assert row["completeness_score"] == 6
     assert (row["peak_calcium_mg_dl"], row["peak_calcium_mmol_l"], row["peak_calcium_basis"]) == (
         14.0,
@@ -280,7 +306,7 @@ def test_the_case_table_row_of_a_known_case(curator, cohort):
     )
     assert row["nadir_ctcae_grade"] == 0
     assert row["first_calcium_directed"] == "zoledronic_acid"
-    assert row["calcium_normalised"] is True  # a Python bool in an object column (C and D are empty)
+    assert row["calcium_normalised"] == True  # noqa: E712 (a numpy bool from pandas' nullable boolean)
     assert row["days_to_normalisation"] == 5
     assert (row["vital_status"], row["follow_up_days"], row["calcium_outcome"]) == ("alive", 180, "normalised")
     assert row["tumor_response"] == "partial_response"
@@ -289,7 +315,7 @@ def test_the_case_table_row_of_a_known_case(curator, cohort):
 
 
 def test_the_case_table_row_of_a_hypocalcemia_case_in_mmol_l(curator, cohort):
-    row = read_csv(curator, CASES_CSV).set_index("case_id").loc[cohort["C"]["id"]]
+    row = rows_by_id(curator, "cases", "case_id").loc[cohort["C"]["id"]]
     assert (row["age_years"], row["age_90_or_over"]) == (90, True)
     assert (row["peak_calcium_mg_dl"], row["peak_calcium_mmol_l"]) == (6.41, 1.6)
     assert (row["nadir_calcium_mg_dl"], row["nadir_calcium_mmol_l"]) == (6.41, 1.6)
@@ -297,21 +323,17 @@ def test_the_case_table_row_of_a_hypocalcemia_case_in_mmol_l(curator, cohort):
     assert row["first_calcium_directed"] == "calcium gluconate"  # no agent: the name as reported
     assert pd.isna(row["calcium_normalised"])
     assert pd.isna(row["days_to_normalisation"])
-    assert row["metastases_present"] == "bone"
-    assert pd.isna(row["metastases_absent"])  # none explicitly free
     assert (row["suggested_mechanism"], row["mechanism_agreement"]) == ("osteoblastic_hungry_bone", "agree")
     assert row["completeness_score"] == 5
 
 
-def test_missing_values_are_empty_cells(curator, cohort):
-    row = read_csv(curator, CASES_CSV).set_index("case_id").loc[cohort["D"]["id"]]
+def test_missing_values_are_missing(curator, cohort):
+    row = rows_by_id(curator, "cases", "case_id").loc[cohort["D"]["id"]]
     for column in (
         "age_years",
-        "tumor_site",
-        "er",
-        "metastases_present",
+        "doi",
+        "pmid",
         "main_mechanism",
-        "mechanisms",
         "suggested_mechanism",
         "peak_calcium_mg_dl",
         "peak_calcium_mmol_l",
@@ -328,33 +350,82 @@ def test_missing_values_are_empty_cells(curator, cohort):
     assert row["completeness_score"] == 2
 
 
+def test_the_export_reads_the_stored_derived_values(curator, cohort):
+    # One source per row: what refresh_derived stored is what the table says, even where a recomputation would
+    # give another value (here a value set behind the model's back).
+    Case.objects.filter(pk=int(cohort["A"]["id"][4:])).update(peak_calcium_mg_dl=Decimal("13.25"), peak_ctcae_grade=3)
+    row = rows_by_id(curator, "cases", "case_id").loc[cohort["A"]["id"]]
+    assert (row["peak_calcium_mg_dl"], row["peak_ctcae_grade"]) == (13.25, 3)
+
+
+def test_multi_valued_facts_live_in_the_long_tables(curator, cohort):
+    a, c = cohort["A"], cohort["C"]
+    tumors = rows_by_id(curator, "tumors", "tumor_id")
+    breast = tumors.loc[a["tumors"][0]["id"]]
+    assert (breast["case_id"], breast["site"], breast["icdo3_topography"]) == (a["id"], "breast", "ICDO:C50.9")
+    assert (breast["histology"], breast["icdo3_morphology"]) == ("Invasive ductal carcinoma", "ICDO:8500/3")
+    assert (breast["er"], breast["pr"], breast["her2"], breast["hormone_receptor"]) == (
+        *("positive", "negative", "negative", "positive"),
+    )
+    assert list(tumors["case_id"]) == [a["id"], c["id"]]  # D has none
+
+    metastases = rows_by_id(curator, "metastases", "metastasis_id")
+    assert [(r.case_id, r.site, r.present) for r in metastases.itertuples()] == [
+        (a["id"], "liver", True),
+        (a["id"], "bone", False),  # explicitly free
+        (c["id"], "bone", True),
+    ]
+
+    mechanisms = read_csv(curator, f"{EXPORTS}mechanisms.csv")
+    assert [(r.case_id, r.rank, r.mechanism, r.certainty, r.recorded) for r in mechanisms.itertuples()] == [
+        (a["id"], 1, "local_osteolytic", "excluded", False),
+        (a["id"], 2, "humoral_pthrp", "confirmed", True),
+        (c["id"], 1, "osteoblastic_hungry_bone", "probable", True),
+    ]
+
+    interventions = rows_by_id(curator, "interventions", "intervention_id")
+    zoledronic = interventions.loc[a["interventions"][0]["id"]]
+    assert (zoledronic["agent"], zoledronic["agent_atc"], zoledronic["status"]) == (
+        "zoledronic_acid",
+        "ATC:M05BA08",
+        "administered",
+    )
+    assert (zoledronic["calcium_before_mg_dl"], zoledronic["calcium_after_mg_dl"]) == (14.0, 9.5)
+    assert (zoledronic["calcium_normal_after"], zoledronic["days_to_calcium_after"]) == (True, 5)
+    recommended = interventions.loc[a["interventions"][1]["id"]]
+    assert (recommended["status"], recommended["calcium_response"]) == ("recommended", "not_assessed")
+    assert pd.isna(recommended["day"]) and pd.isna(recommended["calcium_before_mg_dl"])
+    gluconate = interventions.loc[c["interventions"][0]["id"]]
+    assert pd.isna(gluconate["agent"]) and gluconate["agent_text"] == "calcium gluconate"
+
+
 def test_the_lab_table_has_one_row_per_result_in_these_columns(curator, cohort):
     df = read_csv(curator, LABS_CSV)
     assert list(df.columns) == [
-        *("case_id", "lab_id", "sequence", "day", "day_is_approximate", "analyte", "loinc", "specimen"),
-        *("comparator", "value", "value_high", "unit", "qualitative", "ref_low", "ref_high"),
+        *("case_id", "lab_id", "sequence", "day", "day_is_approximate", "timing_text", "analyte", "loinc"),
+        *("specimen", "comparator", "value", "value_high", "unit", "qualitative", "ref_low", "ref_high"),
         *("si_value", "si_value_high", "si_unit", "conventional_value", "conventional_value_high"),
-        *("conventional_unit", "interpretation", "interpretation_basis", "follows_intervention_id"),
+        *("conventional_unit", "interpretation", "interpretation_basis", "follows_intervention_id", "quote"),
     ]
     # A's two results, C's two, none for D.
     assert list(df["case_id"]) == [cohort["A"]["id"]] * 2 + [cohort["C"]["id"]] * 2
-    assert pd.api.types.is_string_dtype(df["case_id"])
-    for column in ("lab_id", "sequence", "day", "value", "ref_low", "ref_high", "si_value", "conventional_value"):
-        assert pd.api.types.is_numeric_dtype(df[column]), column
 
 
 def test_the_lab_table_gives_each_value_in_si_and_conventional_units(curator, cohort):
-    df = read_csv(curator, LABS_CSV).set_index("lab_id")
+    df = rows_by_id(curator, "labs", "lab_id")
     a_labs, c_labs = cohort["A"]["labs"], cohort["C"]["labs"]
     zoledronic_acid = cohort["A"]["interventions"][0]["id"]
 
     high = df.loc[a_labs[0]["id"]]  # 14.0 mg/dL x 0.2495 = 3.493 -> 3.49 mmol/L; above 10.1
-    assert (high["analyte"], high["loinc"], high["value"], high["unit"]) == ("calcium_total", "17861-6", 14.0, "mg/dL")
+    assert (high["analyte"], high["loinc"], high["value"], high["unit"]) == (
+        *("calcium_total", "LOINC:17861-6", 14.0, "mg/dL"),
+    )
     assert (high["ref_low"], high["ref_high"]) == (8.9, 10.1)
     assert (high["si_value"], high["si_unit"]) == (3.49, "mmol/L")
     assert (high["conventional_value"], high["conventional_unit"]) == (14.0, "mg/dL")
     assert (high["interpretation"], high["interpretation_basis"]) == ("high", "reported_range")
-    assert (high["sequence"], high["day"]) == (2, 0)
+    assert (high["sequence"], high["day"], high["day_is_approximate"]) == (2, 0, False)
+    assert high["quote"] == "serum calcium of 14.0 mg/dL"
     assert pd.isna(high["follows_intervention_id"])
 
     after = df.loc[a_labs[1]["id"]]  # 9.5 x 0.2495 = 2.370 -> 2.37 mmol/L; within 8.9-10.1
@@ -368,17 +439,15 @@ def test_the_lab_table_gives_each_value_in_si_and_conventional_units(curator, co
     assert low["interpretation"] == "low"
 
     pth = df.loc[c_labs[1]["id"]]  # 120 pg/mL x 0.106 = 12.72 pmol/L; above 65
-    assert (pth["analyte"], pth["loinc"], pth["value"], pth["unit"]) == ("pth_intact", "2731-8", 120.0, "pg/mL")
+    assert (pth["analyte"], pth["loinc"], pth["value"], pth["unit"]) == ("pth_intact", "LOINC:2731-8", 120.0, "pg/mL")
     assert (pth["si_value"], pth["si_unit"]) == (12.72, "pmol/L")
-    assert (pth["conventional_value"], pth["conventional_unit"]) == (120.0, "pg/mL")
     assert pth["interpretation"] == "high"
 
 
-def test_the_case_list_filters_apply_to_both_tables(curator, cohort):
-    cases = read_csv(curator, CASES_CSV, {"disorder": "hypocalcemia"})
-    labs = read_csv(curator, LABS_CSV, {"disorder": "hypocalcemia"})
-    assert list(cases["case_id"]) == [cohort["C"]["id"]]
-    assert list(labs["case_id"]) == [cohort["C"]["id"]] * 2
+def test_the_case_list_filters_apply_to_every_table(curator, cohort):
+    for url in TABLE_URLS:
+        assert set(read_csv(curator, url, {"disorder": "hypocalcemia"})["case_id"]) <= {cohort["C"]["id"]}, url
+    assert list(read_csv(curator, CASES_CSV, {"disorder": "hypocalcemia"})["case_id"]) == [cohort["C"]["id"]]
     # Same-row semantics as the list: A recommended denosumab.
     same_row = {"agent": "denosumab", "intervention_status": "recommended"}
     assert list(read_csv(curator, CASES_CSV, same_row)["case_id"]) == [cohort["A"]["id"]]
@@ -391,11 +460,11 @@ def test_the_case_list_filters_apply_to_both_tables(curator, cohort):
 def test_an_empty_selection_is_a_header_only_table(curator, cohort):
     cases = read_csv(curator, CASES_CSV, {"disorder": "hypocalcemia", "sex": "female"})
     labs = read_csv(curator, LABS_CSV, {"disorder": "soft_tissue_calcification"})  # D has no labs
-    assert (len(cases), len(cases.columns)) == (0, len(exports.CASE_COLUMNS))
-    assert (len(labs), len(labs.columns)) == (0, 24)
+    assert (len(cases), len(cases.columns)) == (0, len(tables.CASES.columns))
+    assert (len(labs), len(labs.columns)) == (0, len(tables.LABS.columns))
 
 
-@pytest.mark.parametrize("url", [CASES_CSV, LABS_CSV])
+@pytest.mark.parametrize("url", [CASES_CSV, LABS_CSV, TABLES_ZIP])
 def test_an_invalid_filter_is_a_400(curator, url):
     response = curator.get(url, {"disorder": "nonsense"})
     assert response.status_code == 400
@@ -407,6 +476,7 @@ def test_an_analysts_tables_leave_out_drafts(cohort):
     analyst = client_for("analyst")
     assert list(read_csv(analyst, CASES_CSV)["case_id"]) == [cohort["A"]["id"]]
     assert list(read_csv(analyst, LABS_CSV)["case_id"]) == [cohort["A"]["id"]] * 2
+    assert set(read_csv(analyst, f"{EXPORTS}mechanisms.csv")["case_id"]) == {cohort["A"]["id"]}
     assert len(read_csv(analyst, CASES_CSV, {"disorder": "hypocalcemia"})) == 0  # C is a draft
 
 
@@ -425,26 +495,85 @@ def test_the_json_list_flattens_with_json_normalize(curator, cohort):
     assert pd.isna(d["derived.peak_calcium.mg_dl"])
 
 
-def test_the_csv_exports_take_the_same_number_of_queries_for_1_or_10_cases(curator, agents, django_assert_num_queries):
-    # Expected queries for cases.csv, whatever the number of cases (7):
-    #   1. the cases, joined to their source, created_by and updated_by
-    #   2. their tumors
-    #   3. their metastases
-    #   4. their mechanisms, joined to the suspect agent
-    #   5. their findings
-    #   6. their lab results
-    #   7. their interventions, joined to the agent
-    # and for labs.csv (1): the lab results of the filtered cases (a subquery), in case and timeline order.
+def test_the_exports_stream_in_the_same_number_of_queries_for_1_or_12_cases(curator, agents):
+    # Each table is one query over a server-side cursor, whatever the number of rows:
+    #   cases.csv: the cases joined to their source, with the first calcium-directed intervention as a subquery;
+    #   every long table: its rows of the filtered cases (a subquery), joined to the agent where it has one.
+    # tables.zip: the seven tables' queries (7). phenopackets.jsonl / .zip (per chunk of 200 cases, so 7 here):
+    #   the cases with source and users, then tumors, metastases, mechanisms (+agents), findings, labs,
+    #   interventions (+agents).
+    expected = {**{url: 1 for url in TABLE_URLS}, TABLES_ZIP: 7, PHENOPACKETS_JSONL: 7, PHENOPACKETS_ZIP: 7}
     post_case(curator, A)
     curator.get(CASES_CSV)  # the first request of a user also reads its permissions (2 queries)
-    for url, rows, queries in ((CASES_CSV, 1, 7), (LABS_CSV, 2, 1)):
-        with django_assert_num_queries(queries):
-            assert len(read_csv(curator, url)) == rows
-    for _ in range(9):
+
+    def queries(url: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            response = curator.get(url)
+            assert isinstance(response, StreamingHttpResponse), url
+            body(response)
+        return len(captured.captured_queries)
+
+    one = {url: queries(url) for url in expected}
+    for _ in range(11):
         post_case(curator, A)
-    for url, rows, queries in ((CASES_CSV, 10, 7), (LABS_CSV, 20, 1)):
-        with django_assert_num_queries(queries):
-            assert len(read_csv(curator, url)) == rows
+    twelve = {url: queries(url) for url in expected}
+    assert one == twelve == expected
+
+
+def test_tables_zip_holds_every_table_and_the_codebook(curator, cohort):
+    response = curator.get(TABLES_ZIP)
+    assert response["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(body(response)))
+    assert archive.namelist() == [*(f"{name}.csv" for name in tables.TABLES), "codebook.csv", "codebook.json"]
+    codebook = pd.read_csv(archive.open("codebook.csv"))
+    for name in tables.TABLES:
+        entries = codebook[codebook["table"] == name]
+        df = pd.read_csv(
+            archive.open(f"{name}.csv"), dtype=dict(zip(entries["column"], entries["pandas_dtype"], strict=True))
+        )
+        assert list(df.columns) == list(entries["column"])
+    cases = pd.read_csv(archive.open("cases.csv"))
+    assert list(cases["case_id"]) == [cohort[letter]["id"] for letter in "ACD"]
+    assert (
+        json.loads(archive.read("codebook.json"))["columns"]
+        == json.loads(curator.get(CODEBOOK_JSON).content)["columns"]
+    )
+
+
+def test_the_codebook_describes_every_column_with_its_codes(curator):
+    codebook = json.loads(curator.get(CODEBOOK_JSON).content)
+    assert [t["table"] for t in codebook["tables"]] == list(tables.TABLES)
+    columns = {(c["table"], c["column"]): c for c in codebook["columns"]}
+    assert len(columns) == sum(len(t.columns) for t in tables.TABLES.values())
+    assert all(c["dtype"] in tables.DTYPES and c["meaning"] for c in columns.values())
+    disorder = columns[("cases", "disorder")]
+    assert disorder["dtype"] == "code"
+    assert {"code": "hypercalcemia", "label": "Hypercalcemia", "system": "HPO", "external_code": "HP:0003072"} in (
+        disorder["codes"]
+    )
+    assert {c["code"] for c in columns[("labs", "analyte")]["codes"]} == set(measures.ANALYTES)
+    assert columns[("cases", "peak_calcium_mmol_l")]["unit"] == "mmol/L"
+    assert (columns[("cases", "age_years")]["pandas_dtype"], columns[("cases", "age_years")]["r_class"]) == (
+        "Int64",
+        "integer",
+    )
+    csv_book = pd.read_csv(io.BytesIO(curator.get(CODEBOOK_CSV).content))
+    site = csv_book[(csv_book["table"] == "tumors") & (csv_book["column"] == "site")].iloc[0]
+    assert "breast, Breast [ICD-O-3 topography C50.9]" in site["codes"]
+
+
+def test_the_codebook_page_lists_every_table(curator, cohort):
+    from django.test import Client
+
+    from tests.factories import make_user
+
+    client = Client()
+    client.force_login(make_user("page-reader", "analyst"))
+    html = client.get("/codebook/").content.decode()
+    for name, table in tables.TABLES.items():
+        assert f'id="{name}"' in html
+        assert all(f'id="{name}-{c.name}"' in html for c in table.columns)
+    assert "Serum total calcium" in html and "LOINC 17861-6" in html
 
 
 @pytest.mark.parametrize("text", ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)"])
@@ -459,8 +588,10 @@ def test_text_a_spreadsheet_would_run_as_a_formula_starts_with_an_apostrophe(cur
             "interventions": [{"category": "drug", "agent_text": text, "intent": "calcium_directed", "day": 0}],
         },
     )
-    row = read_csv(curator, CASES_CSV).iloc[0]
-    assert (row["title"], row["histology"], row["first_calcium_directed"]) == ("'" + text,) * 3
+    case = read_csv(curator, CASES_CSV).iloc[0]
+    assert (case["title"], case["first_calcium_directed"]) == ("'" + text,) * 2
+    assert read_csv(curator, f"{EXPORTS}tumors.csv").iloc[0]["histology"] == "'" + text
+    assert read_csv(curator, f"{EXPORTS}interventions.csv").iloc[0]["agent_text"] == "'" + text
 
 
 def test_numbers_stay_numbers_negative_ones_too(curator):
@@ -477,7 +608,6 @@ def test_numbers_stay_numbers_negative_ones_too(curator):
     )
     labs = read_csv(curator, LABS_CSV)
     assert labs["day"].tolist() == [-3, 2]
-    assert pd.api.types.is_integer_dtype(labs["day"])
     assert labs["value"].tolist() == [7.1, 8.0]
     # Text that starts with a minus but is not a number still gets its apostrophe.
     assert read_csv(curator, CASES_CSV)["title"].tolist() == ["'-3 days before: a title that reads as text"]
@@ -491,14 +621,18 @@ def test_numbers_stay_numbers_negative_ones_too(curator):
         ("\t-3", "'\t-3"),
         ("-3", "-3"),  # text that is a number stays a number
         ("-1.5e3", "-1.5e3"),
-        (-3, -3),
-        (-2.5, -2.5),
-        (None, ""),
+        (-3, "-3"),
+        (Decimal("-2.50"), "-2.5"),
+        (Decimal("14.0000"), "14"),
+        (True, "TRUE"),
+        (False, "FALSE"),
+        (None, "NA"),
+        ("", "NA"),
         ("calcium_total", "calcium_total"),
     ],
 )
-def test_only_text_that_is_not_a_number_is_escaped(value, cell):
-    assert exports.cell(value) == cell
+def test_cells(value, cell):
+    assert tables.cell(value) == cell
 
 
 def test_the_case_table_carries_a_censored_peak_and_ionized_grades(curator):
@@ -512,7 +646,7 @@ def test_the_case_table_carries_a_censored_peak_and_ionized_grades(curator):
             ]
         },
     )
-    row = read_csv(curator, CASES_CSV).set_index("case_id").loc[posted["id"]]
+    row = rows_by_id(curator, "cases", "case_id").loc[posted["id"]]
     assert (row["peak_calcium_mg_dl"], row["peak_calcium_comparator"], row["peak_ctcae_grade"]) == (15.0, ">", 4)
     assert (row["nadir_calcium_mg_dl"], row["nadir_calcium_mmol_l"]) == (12.0, 2.99)  # 12 x 0.2495 = 2.994
     assert pd.isna(row["nadir_calcium_comparator"])

@@ -799,7 +799,8 @@ def test_the_jsonl_download_has_one_phenopacket_per_filtered_visible_case(source
     response = analyst.get("/api/v1/exports/phenopackets.jsonl", {"disorder": "hypercalcemia"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/x-ndjson")
-    packets = [json.loads(line) for line in response.content.decode().splitlines()]
+    assert response.streaming
+    packets = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
     assert [p["id"] for p in packets] == ["CCR-000001", "CCR-000003"]
     for packet in packets:
         parse_phenopacket(packet)
@@ -809,7 +810,8 @@ def test_the_zip_download_has_one_file_per_case(source_cases, analyst):
     response = analyst.get("/api/v1/exports/phenopackets.zip", {"tumor_site": "breast"})
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
-    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert response.streaming
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
     assert archive.namelist() == ["CCR-000001.json", "CCR-000002.json", "CCR-000003.json"]
     parse_phenopacket(json.loads(archive.read("CCR-000002.json")))
 

@@ -18,6 +18,7 @@ from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator
 from openapi_spec_validator import validate as validate_spec
 from rest_framework.test import APIClient
 
+from cases import tables
 from cases.models import Case, Source
 from cases.services import cases_refresh_derived
 from tests.api.documents import make_document
@@ -154,8 +155,13 @@ def test_the_schema_documents_every_endpoint_of_the_api():
         TRANSITION,
         "/api/v1/cases/{id}/phenopacket/",
         "/api/v1/cases/{id}/fhir/",
-        "/api/v1/exports/cases.csv",
-        "/api/v1/exports/labs.csv",
+        *(f"/api/v1/exports/{name}.csv" for name in tables.TABLES),
+        "/api/v1/exports/tables.zip",
+        "/api/v1/codebook.csv",
+        "/api/v1/codebook.json",
+        "/api/v1/releases/",
+        "/api/v1/releases/{version}/",
+        "/api/v1/releases/{version}/download/",
         "/api/v1/exports/phenopackets.jsonl",
         "/api/v1/exports/phenopackets.zip",
         "/api/v1/extract/",
@@ -427,3 +433,12 @@ def test_a_missing_case_matches_the_schema(curator):
     response = curator.get(f"{CASES}CCR-999999/")
     assert response.status_code == 404
     assert_matches_schema(response, CASE, "get")
+
+
+def test_the_schema_documents_each_csv_tables_columns():
+    paths = openapi()["paths"]
+    for name, table in tables.TABLES.items():
+        operation = paths[f"/api/v1/exports/{name}.csv"]["get"]
+        assert [c["name"] for c in operation["x-columns"]] == table.column_names
+        description = operation["responses"]["200"]["description"]
+        assert all(f"| `{column}` |" in description for column in table.column_names), name

@@ -267,7 +267,7 @@ def test_an_import_with_one_bad_case_imports_nothing_and_says_why(source_cases):
 
 def test_export_csv_has_one_row_per_selected_case(source_cases):
     response = login("analyst").post(CHANGELIST, {"action": "export_csv", "_selected_action": [1, 2]})
-    lines = response.content.decode().splitlines()
+    lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0].startswith("case_id,status,title")
     assert [line.split(",")[0] for line in lines[1:]] == ["CCR-000001", "CCR-000002"]
 

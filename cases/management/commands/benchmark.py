@@ -1,11 +1,22 @@
 """Fill the database with synthetic cases and time the main read paths (run against a scratch database).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/registry_bench python manage.py benchmark --cases 2000
+    ... python manage.py benchmark --cases 20000 --exports --keep  # only the exports: time, size and peak RSS
+    ... python manage.py benchmark --cases 0 --exports              # again, on the cases a --keep run left
 
 Synthetic cases are drafts titled "benchmark case N"; they are deleted at the end unless --keep.
+
+Each export's memory is measured in a child process of its own (`--export-child PATH`), which signs in, warms up
+on a small request, then reads the whole export as a client would: it reports the peak RSS (VmHWM) before the
+export and after it, so the difference is what the export itself needed.
 """
 
+import argparse
+import json
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from decimal import Decimal
 
@@ -21,6 +32,25 @@ from cases.services import cases_refresh_derived
 
 MECHANISMS = ["humoral_pthrp", "local_osteolytic", "calcitriol_mediated"]
 SITES = ["breast", "lung", "kidney", "prostate"]
+EXPORTS = [
+    "/api/v1/exports/cases.csv",
+    "/api/v1/exports/labs.csv",
+    "/api/v1/exports/interventions.csv",
+    "/api/v1/exports/tables.zip",
+    # Building a Phenopacket takes ~50 ms a case: a tenth of the synthetic cases (ages 85-89) keeps the run short.
+    "/api/v1/exports/phenopackets.jsonl?age_min=85",
+    "/api/v1/exports/phenopackets.zip?age_min=85",
+]
+
+
+def peak_rss_kib() -> int:
+    """The process's peak resident set size. Linux's VmHWM starts afresh at exec; ru_maxrss would carry the
+    parent's peak (the benchmark that built the data) into the child."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 class Command(BaseCommand):
@@ -30,16 +60,27 @@ class Command(BaseCommand):
         parser.add_argument("--cases", type=int, default=1000)
         parser.add_argument("--repeat", type=int, default=5)
         parser.add_argument("--keep", action="store_true")
+        parser.add_argument("--exports", action="store_true", help="Measure only the exports (time, size, peak RSS).")
+        parser.add_argument("--export-child", metavar="PATH", help=argparse.SUPPRESS)
 
-    def handle(self, *args, cases: int, repeat: int, keep: bool, **options):
+    def handle(self, *args, cases: int, repeat: int, keep: bool, exports: bool, export_child: str | None, **options):
+        if export_child:
+            return self._export_child(export_child)
         started = time.perf_counter()
-        created = self._fill(cases)
+        created = self._fill(cases) if cases else []  # --cases 0 --exports: measure the data a --keep run left
         self.stdout.write(
             f"created {cases} cases ({cases * 8} labs, {cases * 4} interventions) "
             f"in {time.perf_counter() - started:.1f} s"
         )
         user, _ = User.objects.get_or_create(username="benchmark-reviewer", defaults={"is_staff": True})
         user.groups.add(Group.objects.get(name="reviewer"))
+        if exports:
+            self._measure_exports()
+            if not keep:
+                self._delete()
+            return
+        if not created:
+            raise CommandError("Give --cases (at least 1) for the read-path timings.")
         client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
         client.force_login(user)
         first = created[0].registry_id
@@ -68,8 +109,53 @@ class Command(BaseCommand):
                     raise CommandError(f"{path} answered {response.status_code}")
             self.stdout.write(f"{path:62} {statistics.median(timings):10.0f} {len(queries.captured_queries):8d}")
         if not keep:
-            Case.objects.filter(title__startswith="benchmark case").delete()
-            Source.objects.filter(title="benchmark source").delete()
+            self._delete()
+
+    def _delete(self) -> None:
+        Case.objects.filter(title__startswith="benchmark case").delete()
+        Source.objects.filter(title="benchmark source").delete()
+
+    def _measure_exports(self) -> None:
+        self.stdout.write(f"{'export (own process)':40} {'s':>7} {'MB out':>8} {'RSS before':>11} {'peak RSS':>9}")
+        for path in EXPORTS:
+            child = subprocess.run(  # noqa: S603 (our own command)
+                [sys.executable, str(settings.BASE_DIR / "manage.py"), "benchmark", "--export-child", path],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            m = json.loads(child.stdout.strip().splitlines()[-1])
+            self.stdout.write(
+                f"{path:40} {m['seconds']:7.1f} {m['bytes'] / 1e6:8.1f} {m['rss_before_mb']:9.0f}MB "
+                f"{m['peak_rss_mb']:7.0f}MB"
+            )
+
+    def _export_child(self, path: str) -> None:
+        user = User.objects.get(username="benchmark-reviewer")
+        client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
+        client.force_login(user)
+        client.get("/api/v1/exports/cases.csv?disorder=hypocalcemia")  # warm up: imports, permissions
+        before = peak_rss_kib()
+        started = time.perf_counter()
+        response = client.get(path)
+        if response.status_code != 200:
+            raise CommandError(f"{path} answered {response.status_code}")
+        chunks = response.streaming_content if response.streaming else [response.content]
+        size = sum(len(chunk) for chunk in chunks)
+        seconds = time.perf_counter() - started
+        peak = peak_rss_kib()
+        self.stdout.write(
+            json.dumps(
+                {
+                    "path": path,
+                    "seconds": seconds,
+                    "bytes": size,
+                    "streamed": response.streaming,
+                    "rss_before_mb": before / 1024,
+                    "peak_rss_mb": peak / 1024,
+                }
+            )
+        )
 
     @transaction.atomic
     def _fill(self, n: int) -> list[Case]:

@@ -1,0 +1,668 @@
+"""The registry as tidy tables for pandas and R, and the codebook that describes them.
+
+One table per kind of row (cases, tumors, metastases, mechanisms, findings, labs, interventions); every row
+carries its case's `case_id` (CCR-000001) and its own row id. One value per cell: whatever a case has several
+of lives in its long table. Cells: booleans `TRUE` / `FALSE`, missing values (and empty text) `NA`, numbers
+as plain decimals, codes snake_case; external identifiers are CURIEs with the prefixes the Phenopacket export
+uses (`PMID:`, `DOI:`, `HP:`, `LOINC:`, `ICDO:`, `ATC:`), so no reader takes a PMID for a number. Derived
+values are read from the columns `Case.refresh_derived()` stores; per lab row, unit conversion and
+interpretation are pure functions of the row itself.
+
+The codebook is generated from these column definitions, which take dtype, meaning and allowed codes from the
+model fields and vocabularies: it is never edited by hand.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from . import measures, quality
+from . import vocabularies as v
+from .models import Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor, registry_id
+
+# Logical type -> (pandas dtype, R colClasses). Nullable pandas types keep NA in integer and boolean columns.
+DTYPES = {
+    "string": ("string", "character"),
+    "code": ("string", "character"),
+    "integer": ("Int64", "integer"),
+    "number": ("Float64", "numeric"),
+    "boolean": ("boolean", "logical"),
+    "datetime": ("string", "character"),  # ISO 8601 with offset; parse with pd.to_datetime / as.POSIXct
+}
+NA = "NA"
+CHUNK_SIZE = 2000  # rows fetched per round trip of the server-side cursor
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    label: str
+    system: str = ""
+    external_code: str = ""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str
+    meaning: str
+    value: Callable[[Any], Any]
+    unit: str = ""
+    codes: tuple[Code, ...] = ()
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    meaning: str
+    columns: tuple[Column, ...]
+    rows: Callable[[QuerySet], QuerySet]  # the table's rows for a queryset of cases, in a fixed order
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+# --- columns from model fields ----------------------------------------------------------------------------
+
+# External codes beside a vocabulary's own codes, by vocabulary (domain.md, via cases.vocabularies/measures).
+EXTERNAL_CODES: dict[type, tuple[str, Callable[[str], str | None]]] = {
+    v.Disorder: ("HPO", lambda code: v.DISORDER_HPO.get(code)),
+    v.TumorSite: ("ICD-O-3 topography", lambda code: v.TUMOR_SITE_TOPOGRAPHY.get(code)),
+    v.Analyte: ("LOINC", lambda code: measures.ANALYTES[code].loinc if code in measures.ANALYTES else None),
+}
+
+
+def codes_of(choices: type[models.TextChoices]) -> tuple[Code, ...]:
+    system, external = EXTERNAL_CODES.get(choices, ("", lambda code: None))
+    return tuple(Code(c.value, c.label, system if external(c.value) else "", external(c.value) or "") for c in choices)
+
+
+def _field_dtype(field: models.Field) -> str:
+    if isinstance(field, models.BooleanField):
+        return "boolean"
+    if isinstance(field, (models.IntegerField, models.ForeignKey)):
+        return "integer"
+    if isinstance(field, models.DecimalField):
+        return "number"
+    if isinstance(field, models.DateTimeField):
+        return "datetime"
+    return "code" if field.choices else "string"
+
+
+def _meaning(field: models.Field) -> str:
+    text = str(field.help_text or field.verbose_name)
+    return text[0].upper() + text[1:]
+
+
+def field(
+    model: type[models.Model],
+    name: str,
+    *,
+    column: str | None = None,
+    meaning: str = "",
+    unit: str = "",
+    choices: type[models.TextChoices] | None = None,
+    value: Callable[[Any], Any] | None = None,
+) -> Column:
+    """A column holding a model field: dtype, meaning and allowed codes come from the field."""
+    f = model._meta.get_field(name)
+    if choices is not None:
+        codes = codes_of(choices)
+    elif f.choices:
+        codes = tuple(Code(str(code), str(label)) for code, label in f.choices)
+    else:
+        codes = ()
+    attribute = f.attname if isinstance(f, models.ForeignKey) else name
+    return Column(
+        name=column or name,
+        dtype="code" if codes else _field_dtype(f),
+        meaning=meaning or _meaning(f),
+        value=value or (lambda row: getattr(row, attribute)),
+        unit=unit,
+        codes=codes,
+    )
+
+
+def curie(prefix: str, code: str | None) -> str | None:
+    return f"{prefix}:{code}" if code else None
+
+
+CASE_ID = Column(
+    "case_id", "string", "The registry's case id (CCR- and six digits).", lambda row: registry_id(row.case_id)
+)
+
+
+def row_id(name: str, what: str) -> Column:
+    return Column(
+        name, "integer", f"The registry's id of this {what} (stable across exports and releases).", lambda row: row.pk
+    )
+
+
+def timing(model: type[models.Model]) -> tuple[Column, ...]:
+    return (
+        field(model, "sequence"),
+        field(model, "day", unit="days"),
+        field(model, "day_is_approximate"),
+        field(model, "timing_text"),
+    )
+
+
+CALCIUM_BASIS = tuple(
+    Code(code, measures.analyte(code).label, "LOINC", measures.analyte(code).loinc or "")
+    for code in measures.CALCIUM_ANALYTES
+)
+LIMIT_BASIS = (
+    Code(measures.BASIS_REPORTED, "Against the reference range the source reports"),
+    Code(measures.BASIS_DEFAULT, "Against the registry's documented default range (no range reported)"),
+    Code(measures.BASIS_NONE, "No range available"),
+)
+INTERPRETATION_BASIS = (*LIMIT_BASIS, Code(measures.BASIS_QUALITATIVE, "The source's own qualitative word"))
+INTERPRETATION = tuple(
+    Code(code, code.capitalize()) for code in (measures.HIGH, measures.LOW, measures.NORMAL, measures.INDETERMINATE)
+)
+AGREEMENT = (
+    Code(quality.AGREE, "A recorded mechanism is among those the labs suggest"),
+    Code(quality.DISAGREE, "The labs suggest only other mechanisms"),
+    Code(quality.NO_SUGGESTION, "No rule of the mechanism check applies"),
+    Code(quality.NO_MECHANISM, "The curator recorded no mechanism"),
+)
+CTCAE_GRADE = "CTCAE v5.0 grade (0 = within limits)"
+
+
+def derived(name: str, dtype: str, meaning: str, *, unit: str = "", codes: tuple[Code, ...] = ()) -> Column:
+    """A derived measure stored on Case by refresh_derived() (empty text stored as missing)."""
+    return Column(name, dtype, meaning, lambda row: getattr(row, name), unit=unit, codes=codes)
+
+
+# --- the tables -------------------------------------------------------------------------------------------
+
+
+def _cases_rows(cases: QuerySet) -> QuerySet:
+    first = Intervention.objects.filter(
+        case=OuterRef("pk"), intent=v.Intent.CALCIUM_DIRECTED, status=v.InterventionStatus.ADMINISTERED
+    ).order_by("sequence", "id")
+    return cases.select_related("source").annotate(
+        first_calcium_directed=Coalesce(
+            Subquery(first.values("agent__code")[:1]), Subquery(first.values("agent_text")[:1])
+        )
+    )
+
+
+def _children(model: type[models.Model], *order: str, related: tuple[str, ...] = ()) -> Callable[[QuerySet], QuerySet]:
+    def rows(cases: QuerySet) -> QuerySet:
+        selected = model.objects.filter(case__in=cases.order_by().values("pk")).order_by("case_id", *order)
+        return selected.select_related(*related) if related else selected
+
+    return rows
+
+
+CASES = Table(
+    "cases",
+    "One row per case: patient, disorder, source, outcome and the derived calcium measures.",
+    (
+        Column("case_id", "string", "The registry's case id (CCR- and six digits).", lambda c: c.registry_id),
+        field(Case, "status", meaning="Curation status (analysts see published cases only)."),
+        field(Case, "title"),
+        field(Case, "case_label"),
+        field(Source, "kind", column="source_kind", meaning="Kind of source.", value=lambda c: c.source.kind),
+        field(Source, "citation", column="source_citation", value=lambda c: c.source.citation),
+        field(Source, "title", column="source_title", meaning="Title of the source.", value=lambda c: c.source.title),
+        field(Source, "journal", column="source_journal", value=lambda c: c.source.journal),
+        field(Source, "year", column="source_year", meaning="Publication year.", value=lambda c: c.source.year),
+        Column(
+            "doi",
+            "string",
+            "DOI of the source as a CURIE (DOI:10.1155/2013/871917).",
+            lambda c: curie("DOI", c.source.doi),
+        ),
+        Column(
+            "pmid",
+            "string",
+            "PubMed id of the source as a CURIE (PMID:23710001).",
+            lambda c: curie("PMID", c.source.pmid),
+        ),
+        field(Case, "age_years", unit="years"),
+        Column("age_90_or_over", "boolean", "Age is 90 or older (stored as 90).", lambda c: c.age_is_90_or_over),
+        field(Case, "sex", meaning="Sex as reported."),
+        field(Case, "menopausal_status"),
+        field(Case, "disorder", meaning="The calcium disorder the case is about.", choices=v.Disorder),
+        field(Case, "index_event"),
+        derived(
+            "main_mechanism",
+            "code",
+            "The first recorded (not excluded) mechanism by rank; all are in mechanisms.csv.",
+            codes=codes_of(v.MechanismCode),
+        ),
+        derived(
+            "suggested_mechanism",
+            "code",
+            "The mechanism the lab pattern suggests (domain.md's table).",
+            codes=codes_of(v.MechanismCode),
+        ),
+        derived("mechanism_agreement", "code", "Recorded mechanism against the suggested one.", codes=AGREEMENT),
+        derived("completeness_score", "integer", "CARE reporting items the record holds, of 6."),
+        derived("peak_calcium_mg_dl", "number", "Highest serum (total or corrected) calcium.", unit="mg/dL"),
+        derived("peak_calcium_mmol_l", "number", "Highest serum (total or corrected) calcium.", unit="mmol/L"),
+        derived("peak_calcium_basis", "code", "Which calcium the peak is.", codes=CALCIUM_BASIS),
+        derived(
+            "peak_calcium_comparator",
+            "code",
+            "'>' when the peak is a censored value (the peak is above it).",
+            codes=codes_of(v.Comparator),
+        ),
+        derived("nadir_calcium_mg_dl", "number", "Lowest serum (total or corrected) calcium.", unit="mg/dL"),
+        derived("nadir_calcium_mmol_l", "number", "Lowest serum (total or corrected) calcium.", unit="mmol/L"),
+        derived(
+            "nadir_calcium_comparator",
+            "code",
+            "Comparator when the nadir is a censored value.",
+            codes=codes_of(v.Comparator),
+        ),
+        derived("peak_ctcae_grade", "integer", f"Hypercalcemia {CTCAE_GRADE}, worst value."),
+        derived("peak_ctcae_basis", "code", "Which calcium the hypercalcemia grade is from.", codes=CALCIUM_BASIS),
+        derived("peak_ctcae_limit_basis", "code", "Which limits the hypercalcemia grade used.", codes=LIMIT_BASIS),
+        derived("nadir_ctcae_grade", "integer", f"Hypocalcemia {CTCAE_GRADE}, worst value."),
+        derived("ionized_peak_mmol_l", "number", "Highest ionized calcium.", unit="mmol/L"),
+        derived("ionized_peak_ctcae_grade", "integer", f"Hypercalcemia {CTCAE_GRADE} from ionized calcium."),
+        derived("ionized_nadir_mmol_l", "number", "Lowest ionized calcium.", unit="mmol/L"),
+        derived("ionized_nadir_ctcae_grade", "integer", f"Hypocalcemia {CTCAE_GRADE} from ionized calcium."),
+        Column(
+            "first_calcium_directed",
+            "string",
+            "First administered calcium-directed intervention: its agent "
+            "code, or the name as reported when it has no agent.",
+            lambda c: c.first_calcium_directed,
+        ),
+        derived(
+            "calcium_normalised",
+            "boolean",
+            "Calcium back on the normal side of the disorder's limit after "
+            "the first administered calcium-directed intervention (NA: not judged).",
+        ),
+        derived(
+            "days_to_normalisation", "integer", "Days from that intervention to the first normal calcium.", unit="days"
+        ),
+        field(Case, "vital_status", meaning="Vital status at the end of follow-up."),
+        field(Case, "follow_up_days", unit="days"),
+        field(Case, "follow_up_text"),
+        field(Case, "calcium_outcome", meaning="Calcium at the end of follow-up, as reported."),
+        field(Case, "tumor_response", meaning="Tumor response over the follow-up, as reported."),
+        field(Case, "version"),
+        Column("updated_at", "datetime", "Last change of the record (ISO 8601, UTC).", lambda c: c.updated_at),
+    ),
+    _cases_rows,
+)
+
+TUMORS = Table(
+    "tumors",
+    "One row per primary tumor; its timing is the time of diagnosis.",
+    (
+        CASE_ID,
+        row_id("tumor_id", "tumor"),
+        *timing(Tumor),
+        field(Tumor, "site", choices=v.TumorSite),
+        Column(
+            "icdo3_topography",
+            "string",
+            "ICD-O-3 topography as a CURIE (ICDO:C50.9).",
+            lambda t: curie("ICDO", t.icdo3_topography),
+        ),
+        field(Tumor, "laterality"),
+        field(Tumor, "histology"),
+        Column(
+            "icdo3_morphology",
+            "string",
+            "ICD-O-3 morphology as a CURIE (ICDO:8500/3), only where the histology maps without interpretation.",
+            lambda t: curie("ICDO", t.icdo3_morphology),
+        ),
+        field(Tumor, "grade"),
+        *(
+            field(Tumor, name, meaning=f"{name.upper()} status (LOINC:{v.RECEPTOR_LOINC[name]}).")
+            for name in ("er", "pr", "her2")
+        ),
+        field(Tumor, "hormone_receptor"),
+        field(Tumor, "tnm_reported"),
+        field(Tumor, "stage_text"),
+        field(Tumor, "quote"),
+    ),
+    _children(Tumor, "sequence", "id"),
+)
+
+METASTASES = Table(
+    "metastases",
+    "One row per metastasis site, present or explicitly absent.",
+    (
+        CASE_ID,
+        row_id("metastasis_id", "metastasis"),
+        *timing(Metastasis),
+        field(Metastasis, "site"),
+        field(Metastasis, "detail"),
+        field(
+            Metastasis, "present", meaning="TRUE: metastasis at this site; FALSE: the source says the site was free."
+        ),
+        field(Metastasis, "quote"),
+    ),
+    _children(Metastasis, "sequence", "id"),
+)
+
+MECHANISMS = Table(
+    "mechanisms",
+    "One row per mechanism the curator recorded, excluded ones included.",
+    (
+        CASE_ID,
+        row_id("mechanism_id", "mechanism"),
+        field(Mechanism, "rank"),
+        field(Mechanism, "code", column="mechanism", meaning="Mechanism of the calcium disorder."),
+        field(Mechanism, "certainty"),
+        Column(
+            "recorded",
+            "boolean",
+            "TRUE unless the certainty is 'excluded' (a recorded mechanism).",
+            lambda m: m.is_recorded,
+        ),
+        field(Mechanism, "evidence"),
+        Column(
+            "suspect_agent",
+            "string",
+            "Drug-related mechanisms: the agent's code (agents.csv of the API).",
+            lambda m: m.suspect_agent.code if m.suspect_agent_id else None,
+        ),
+        Column(
+            "suspect_agent_atc",
+            "string",
+            "The suspect agent's ATC code as a CURIE (ATC:M05BX04).",
+            lambda m: curie("ATC", m.suspect_agent.atc_code) if m.suspect_agent_id else None,
+        ),
+        field(Mechanism, "action_taken"),
+        field(Mechanism, "dechallenge"),
+        field(Mechanism, "rechallenge"),
+    ),
+    _children(Mechanism, "rank", "id", related=("suspect_agent",)),
+)
+
+FINDINGS = Table(
+    "findings",
+    "One row per symptom or sign, present or explicitly absent.",
+    (
+        CASE_ID,
+        row_id("finding_id", "finding"),
+        *timing(Finding),
+        field(Finding, "label"),
+        field(Finding, "hpo_id", meaning="HPO term (HP:0001254), only where a checked one exists."),
+        field(Finding, "present"),
+        field(Finding, "quote"),
+    ),
+    _children(Finding, "sequence", "id"),
+)
+
+
+def _lab_value(unit_of: Callable[[measures.Analyte], str], key: str) -> Callable[[LabResult], Any]:
+    def value(lab: LabResult):
+        return (lab.in_unit(unit_of(measures.analyte(lab.analyte))) or {}).get(key)
+
+    return value
+
+
+def _lab_unit(unit_of: Callable[[measures.Analyte], str]) -> Callable[[LabResult], Any]:
+    return lambda lab: unit_of(measures.analyte(lab.analyte)) if lab.unit else None
+
+
+def _si(a: measures.Analyte) -> str:
+    return a.si_unit
+
+
+def _conventional(a: measures.Analyte) -> str:
+    return a.conventional_unit
+
+
+LABS = Table(
+    "labs",
+    "One row per lab result, in the unit reported and converted to SI and conventional units.",
+    (
+        CASE_ID,
+        row_id("lab_id", "lab result"),
+        *timing(LabResult),
+        field(LabResult, "analyte", meaning="What was measured.", choices=v.Analyte),
+        Column(
+            "loinc",
+            "string",
+            "LOINC code of the analyte in this unit and specimen, as a CURIE (LOINC:17861-6).",
+            lambda lab: curie("LOINC", lab.loinc),
+        ),
+        field(LabResult, "specimen", meaning="Specimen, where reported."),
+        field(LabResult, "comparator"),
+        field(LabResult, "value", meaning="The number reported; the low end of a reported range.", unit="column unit"),
+        field(LabResult, "value_high", unit="column unit"),
+        field(LabResult, "unit", meaning="Unit of value, value_high, ref_low and ref_high, as reported."),
+        field(LabResult, "qualitative"),
+        field(LabResult, "ref_low", meaning="Reference low as reported.", unit="column unit"),
+        field(LabResult, "ref_high", meaning="Reference high as reported.", unit="column unit"),
+        Column("si_value", "number", "The value in SI units.", _lab_value(_si, "value"), unit="column si_unit"),
+        Column(
+            "si_value_high",
+            "number",
+            "The high end of a range in SI units.",
+            _lab_value(_si, "value_high"),
+            unit="column si_unit",
+        ),
+        Column("si_unit", "string", "The analyte's SI unit.", _lab_unit(_si)),
+        Column(
+            "conventional_value",
+            "number",
+            "The value in conventional units.",
+            _lab_value(_conventional, "value"),
+            unit="column conventional_unit",
+        ),
+        Column(
+            "conventional_value_high",
+            "number",
+            "The high end of a range in conventional units.",
+            _lab_value(_conventional, "value_high"),
+            unit="column conventional_unit",
+        ),
+        Column("conventional_unit", "string", "The analyte's conventional unit.", _lab_unit(_conventional)),
+        Column(
+            "interpretation",
+            "code",
+            "The value against its reference range.",
+            lambda lab: lab.interpretation().flag,
+            codes=INTERPRETATION,
+        ),
+        Column(
+            "interpretation_basis",
+            "code",
+            "Which range the interpretation used.",
+            lambda lab: lab.interpretation().basis,
+            codes=INTERPRETATION_BASIS,
+        ),
+        field(
+            LabResult,
+            "follows_intervention",
+            column="follows_intervention_id",
+            meaning="intervention_id of the intervention this result is reported after (interventions.csv).",
+        ),
+        field(LabResult, "quote"),
+    ),
+    _children(LabResult, "sequence", "id"),
+)
+
+INTERVENTIONS = Table(
+    "interventions",
+    "One row per intervention (drug, procedure, radiotherapy, supportive care); its timing is its start.",
+    (
+        CASE_ID,
+        row_id("intervention_id", "intervention"),
+        *timing(Intervention),
+        field(Intervention, "category"),
+        Column(
+            "agent",
+            "string",
+            "The agent's code in the registry's agent list (NA: not named in the list).",
+            lambda i: i.agent.code if i.agent_id else None,
+        ),
+        Column(
+            "agent_atc",
+            "string",
+            "The agent's ATC code as a CURIE (ATC:M05BA08).",
+            lambda i: curie("ATC", i.agent.atc_code) if i.agent_id else None,
+        ),
+        Column(
+            "agent_drug_class",
+            "string",
+            "The agent's drug class.",
+            lambda i: i.agent.drug_class if i.agent_id else None,
+        ),
+        field(Intervention, "agent_text"),
+        field(Intervention, "regimen"),
+        field(Intervention, "intent", meaning="What the intervention was directed at."),
+        field(Intervention, "status", meaning="Administered, recommended or advised against."),
+        field(Intervention, "dose_text"),
+        field(Intervention, "dose_value", meaning="Dose as a number.", unit="column dose_unit"),
+        field(Intervention, "dose_unit", meaning="Unit of the dose, as reported."),
+        field(Intervention, "route", meaning="Route of administration."),
+        field(Intervention, "schedule"),
+        field(Intervention, "cycles"),
+        field(Intervention, "cycles_text"),
+        field(Intervention, "end_day", unit="days"),
+        field(Intervention, "end_day_is_approximate", meaning="The end day is an estimate."),
+        field(Intervention, "end_timing_text", meaning="The source's phrase for the end."),
+        field(Intervention, "duration_days", unit="days"),
+        field(Intervention, "duration_text"),
+        field(Intervention, "calcium_response", meaning="Calcium response to this intervention (administered only)."),
+        field(Intervention, "tumor_response"),
+        field(Intervention, "adverse_events"),
+        field(Intervention, "adverse_events_text", meaning="Adverse events as reported."),
+        derived(
+            "calcium_before_mg_dl",
+            "number",
+            "Last serum calcium before the intervention (administered only).",
+            unit="mg/dL",
+        ),
+        derived(
+            "calcium_after_mg_dl",
+            "number",
+            "The calcium the source links to it, or else the first before the next administered intervention.",
+            unit="mg/dL",
+        ),
+        derived("calcium_normal_after", "boolean", "That calcium is on the normal side of the disorder's limit."),
+        derived("days_to_calcium_after", "integer", "Days from the start to that calcium.", unit="days"),
+        field(Intervention, "notes", meaning="Curator's notes on the intervention."),
+        field(Intervention, "quote"),
+    ),
+    _children(Intervention, "sequence", "id", related=("agent",)),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (CASES, TUMORS, METASTASES, MECHANISMS, FINDINGS, LABS, INTERVENTIONS)}
+
+
+# --- cells and streaming ----------------------------------------------------------------------------------
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_number(text: str) -> bool:
+    if text != text.strip():  # float() would accept "\t-3"; a spreadsheet may not read it as a number
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def cell(value) -> str:
+    """One CSV cell: NA for missing or empty, TRUE/FALSE, plain decimals; text that a spreadsheet would run as a
+    formula behind a leading apostrophe (OWASP's recommendation), unless it is a number ("-3")."""
+    if value is None or value == "":
+        return NA
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, int):
+        return str(value)
+    value = str(value)
+    if value.startswith(FORMULA_STARTS) and not _is_number(value):
+        return "'" + value
+    return value
+
+
+def table_lines(table: Table, rows, *, flush_at: int = 1 << 16) -> Iterator[str]:
+    """The CSV text of `rows` (model instances) in pieces of about 64 KB: header first."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.column_names)
+    for row in rows:
+        writer.writerow([cell(column.value(row)) for column in table.columns])
+        if buffer.tell() >= flush_at:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def table_csv(table: Table, cases: QuerySet, *, chunk_size: int = CHUNK_SIZE) -> Iterator[str]:
+    """The table for these cases, read from a server-side cursor: one query, constant memory."""
+    return table_lines(table, table.rows(cases).iterator(chunk_size=chunk_size))
+
+
+# --- the codebook -----------------------------------------------------------------------------------------
+
+CODEBOOK_COLUMNS = ["table", "column", "dtype", "pandas_dtype", "r_class", "unit", "meaning", "codes"]
+
+
+def codebook() -> list[dict]:
+    """Every column of every table: dtype (logical, pandas, R), unit, meaning, allowed codes."""
+    return [
+        {
+            "table": table.name,
+            "column": c.name,
+            "dtype": c.dtype,
+            "pandas_dtype": DTYPES[c.dtype][0],
+            "r_class": DTYPES[c.dtype][1],
+            "unit": c.unit,
+            "meaning": c.meaning,
+            "codes": [
+                {"code": code.code, "label": code.label, "system": code.system, "external_code": code.external_code}
+                for code in c.codes
+            ],
+        }
+        for table in TABLES.values()
+        for c in table.columns
+    ]
+
+
+def _codes_cell(codes: list[dict]) -> str:
+    """REDCap's convention for a data dictionary's choices: 'code, label | code, label', the external code in
+    brackets."""
+    return " | ".join(
+        f"{c['code']}, {c['label']}" + (f" [{c['system']} {c['external_code']}]" if c["external_code"] else "")
+        for c in codes
+    )
+
+
+def codebook_csv() -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CODEBOOK_COLUMNS)
+    for entry in codebook():
+        writer.writerow([cell(entry[k]) for k in CODEBOOK_COLUMNS[:-1]] + [cell(_codes_cell(entry["codes"]))])
+    return buffer.getvalue()
+
+
+def table_meanings() -> list[dict]:
+    return [{"table": t.name, "meaning": t.meaning, "columns": len(t.columns)} for t in TABLES.values()]
