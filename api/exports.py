@@ -19,6 +19,7 @@ from cases.models import Case, LabResult
 
 from .filters import CaseFilter
 from .permissions import RolePermissions
+from .query_parameters import KnownQueryParameters
 from .serializers import number
 from .views import visible_cases
 
@@ -242,7 +243,7 @@ def lab_rows(labs):
         }
 
 
-class CaseExportBase(GenericAPIView):
+class CaseExportBase(KnownQueryParameters, GenericAPIView):
     permission_classes = [IsAuthenticated, RolePermissions]
     filter_backends = [DjangoFilterBackend]
     filterset_class = CaseFilter

@@ -22,6 +22,7 @@ from rest_framework.permissions import IsAuthenticated
 
 from api.exports import CaseExportBase
 from api.permissions import RolePermissions
+from api.query_parameters import KnownQueryParameters
 from api.views import CASE_ID, visible_cases
 from cases.models import Case
 
@@ -45,7 +46,7 @@ def case_url(request, case: Case) -> str:
     return request.build_absolute_uri(reverse("case-detail", kwargs={"pk": case.registry_id}))
 
 
-class CaseInteropView(GenericAPIView):
+class CaseInteropView(KnownQueryParameters, GenericAPIView):
     permission_classes = [IsAuthenticated, RolePermissions]
     queryset = Case.objects.none()  # for the permissions; get_case reads the visible cases
 
