@@ -34,6 +34,15 @@ def option(page, chart: str) -> dict:
     )
 
 
+def wait_drawn(page) -> None:
+    """The charts are drawn at the width of their boxes (after any late layout change, e.g. the admin sidebar)."""
+    page.wait_for_selector("body[data-dashboard-ready='1']")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.dashboard-chart')].every(e => e.querySelector('svg')"
+        " && Math.abs(e.querySelector('svg').getBoundingClientRect().width - e.clientWidth) < 2)"
+    )
+
+
 def no_sideways_scroll(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
@@ -66,7 +75,7 @@ def test_an_analyst_reads_the_dashboard_and_a_click_opens_the_case(page, live_se
     page.goto(f"{live_server.url}/admin/")
     page.click("#dashboard-link a:text('Cohort dashboard')")
     page.wait_for_url(f"{live_server.url}/dashboard/")
-    page.wait_for_selector("body[data-dashboard-ready='1']")
+    wait_drawn(page)
     # An analyst sees the published cases only (10, not the draft) and is offered no status to choose.
     assert page.inner_text("#cohort-size").startswith("10 cases in this cohort")
     assert page.locator("#id_status").count() == 0
@@ -123,7 +132,7 @@ def test_the_dashboard_at_390_px_and_a_click_on_a_trajectory(page, live_server, 
     page.set_viewport_size({"width": 390, "height": 844})
     log_in(page, live_server, "analyst1")
     page.goto(f"{live_server.url}/dashboard/")
-    page.wait_for_selector("body[data-dashboard-ready='1']")
+    wait_drawn(page)
     assert no_sideways_scroll(page)
     for chart in CHARTS:
         box = page.locator(f"#{chart}").bounding_box()
@@ -141,14 +150,14 @@ def test_the_dashboard_at_390_px_and_a_click_on_a_trajectory(page, live_server, 
 def test_the_cohort_is_narrowed_by_names_with_autocomplete(page, live_server, cohort, shoot):
     log_in(page, live_server, "analyst1")
     page.goto(f"{live_server.url}/dashboard/")
-    page.wait_for_selector("body[data-dashboard-ready='1']")
+    wait_drawn(page)
     # The agent field offers the agents' names, and takes one as typed.
     assert "Pamidronate" in page.eval_on_selector_all("#agent-names option", "os => os.map(o => o.value)")
     page.fill("#id_agent", "pamidronate")
     page.select_option("#id_tumor_site", label="Breast")
     page.click("input[type=submit][value=Apply]")
     page.wait_for_url("**/dashboard/?*agent=pamidronate*")
-    page.wait_for_selector("body[data-dashboard-ready='1']")
+    wait_drawn(page)
     size = page.inner_text("#cohort-size")
     assert re.match(r"[1-9]\d* cases? in this cohort", size), size  # not the silent 0 of a code-only filter
     shoot(page, "dashboard-03-pamidronate-breast")
@@ -162,7 +171,7 @@ def test_a_curator_may_choose_any_status(page, live_server, cohort):
     make_user("curator1", "curator")
     log_in(page, live_server, "curator1")
     page.goto(f"{live_server.url}/dashboard/")
-    page.wait_for_selector("body[data-dashboard-ready='1']")
+    wait_drawn(page)
     assert page.inner_text("#cohort-size").startswith("11 cases in this cohort")  # the draft too
     assert page.locator("#id_status").count() == 1
 

@@ -133,8 +133,13 @@
     input.checked = input.value === unit;
     input.addEventListener("change", () => { unit = input.value; draw(); });
   });
+  // Redraw when the page's width changes (a window resize, the admin's sidebar opening or closing).
   let pending = null;
-  window.addEventListener("resize", () => { clearTimeout(pending); pending = setTimeout(draw, 100); });
+  let width = document.getElementById("chart-crosstab").clientWidth;
+  new ResizeObserver(() => {
+    const now = document.getElementById("chart-crosstab").clientWidth;
+    if (now !== width) { width = now; clearTimeout(pending); pending = setTimeout(draw, 50); }
+  }).observe(document.querySelector(".dashboard-grid"));
   draw();
   document.body.dataset.dashboardReady = "1";
 })();
