@@ -215,3 +215,15 @@ def test_a_304_costs_a_fixed_number_of_queries_whatever_the_cohort(analyst):
     case = Case.objects.first()
     # One case (9): permissions (2), the case with source and users, six prefetches; the same for its 304.
     assert queries(analyst, f"{CASES}{case.registry_id}/", HTTP_IF_NONE_MATCH=f'"v{case.version}"') == (304, 9)
+
+
+def test_following_next_as_the_readme_does_collects_every_case_with_the_fields_asked_for(analyst):
+    for n in range(5):
+        make_case(status="published", title=f"case {n}")
+    documents, url, params = [], CASES, {"page_size": 2, "fields": "id,patient,derived"}
+    while url:
+        page = analyst.get(url, params).json()
+        documents += page["results"]
+        url, params = page["next"], None  # `next` carries the query (fields, page_size)
+    assert len(documents) == 5 and len({d["id"] for d in documents}) == 5
+    assert all(list(d) == ["id", "patient", "derived"] for d in documents)
