@@ -16,10 +16,11 @@ from cases.models import Case
 
 from .filters import CaseFilter
 from .permissions import RolePermissions
+from .query_parameters import KnownQueryParameters
 from .views import QUERY_ERRORS
 
 
-class CohortView(GenericAPIView):
+class CohortView(KnownQueryParameters, GenericAPIView):
     permission_classes = [IsAuthenticated, RolePermissions]
     filter_backends = [DjangoFilterBackend]
     filterset_class = CaseFilter
@@ -47,6 +48,8 @@ class SummaryView(CohortView):
 
 
 class InterventionsView(CohortView):
+    extra_query_parameters = ("by",)
+
     @extend_schema(
         summary="Interventions per agent, drug class and intent: use, calcium response, calcium before/after",
         parameters=[
@@ -74,6 +77,8 @@ class InterventionsView(CohortView):
 
 
 class TrajectoriesView(CohortView):
+    extra_query_parameters = ("align",)
+
     @extend_schema(
         summary="Per case: the calcium series (mg/dL) and intervention spans, aligned for plotting",
         parameters=[

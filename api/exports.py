@@ -25,6 +25,7 @@ from cases.models import Case
 
 from .filters import CaseFilter
 from .permissions import RolePermissions
+from .query_parameters import KnownQueryParameters
 
 CSV = "text/csv; charset=utf-8"
 
@@ -55,7 +56,7 @@ def columns_extension(table: tables.Table) -> dict:
     return {"x-columns": [{"name": c.name, "dtype": c.dtype, "unit": c.unit or None} for c in table.columns]}
 
 
-class CaseExportBase(GenericAPIView):
+class CaseExportBase(KnownQueryParameters, GenericAPIView):
     permission_classes = [IsAuthenticated, RolePermissions]
     filter_backends = [DjangoFilterBackend]
     filterset_class = CaseFilter

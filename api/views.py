@@ -38,10 +38,12 @@ from cases.services import (
 )
 
 from . import vocabularies
+from .conditional import list_etag, not_modified
 from .errors import PreconditionFailed, PreconditionRequired, RequestTooLarge
 from .filters import CaseFilter
 from .parsers import JSONParser
 from .permissions import RolePermissions
+from .query_parameters import KnownQueryParameters, requested_fields
 from .throttling import AnonThrottle, TokenThrottle, TokenUsernameThrottle, UserThrottle
 
 IF_MATCH = OpenApiParameter(
@@ -125,11 +127,32 @@ ROW_RULES = (
 )
 
 
+FIELDS = OpenApiParameter(
+    "fields",
+    OpenApiTypes.STR,
+    description="Only these top-level keys of each case document, comma-separated (e.g. id,title,patient); "
+    "an unknown key is a 400.",
+)
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="An ETag you hold: 304 Not Modified (no body) while it is still current.",
+)
+NOT_MODIFIED = {304: OpenApiResponse(description="Not modified since the ETag sent in If-None-Match.")}
+QUERY_ERROR = {400: OpenApiResponse(ValidationErrorSerializer, description="An unknown query parameter or field.")}
+
+
 @extend_schema_view(
-    list=extend_schema(summary="List cases (filterable, paginated)"),
+    list=extend_schema(
+        summary="List cases (filterable, paginated); a weak ETag fingerprints the filtered cases",
+        parameters=[FIELDS, IF_NONE_MATCH],
+        responses={200: CaseSerializer(many=True), **NOT_MODIFIED, **QUERY_ERROR},
+    ),
     retrieve=extend_schema(
         summary="One case as a nested document; ETag header carries its version",
-        responses={200: CaseSerializer, **READ_ERRORS},
+        parameters=[FIELDS, IF_NONE_MATCH],
+        responses={200: CaseSerializer, **NOT_MODIFIED, **QUERY_ERROR, **READ_ERRORS},
     ),
     create=extend_schema(
         summary="Create a whole case in one atomic request", responses={201: CaseSerializer, **WRITE_ERRORS}
@@ -152,7 +175,7 @@ ROW_RULES = (
         responses={204: None, 409: error("Published: retract instead."), **VERSION_ERRORS},
     ),
 )
-class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
+class CaseViewSet(KnownQueryParameters, BodySizeLimitMixin, viewsets.ModelViewSet):
     serializer_class = CaseSerializer
     permission_classes = [IsAuthenticated, RolePermissions]
     filter_backends = [DjangoFilterBackend]
@@ -163,6 +186,26 @@ class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Case]:
         return Case.objects.visible_to(self.request.user).with_children()
+
+    def known_query_parameters(self) -> set[str]:
+        reading = self.action in ("list", "retrieve")
+        return super().known_query_parameters() | ({"fields"} if reading else set())
+
+    def _fields(self) -> list[str] | None:
+        return requested_fields(self.request, list(CaseSerializer().fields))
+
+    def list(self, request, *args, **kwargs) -> Response:
+        fields = self._fields()
+        cases = self.filter_queryset(self.get_queryset())
+        tag = list_etag(cases)
+        if unchanged := not_modified(request, tag):
+            return unchanged
+        data = self.get_serializer(self.paginate_queryset(cases), many=True).data
+        if fields:
+            data = [{key: document[key] for key in fields} for document in data]
+        response = self.get_paginated_response(data)
+        response["ETag"] = tag
+        return response
 
     def get_object(self) -> Case:
         pk = parse_registry_id(self.kwargs["pk"])
@@ -187,7 +230,14 @@ class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
         return Response(self.get_serializer(case).data, status=status_code, headers={"ETag": etag(case)})
 
     def retrieve(self, request, *args, **kwargs) -> Response:
-        return self._document(self.get_object())
+        fields = self._fields()
+        case = self.get_object()
+        if unchanged := not_modified(request, etag(case)):
+            return unchanged
+        response = self._document(case)
+        if fields:
+            response.data = {key: response.data[key] for key in fields}
+        return response
 
     def create(self, request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -220,7 +270,7 @@ class CaseViewSet(BodySizeLimitMixin, viewsets.ModelViewSet):
     @extend_schema(
         summary="Move a case through the curation workflow",
         parameters=[IF_MATCH],
-        request=inline_serializer("Transition", {"name": serializers.ChoiceField(choices=list(workflow.TRANSITIONS))}),
+        request=inline_serializer("Transition", {"name": serializers.ChoiceField(choices=[*workflow.TRANSITIONS])}),
         responses={
             200: CaseSerializer,
             403: error("Your role may not do this."),
@@ -266,6 +316,7 @@ SOURCE_UPDATE = "A source shown by a published case can be changed by a reviewer
     partial_update=extend_schema(description=SOURCE_UPDATE, responses={200: SourceSerializer, **WRITE_ERRORS}),
 )
 class SourceViewSet(
+    KnownQueryParameters,
     BodySizeLimitMixin,
     ReferenceWriteMixin,
     mixins.CreateModelMixin,
@@ -295,6 +346,7 @@ AGENT_UPDATE = (
     partial_update=extend_schema(description=AGENT_UPDATE, responses={200: AgentSerializer, **WRITE_ERRORS}),
 )
 class AgentViewSet(
+    KnownQueryParameters,
     BodySizeLimitMixin,
     ReferenceWriteMixin,
     mixins.CreateModelMixin,
@@ -308,7 +360,7 @@ class AgentViewSet(
     pagination_class = None
 
 
-class VocabularyView(APIView):
+class VocabularyView(KnownQueryParameters, APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(

