@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 from django import forms
@@ -32,8 +33,10 @@ from .services import (
     case_transition,
     reference_check_change,
 )
-from .vocabularies import MechanismCode
+from .vocabularies import MechanismCode, TumorSite
 from .workspace import error_summary, field_name, row_label, transitions_for
+
+REGISTRY_ID = re.compile(r"CCR-?0*(\d{1,9})", re.IGNORECASE)
 
 
 def mechanism_label(code: str | None) -> str:
@@ -412,16 +415,16 @@ class CaseAdmin(admin.ModelAdmin):
     change_list_template = "admin/cases/case/change_list.html"
     list_display = (
         "registry_id",
-        "title",
+        "case_title",
         "tumor_site",
         "disorder",
-        "main_mechanism",
+        "main_mechanism_label",
         "labs_suggest",
         "peak_calcium",
         "grade",
         "care_score",
         "status",
-        "updated_at",
+        "updated",
     )
     list_filter = (
         "status",
@@ -519,13 +522,23 @@ class CaseAdmin(admin.ModelAdmin):
     def registry_id(self, obj: Case) -> str:
         return obj.registry_id
 
+    @admin.display(description="Updated", ordering="updated_at")
+    def updated(self, obj: Case) -> str:
+        return obj.updated_at.date().isoformat()
+
+    @admin.display(description="Title", ordering="title")
+    def case_title(self, obj: Case) -> str:
+        return format_html('<span class="case-title" title="{}">{}</span>', obj.title, obj.title)
+
     @admin.display(description="Tumor site", ordering="first_tumor_site")
     def tumor_site(self, obj: Case) -> str:
-        return obj.first_tumor_site or "—"
+        site = obj.first_tumor_site
+        return str(TumorSite(site).label) if site in TumorSite.values else site or "—"
 
     @admin.display(description="Main mechanism", ordering="main_mechanism_code")
-    def main_mechanism(self, obj: Case) -> str:
-        return obj.main_mechanism_code or "—"
+    def main_mechanism_label(self, obj: Case) -> str:
+        # Not named main_mechanism: the admin would show the model's cached field of that name (a code).
+        return mechanism_label(obj.main_mechanism_code)
 
     @admin.display(description="Labs suggest", ordering="suggested_mechanism")
     def labs_suggest(self, obj: Case) -> str:
@@ -533,23 +546,30 @@ class CaseAdmin(admin.ModelAdmin):
             return format_html(
                 '<strong class="mechanism-disagrees" title="The lab pattern suggests another '
                 'mechanism than the one recorded">⚠ {}</strong>',
-                obj.suggested_mechanism,
+                mechanism_label(obj.suggested_mechanism),
             )
-        return obj.suggested_mechanism or "—"
+        return mechanism_label(obj.suggested_mechanism)
 
     @admin.display(description="CARE", ordering="completeness_score")
     def care_score(self, obj: Case) -> str:
         return "—" if obj.completeness_score is None else f"{obj.completeness_score}/{len(quality.CARE_ITEMS)}"
 
-    @admin.display(description="Peak Ca (mg/dL)", ordering="peak_calcium_mg_dl")
+    @admin.display(description="Peak Ca", ordering="peak_calcium_mg_dl")
     def peak_calcium(self, obj: Case) -> str:
         if obj.peak_calcium_mg_dl is None:
             return "—"
-        return f"{obj.peak_calcium_comparator}{obj.peak_calcium_mg_dl.normalize():f}"
+        return f"{obj.peak_calcium_comparator}{plain_number(obj.peak_calcium_mg_dl)} mg/dL"
 
     @admin.display(description="CTCAE", ordering="peak_ctcae_grade")
     def grade(self, obj: Case) -> str:
-        return "—" if obj.peak_ctcae_grade is None else str(obj.peak_ctcae_grade)
+        return "—" if obj.peak_ctcae_grade is None else f"grade {obj.peak_ctcae_grade}"
+
+    def get_search_results(self, request, queryset, search_term):
+        """A registry id ("CCR-000004", "ccr-4") finds its case; anything else searches the usual fields."""
+        match = REGISTRY_ID.fullmatch(search_term.strip())
+        if match:
+            return queryset.filter(pk=int(match[1])), False
+        return super().get_search_results(request, queryset, search_term)
 
     # --- permissions for workflow actions ---
 
@@ -803,6 +823,10 @@ class CaseAdmin(admin.ModelAdmin):
             path("import/", self.admin_site.admin_view(self.import_view), name="cases_case_import"),
         ]
         return own + super().get_urls()
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The case's one history: every change to it and its rows (Django's own log misses the API's writes)."""
+        return HttpResponseRedirect(reverse("admin:cases_case_full_history", args=[object_id]))
 
     def full_history_view(self, request, object_id: int):
         case = get_object_or_404(self.get_queryset(request), pk=object_id)

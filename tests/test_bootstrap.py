@@ -52,3 +52,18 @@ def test_the_login_line_names_the_address_bin_serve_uses(settings, tmp_path, mon
     assert "Admin login at http://127.0.0.1:8000/admin/" in bootstrap(settings, tmp_path)
     monkeypatch.setenv("REGISTRY_ADDRESS", "127.0.0.1:8765")
     assert "Admin login at http://127.0.0.1:8765/admin/" in bootstrap(settings, tmp_path)
+
+
+def test_the_loaded_cases_and_rows_have_an_initial_history_entry(settings, tmp_path):
+    from cases.history import case_changes
+    from cases.models import LabResult
+
+    bootstrap(settings, tmp_path)
+    changes = case_changes(Case.objects.get(pk=1))
+    created = [c for c in changes if c.action == "created"]
+    assert {c.kind for c in created} >= {"case", "lab result", "intervention", "finding"}
+    assert len([c for c in created if c.kind == "lab result"]) == LabResult.objects.filter(case_id=1).count()
+    assert all(c.reason == "Loaded from the registry's fixtures" for c in created)
+    # Once: a second run records nothing more.
+    bootstrap(settings, tmp_path)
+    assert len(case_changes(Case.objects.get(pk=1))) == len(changes)

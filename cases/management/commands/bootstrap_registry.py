@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from cases.initial_history import record_initial_history
 from cases.models import Case, Source
 from cases.services import cases_refresh_derived
 
@@ -27,6 +28,7 @@ class Command(BaseCommand):
                 self.stdout.write("Registry already holds data: source cases not reloaded.")
             else:
                 call_command("loaddata", "agents", "source_cases", verbosity=0)
+                record_initial_history()
                 self.stdout.write(f"Loaded {Case.objects.count()} source cases.")
             # Derived measures are cached per case; recompute them in case a new version computes more.
             cases_refresh_derived(Case.objects.all())
