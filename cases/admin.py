@@ -864,6 +864,7 @@ class CaseAdmin(admin.ModelAdmin):
             self.message_user(
                 request,
                 f"{case.registry_id}: {workflow.TRANSITIONS[name].label} — now {case.get_status_display().lower()}.",
+                messages.SUCCESS,
             )
         except (ValidationError, PermissionDenied, VersionConflict, MissingVersion) as exc:
             message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)

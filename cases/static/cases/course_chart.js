@@ -4,7 +4,7 @@
 "use strict";
 (function () {
   const COLOURS = {calcium_total: "#1f5fa8", calcium_corrected: "#b0451c", calcium_ionized: "#2e7d32"};
-  const LANE = 22, PLOT = 220, LABELS = 190;
+  const LANE = 22, PLOT = 220;
 
   function esc(text) { return echarts.format.encodeHTML(String(text == null ? "" : text)); }
 
@@ -13,13 +13,14 @@
     return p.comparator + (lo === hi ? lo : lo + "–" + hi) + " " + unit;
   }
 
-  function build(data, unit) {
+  function build(data, unit, width) {
+    const narrow = width < 600, LABELS = narrow ? 96 : 190;
     const other = unit === data.unit ? data.other_unit : data.unit;
     const hasDay = data.axes.day, order = data.axes.order, hasOrder = order.length > 0;
     const lanes = data.interventions.length;
     const top = 34, ganttTop = top + PLOT + 46, ganttHeight = Math.max(lanes, 1) * LANE;
     // Side by side: days on the left, the undated items (timeline order) on the right, clearly apart.
-    const split = hasDay && hasOrder ? 0.72 : null;
+    const split = hasDay && hasOrder ? (narrow ? 0.6 : 0.72) : null;
     const areas = [];
     if (hasDay) areas.push({axis: "day", left: LABELS, right: split ? (100 - split * 100 + 3) + "%" : 24});
     if (hasOrder) areas.push({axis: "order", left: split ? (split * 100 + 2) + "%" : LABELS, right: 24});
@@ -46,18 +47,18 @@
       grid.push({left: area.left, right: area.right, top: ganttTop, height: ganttHeight});
       const x = isDay
         ? {type: "value", min: Math.min(...days) - dayPad, max: Math.max(...days) + dayPad, minInterval: 1,
-           name: "Day (0 = index event)", axisLabel: {formatter: v => Number.isInteger(v) ? String(v) : ""}}
+           name: narrow ? "Day" : "Day (0 = index event)", axisLabel: {formatter: v => Number.isInteger(v) ? String(v) : ""}}
         : {type: "category", data: order.map(o => String(o.x)), boundaryGap: true,
-           name: "Timeline order (no day given)"};
+           name: narrow ? "Order (no day)" : "Timeline order (no day given)"};
       xAxis.push(Object.assign({gridIndex: 2 * n, nameLocation: "middle", nameGap: 26,
                                 axisLine: {onZero: false}}, x));
       xAxis.push(Object.assign({gridIndex: 2 * n + 1, axisLine: {onZero: false}}, x, {name: "", axisLabel: {show: false}}));
       yAxis.push({type: "value", gridIndex: 2 * n, min: floorTo(yMin), max: ceilTo(yMax),
-                  name: n === 0 ? "Calcium (" + unit + ")" : "", nameLocation: "middle", nameGap: 40,
+                  name: n === 0 ? "Calcium (" + unit + ")" : "", nameLocation: "middle", nameGap: narrow ? 30 : 40,
                   axisLabel: {show: n === 0 || !hasDay}});
       yAxis.push({type: "category", gridIndex: 2 * n + 1, inverse: true,
                   data: data.interventions.map(b => b.label),
-                  axisLabel: {show: n === 0, width: LABELS - 14, overflow: "truncate", fontSize: 11},
+                  axisLabel: {show: n === 0, width: LABELS - 14, overflow: "truncate", fontSize: narrow ? 10 : 11},
                   axisTick: {show: false}});
       const xi = 2 * n, gi = 2 * n + 1;
       const xOf = item => isDay ? item.x : item.x - 1;  // category index on the order axis
@@ -133,7 +134,8 @@
       legend: {top: 0, left: LABELS, data: data.series.map(s => s.label), textStyle: {fontSize: 11}},
       grid: grid, xAxis: xAxis, yAxis: yAxis, series: series,
       tooltip: {
-        trigger: "item", confine: true, extraCssText: "max-width: 360px; white-space: normal;",
+        trigger: "item", confine: true, className: "calcium-course-tooltip",
+        extraCssText: "max-width: 360px; white-space: normal;",
         formatter: params => {
           const d = params.data || {};
           if (d.point) {
@@ -167,12 +169,12 @@
     let unit = data.unit;
     const buttons = document.querySelectorAll("#calcium-course-units button");
     function show() {
-      chart.setOption(build(data, unit), true);
+      chart.setOption(build(data, unit, holder.clientWidth), true);
       buttons.forEach(b => b.setAttribute("aria-pressed", String(b.dataset.unit === unit)));
     }
     buttons.forEach(b => b.addEventListener("click", event => { event.preventDefault(); unit = b.dataset.unit; show(); }));
     show();
-    window.addEventListener("resize", () => chart.resize());
+    window.addEventListener("resize", () => { chart.resize(); show(); });
     holder.calciumChart = chart;  // for the browser tests
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw); else draw();

@@ -108,9 +108,9 @@
   });
 
   // --- timeline positions ------------------------------------------------------------------------------------
-  function sequences() {
+  function sequences(except) {
     return Array.from(document.querySelectorAll(ROW + " input.row-sequence"))
-      .map(i => Number(i.value) || 0);
+      .filter(i => !except.contains(i)).map(i => Number(i.value) || 0);
   }
 
   function showPosition(row) {
@@ -144,7 +144,7 @@
     const row = event.target;
     const seq = row.querySelector && row.querySelector("input.row-sequence");
     if (seq) {
-      seq.value = Math.max(0, ...sequences()) + 1;
+      seq.value = Math.max(0, ...sequences(row)) + 1;
       showPosition(row);
     }
     preview(row);
