@@ -454,6 +454,8 @@ class CaseChild(Timed):
 
     def clean(self) -> None:
         super().clean()
+        if self.quote_start is None and self.quote_end is None:
+            return  # no place in the source claimed: nothing to check against its text (and no query)
         try:
             source = self.case.source if self.case is not None else None
         except (Case.DoesNotExist, Source.DoesNotExist):

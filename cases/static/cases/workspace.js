@@ -17,14 +17,23 @@
   function field(row, cls) { return row.querySelector("." + cls); }
   function quoteOf(row) { return row.querySelector("textarea[name$='-quote']"); }
 
+  function looseQuote(quote) {
+    return Array.from(quote.trim()).map(c => /\s/.test(c) ? "\\s+" : c.replace(/[.*+?^${}()|[\]\\\/-]/g, "\\$&") + "(?:-?\\n)?")
+      .join("").replace(/(\\s\+)+/g, "\\s+");
+  }
+
   function rowQuoteRange(row) {
     const start = field(row, "row-quote-start"), end = field(row, "row-quote-end"), quote = quoteOf(row);
     if (!quote || !quote.value) return null;
     if (start && end && start.value !== "" && end.value !== "") {
       return {start: toUnits(Number(start.value)), end: toUnits(Number(end.value)), exact: true};
     }
-    const at = text.indexOf(quote.value);  // a quote typed or imported without offsets: found, if verbatim
-    return at >= 0 ? {start: at, end: at + quote.value.length, exact: false} : null;
+    // A quote typed or imported without offsets: found where it stands verbatim, line breaks and a word
+    // hyphenated across a line ("compli-\ncation") allowed.
+    const at = text.indexOf(quote.value);
+    if (at >= 0) return {start: at, end: at + quote.value.length, exact: false};
+    const found = new RegExp(looseQuote(quote.value)).exec(text);
+    return found ? {start: found.index, end: found.index + found[0].length, exact: false} : null;
   }
 
   function paint() {
