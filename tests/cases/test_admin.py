@@ -197,6 +197,10 @@ def test_the_case_page_shows_derived_measures_and_the_chart(source_cases):
     assert data["reference"]["low"]["mg/dL"]["text"] == "8.9" and data["reference"]["high"]["mg/dL"]["text"] == "10.1"
     assert [p["low"]["mg/dL"]["text"] for p in data["series"][0]["points"]] == ["12", "10.6", "9.8", "8.7"]
     assert '<script src="/static/vendor/echarts/echarts.min.js" defer>' in page
+    # Numbers as people write them, read-only (an analyst) and in the curator's inputs.
+    assert '<div class="readonly">16</div>' in page and ".0000" not in page
+    form = login("curator").get("/admin/cases/case/1/change/").content.decode()
+    assert 'name="labs-0-value" value="12"' in form and ".0000" not in form
 
 
 def test_the_case_page_and_changelist_show_a_censored_peak_and_ionized_grades():
