@@ -741,6 +741,10 @@ class CaseAdmin(admin.ModelAdmin):
             list(obj.interventions.select_related("agent")),
             {lab.pk: lab for lab in obj.labs.all()},
         )
+        if data["empty"]:
+            return format_html(
+                '<p id="calcium-course" class="calcium-course empty">{}</p>', "No calcium values to plot."
+            )
         toggle = format_html_join(
             "",
             '<button type="button" class="button" data-unit="{}" aria-pressed="false">{}</button>',
