@@ -124,7 +124,11 @@
 
   function showPosition(row) {
     const seq = row.querySelector("input.row-sequence"), badge = row.querySelector(".row-position");
-    if (seq && badge) badge.textContent = seq.value;
+    if (!badge) return;
+    if (seq) { badge.textContent = seq.value; return; }
+    const shown = row.querySelector(".readonly-sequence");  // a read-only view: no moving
+    badge.textContent = shown ? shown.textContent : "";
+    row.querySelectorAll(".row-up, .row-down").forEach(b => b.remove());
   }
 
   function resort(group) {
