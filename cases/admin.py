@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
@@ -16,16 +18,27 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html, format_html_join, json_script
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import measures, quality, workflow
+from . import measures, quality, quotes, workflow
 from .admin_reference import CitationImportMixin
-from .charts import calcium_chart_svg
+from .course_chart import calcium_course, plain_number
 from .document import ImportFailed, export_documents, import_cases
 from .history import RevertRefused, case_changes, case_revert
-from .models import Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
+from .models import (
+    REGISTRY_ID_PREFIX,
+    Agent,
+    Case,
+    Finding,
+    Intervention,
+    LabResult,
+    Mechanism,
+    Metastasis,
+    Source,
+    Tumor,
+    parse_registry_id,
+)
 from .services import (
     NeedsConfirmation,
     NotDeletable,
@@ -35,11 +48,15 @@ from .services import (
     case_transition,
     reference_check_change,
 )
-from .vocabularies import MechanismAgreement
+from .vocabularies import MechanismAgreement, MechanismCode, TumorSite, mechanism_contradiction
 from .warnings import CaseWarning
-from .vocabularies import mechanism_contradiction
+from .workspace import error_summary, field_name, row_label, transitions_for
 
-TIMING_FIELDS = ("sequence", "day", "day_is_approximate", "timing_text")
+def mechanism_label(code: str | None) -> str:
+    """A mechanism in words ("Humoral (PTHrP)"), never its code."""
+    if not code:
+        return "—"
+    return str(MechanismCode(code).label) if code in MechanismCode.values else code
 
 
 class MissingVersion(Exception):
@@ -110,17 +127,9 @@ class NamedRowFormSet(BaseInlineFormSet):
         for n, form in enumerate(self.forms, start=1):
             if not form.errors or (self.can_delete and self._should_delete_form(form)):
                 continue
-            what = (
-                form.cleaned_data.get("analyte")
-                or form.cleaned_data.get("agent_text")
-                or form.cleaned_data.get("label")
-                or form.cleaned_data.get("site")
-                or form.cleaned_data.get("code")
-                or ""
-            )
-            label = f"{self.model._meta.verbose_name.capitalize()} {n}" + (f" ({what})" if what else "")
+            label = row_label(form, n)
             for field, errors in form.errors.items():
-                field_label = form.fields[field].label if field in form.fields else "row"
+                field_label = field_name(form, field)
                 for error in errors:
                     named.append(f"{label}, {field_label}: {error}")
         if named:
@@ -157,12 +166,50 @@ class RowAutocompleteSelect(AutocompleteSelect):
         return [(None, options, 0)]
 
 
+class PlainDecimalInput(forms.TextInput):
+    """A decimal as people write it: 12, 15.1, 8.7 (the database keeps four places: 12.0000)."""
+
+    def __init__(self, attrs=None):
+        super().__init__({"inputmode": "decimal", **(attrs or {})})
+
+    def format_value(self, value):
+        return plain_number(value) if isinstance(value, Decimal) else super().format_value(value)
+
+
+# Column labels of the one-line rows (the full names stay in help texts and error messages).
+SHORT_LABELS = {
+    "comparator": "< >",
+    "value_high": "High",
+    "qualitative": "Word",
+    "ref_low": "Ref. low",
+    "ref_high": "Ref. high",
+    "agent_text": "As reported",
+    "hpo_id": "HPO id",
+    "day": "Day",
+    "end_day": "End day",
+    "suspect_agent": "Suspect drug",
+}
+
+# Filled by the page, not typed: the position on the timeline (up/down buttons) and the quote's place in the
+# source (selecting the passage).
+PAGE_FILLED_FIELDS = ("sequence", "quote_start", "quote_end")
+
+
 class CaseRowForm(forms.ModelForm):
     """A case's inline row; tells its autocomplete widgets the related object already loaded with the row."""
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")  # column labels above one-line rows
         super().__init__(*args, **kwargs)
+        for name, label in SHORT_LABELS.items():
+            if name in self.fields:
+                self.fields[name].label = label
+        for name in PAGE_FILLED_FIELDS:
+            if name in self.fields:
+                self.fields[name].widget = forms.HiddenInput(attrs={"class": f"row-{name.replace('_', '-')}"})
         for name, field in self.fields.items():
+            if isinstance(field, forms.DecimalField):
+                field.widget = PlainDecimalInput(attrs={"class": "vDecimalField"})
             widget = getattr(field.widget, "widget", field.widget)  # inside the admin's RelatedFieldWidgetWrapper
             if isinstance(widget, RowAutocompleteSelect):
                 model_field = self.instance._meta.get_field(name)
@@ -176,6 +223,8 @@ class CaseInlineMixin:
 
     form = CaseRowForm
     formset = NamedRowFormSet
+    template = "admin/cases/edit_inline/compact.html"
+    timed = True  # rows placed on the case timeline by `sequence` (assigned by the page, not typed)
     extra = 0
 
     def get_queryset(self, request):
@@ -189,51 +238,61 @@ class CaseInlineMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+def _row_fieldsets(essentials: tuple, details: tuple) -> tuple:
+    """An inline row: the essentials on one line, the rest (with the full quote) under "details"."""
+    return ((None, {"fields": essentials}), ("Details", {"fields": details}))
+
+
+QUOTE_FIELDS = ("quote", "quote_start", "quote_end")
+TIMING_DETAILS = ("day_is_approximate", "timing_text")
+
+
 class TumorInline(CaseInlineMixin, admin.StackedInline):
     model = Tumor
-    fields = (
-        ("site", "icdo3_topography", "laterality"),
-        ("histology", "icdo3_morphology", "grade"),
-        ("hormone_receptor", "er", "pr", "her2"),
-        ("tnm_reported", "stage_text", "size_mm", "size_text"),
-        TIMING_FIELDS,
-        "quote",
+    fieldsets = _row_fieldsets(
+        ("sequence", "site", "histology", "er", "pr", "her2", "day"),
+        (
+            "icdo3_topography",
+            "laterality",
+            "icdo3_morphology",
+            "grade",
+            "hormone_receptor",
+            "tnm_reported",
+            "stage_text",
+            "size_mm",
+            "size_text",
+            *TIMING_DETAILS,
+            *QUOTE_FIELDS,
+        ),
     )
 
 
-class MetastasisInline(CaseInlineMixin, admin.TabularInline):
+class MetastasisInline(CaseInlineMixin, admin.StackedInline):
     model = Metastasis
-    fields = ("site", "detail", "present", *TIMING_FIELDS, "quote")
+    fieldsets = _row_fieldsets(("sequence", "site", "detail", "present", "day"), (*TIMING_DETAILS, *QUOTE_FIELDS))
 
 
-class MechanismInline(CaseInlineMixin, admin.TabularInline):
+class MechanismInline(CaseInlineMixin, admin.StackedInline):
     model = Mechanism
     formset = MechanismFormSet
+    timed = False
     autocomplete_fields = ("suspect_agent",)
-    fields = ("rank", "code", "certainty", "evidence", "suspect_agent", "action_taken", "dechallenge", "rechallenge")
+    fieldsets = _row_fieldsets(
+        ("rank", "code", "certainty", "suspect_agent"), ("evidence", "action_taken", "dechallenge", "rechallenge")
+    )
 
 
-class FindingInline(CaseInlineMixin, admin.TabularInline):
+class FindingInline(CaseInlineMixin, admin.StackedInline):
     model = Finding
-    fields = ("label", "hpo_id", "present", *TIMING_FIELDS, "quote")
+    fieldsets = _row_fieldsets(("sequence", "label", "hpo_id", "present", "day"), (*TIMING_DETAILS, *QUOTE_FIELDS))
 
 
-class LabResultInline(CaseInlineMixin, admin.TabularInline):
+class LabResultInline(CaseInlineMixin, admin.StackedInline):
     model = LabResult
-    fields = (
-        *TIMING_FIELDS,
-        "analyte",
-        "comparator",
-        "value",
-        "value_high",
-        "value_is_approximate",
-        "unit",
-        "unit_not_reported",
-        "qualitative",
-        "ref_low",
-        "ref_high",
-        "follows_intervention",
-        "quote",
+    fieldsets = _row_fieldsets(
+        ("sequence", "analyte", "comparator", "value", "value_high", "unit", "qualitative", "ref_low", "ref_high")
+        + ("day",),
+        ("value_is_approximate", "unit_not_reported", *TIMING_DETAILS, "follows_intervention", *QUOTE_FIELDS),
     )
 
     class Media:
@@ -256,17 +315,32 @@ class LabResultInline(CaseInlineMixin, admin.TabularInline):
 class InterventionInline(CaseInlineMixin, admin.StackedInline):
     model = Intervention
     autocomplete_fields = ("agent",)
-    fields = (
-        TIMING_FIELDS,
-        ("end_day", "end_day_is_approximate", "end_timing_text"),
-        ("category", "agent", "agent_text", "regimen"),
-        ("intent", "status", "given_before_presentation"),
-        ("dose_text", "dose_value", "dose_unit", "route"),
-        ("schedule", "cycles", "cycles_text", "duration_days", "duration_text"),
-        ("calcium_response", "tumor_response"),
-        ("adverse_events", "adverse_events_text"),
-        "quote",
-        "notes",
+    fieldsets = _row_fieldsets(
+        ("sequence", "category", "agent", "agent_text", "status", "day", "end_day"),
+        (
+            "day_is_approximate",
+            "timing_text",
+            "end_day_is_approximate",
+            "end_timing_text",
+            "regimen",
+            "intent",
+            "given_before_presentation",
+            "dose_text",
+            "dose_value",
+            "dose_unit",
+            "route",
+            "schedule",
+            "cycles",
+            "cycles_text",
+            "duration_days",
+            "duration_text",
+            "calcium_response",
+            "tumor_response",
+            "adverse_events",
+            "adverse_events_text",
+            "notes",
+            *QUOTE_FIELDS,
+        ),
     )
 
 
@@ -377,16 +451,16 @@ class CaseAdmin(admin.ModelAdmin):
     change_list_template = "admin/cases/case/change_list.html"
     list_display = (
         "registry_id",
-        "title",
+        "case_title",
         "tumor_site",
         "disorder",
-        "main_mechanism",
+        "main_mechanism_label",
         "labs_suggest",
         "peak_calcium",
         "grade",
         "care_score",
         "status",
-        "updated_at",
+        "updated",
     )
     list_filter = (
         "status",
@@ -426,8 +500,8 @@ class CaseAdmin(admin.ModelAdmin):
         "calcium_chart",
     )
     fieldsets = (
-        ("Source", {"fields": ("source", "case_label", "title")}),
-        ("Patient", {"fields": ("age_years", "sex", "menopausal_status")}),
+        ("Source", {"fields": (("source", "case_label"), "title")}),
+        ("Patient", {"fields": (("age_years", "sex", "menopausal_status"),)}),
         (
             "Disorder and mechanisms",
             {
@@ -440,10 +514,8 @@ class CaseAdmin(admin.ModelAdmin):
             "Outcome",
             {
                 "fields": (
-                    "vital_status",
+                    ("vital_status", "calcium_outcome", "tumor_response"),
                     ("follow_up_days", "follow_up_text"),
-                    "calcium_outcome",
-                    "tumor_response",
                     "outcome_notes",
                 )
             },
@@ -458,7 +530,8 @@ class CaseAdmin(admin.ModelAdmin):
                     ("created_by", "created_at"),
                     ("updated_by", "updated_at"),
                     "edited_version",
-                )
+                ),
+                "classes": ("collapse",),  # status and version are shown at the top of the page
             },
         ),
     )
@@ -481,13 +554,23 @@ class CaseAdmin(admin.ModelAdmin):
     def registry_id(self, obj: Case) -> str:
         return obj.registry_id
 
+    @admin.display(description="Updated", ordering="updated_at")
+    def updated(self, obj: Case) -> str:
+        return obj.updated_at.date().isoformat()
+
+    @admin.display(description="Title", ordering="title")
+    def case_title(self, obj: Case) -> str:
+        return format_html('<span class="case-title" title="{}">{}</span>', obj.title, obj.title)
+
     @admin.display(description="Tumor site", ordering="first_tumor_site")
     def tumor_site(self, obj: Case) -> str:
-        return obj.first_tumor_site or "—"
+        site = obj.first_tumor_site
+        return str(TumorSite(site).label) if site in TumorSite.values else site or "—"
 
     @admin.display(description="Main mechanism", ordering="main_mechanism_code")
-    def main_mechanism(self, obj: Case) -> str:
-        return obj.main_mechanism_code or "—"
+    def main_mechanism_label(self, obj: Case) -> str:
+        # Not named main_mechanism: the admin would show the model's cached field of that name (a code).
+        return mechanism_label(obj.main_mechanism_code)
 
     @admin.display(description="Labs suggest", ordering="suggested_mechanism")
     def labs_suggest(self, obj: Case) -> str:
@@ -495,23 +578,31 @@ class CaseAdmin(admin.ModelAdmin):
             return format_html(
                 '<strong class="mechanism-disagrees" title="The lab pattern suggests another '
                 'mechanism than the one recorded">⚠ {}</strong>',
-                obj.suggested_mechanism,
+                mechanism_label(obj.suggested_mechanism),
             )
-        return obj.suggested_mechanism or "—"
+        return mechanism_label(obj.suggested_mechanism)
 
     @admin.display(description="CARE", ordering="completeness_score")
     def care_score(self, obj: Case) -> str:
         return "—" if obj.completeness_score is None else f"{obj.completeness_score}/{len(quality.CARE_ITEMS)}"
 
-    @admin.display(description="Peak Ca (mg/dL)", ordering="peak_calcium_mg_dl")
+    @admin.display(description="Peak Ca", ordering="peak_calcium_mg_dl")
     def peak_calcium(self, obj: Case) -> str:
         if obj.peak_calcium_mg_dl is None:
             return "—"
-        return f"{obj.peak_calcium_comparator}{obj.peak_calcium_mg_dl.normalize():f}"
+        return f"{obj.peak_calcium_comparator}{plain_number(obj.peak_calcium_mg_dl)} mg/dL"
 
     @admin.display(description="CTCAE", ordering="peak_ctcae_grade")
     def grade(self, obj: Case) -> str:
-        return "—" if obj.peak_ctcae_grade is None else str(obj.peak_ctcae_grade)
+        return "—" if obj.peak_ctcae_grade is None else f"grade {obj.peak_ctcae_grade}"
+
+    def get_search_results(self, request, queryset, search_term):
+        """A registry id ("CCR-000004", "ccr-4") finds its case; anything else searches the usual fields."""
+        term = search_term.strip()
+        pk = parse_registry_id(term) if term[:4].upper() == REGISTRY_ID_PREFIX else None
+        if pk is not None:
+            return queryset.filter(pk=pk), False
+        return super().get_search_results(request, queryset, search_term)
 
     # --- permissions for workflow actions ---
 
@@ -654,10 +745,14 @@ class CaseAdmin(admin.ModelAdmin):
         suggestions = obj.mechanism_suggestions()
         recorded = [m.code for m in obj.mechanisms.all() if m.is_recorded]
         agreement = quality.mechanism_agreement(recorded, suggestions)
-        suggested = "; ".join(f"{s.code} ({s.rule})" for s in suggestions) or "no rule applies to these labs"
+        suggested = "; ".join(f"{mechanism_label(s.code)} ({s.rule})" for s in suggestions) or (
+            "no rule applies to these labs"
+        )
         verdict = {
             MechanismAgreement.AGREE: "agrees with the recorded mechanism",
-            MechanismAgreement.DISAGREE: "⚠ DISAGREES with the recorded mechanism (" + (", ".join(recorded)) + ")",
+            MechanismAgreement.DISAGREE: "⚠ DISAGREES with the recorded mechanism ("
+            + ", ".join(map(mechanism_label, recorded))
+            + ")",
             MechanismAgreement.NO_SUGGESTION: "",
             MechanismAgreement.NO_MECHANISM: "no mechanism recorded",
         }[agreement]
@@ -676,7 +771,26 @@ class CaseAdmin(admin.ModelAdmin):
         summary = self._summary(obj)
         if summary is None:
             return "Shown once the case is saved."
-        return mark_safe(calcium_chart_svg(summary, list(obj.interventions.select_related("agent"))))  # noqa: S308 - escaped in charts
+        data = calcium_course(
+            summary,
+            list(obj.interventions.select_related("agent")),
+            {lab.pk: lab for lab in obj.labs.all()},
+        )
+        if data["empty"]:
+            return format_html(
+                '<p id="calcium-course" class="calcium-course empty">{}</p>', "No calcium values to plot."
+            )
+        toggle = format_html_join(
+            "",
+            '<button type="button" class="button" data-unit="{}" aria-pressed="false">{}</button>',
+            ((u, u) for u in (data.get("unit", "mg/dL"), data.get("other_unit", "mmol/L"))),
+        )
+        return format_html(
+            '<div class="calcium-course-tools" id="calcium-course-units">Show in {}</div>'
+            '<div id="calcium-course" class="calcium-course" role="img" aria-label="Calcium course"></div>{}',
+            toggle,
+            json_script(data, "calcium-course-data"),
+        )
 
     # --- saving: version check, published cases back to review, derived measures ---
 
@@ -753,6 +867,9 @@ class CaseAdmin(admin.ModelAdmin):
         context["analyte_units"] = {code: a.conventional_unit for code, a in measures.ANALYTES.items()}
         if obj is not None:
             context["full_history_url"] = reverse("admin:cases_case_full_history", args=[obj.pk])
+            context["transitions"] = transitions_for(request.user, obj) if obj.pk else []
+        context["source_text"] = quotes.source_text_of(getattr(obj, "source", None) if obj is not None else None)
+        context["error_summary"] = error_summary(context["adminform"], context["inline_admin_formsets"])
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- history, revert, import, export ---
@@ -769,12 +886,21 @@ class CaseAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.revert_view),
                 name="cases_case_revert",
             ),
+            path(
+                "<int:object_id>/transition/<str:name>/",
+                self.admin_site.admin_view(self.transition_view),
+                name="cases_case_transition",
+            ),
             path("import/", self.admin_site.admin_view(self.import_view), name="cases_case_import"),
             path(
                 "import/<str:job_id>/", self.admin_site.admin_view(self.import_job_view), name="cases_case_import_job"
             ),
         ]
         return own + super().get_urls()
+
+    def history_view(self, request, object_id, extra_context=None):
+        """The case's one history: every change to it and its rows (Django's own log misses the API's writes)."""
+        return HttpResponseRedirect(reverse("admin:cases_case_full_history", args=[object_id]))
 
     def full_history_view(self, request, object_id: int):
         case = get_object_or_404(self.get_queryset(request), pk=object_id)
@@ -800,6 +926,24 @@ class CaseAdmin(admin.ModelAdmin):
         except (MissingVersion, VersionConflict, LookupError, RevertRefused) as exc:
             self.message_user(request, str(exc), messages.ERROR)
         return HttpResponseRedirect(reverse("admin:cases_case_full_history", args=[object_id]))
+
+    def transition_view(self, request, object_id: int, name: str):
+        """A workflow button on the case page: the transition, checked against the version the page showed."""
+        case = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if request.method != "POST" or not self.has_view_permission(request, case):
+            raise PermissionDenied
+        try:
+            with transaction.atomic():
+                case_transition(case=case, name=name, user=request.user, expected_version=posted_version(request))
+            self.message_user(
+                request,
+                f"{case.registry_id}: {workflow.TRANSITIONS[name].label} — now {case.get_status_display().lower()}.",
+                messages.SUCCESS,
+            )
+        except (ValidationError, PermissionDenied, VersionConflict, MissingVersion) as exc:
+            message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+            self.message_user(request, f"{case.registry_id}: {message}", messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:cases_case_change", args=[object_id]))
 
     def import_view(self, request):
         from .jobs import start_import

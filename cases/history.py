@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -37,6 +38,34 @@ class Change:
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
 # The relations each kind of row's __str__ reads (Intervention: its agent's name), loaded with the records.
 LABEL_RELATIONS: dict[type, tuple[str, ...]] = {Intervention: ("agent",)}
+
+
+@dataclass(frozen=True)
+class Related:
+    """A foreign key's value in a difference, until _show_related_labels names it."""
+
+    model: type
+    pk: object
+
+
+def _related_model(model, attname: str):
+    """The model a foreign key of this row points at (users excluded: _show_usernames names them)."""
+    if not attname.endswith("_id"):
+        return None
+    try:
+        field = model._meta.get_field(attname.removesuffix("_id"))
+    except Exception:  # noqa: BLE001 - a historical-only field
+        return None
+    if not field.is_relation or field.related_model is Case or field.name in ("created_by", "updated_by"):
+        return None
+    return field.related_model
+
+
+def _readable(value):
+    """Numbers as people write them: 12, not 12.0000."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return value
 
 
 def _field_label(model, name: str) -> str:
@@ -81,7 +110,10 @@ def _changes_of(model, records) -> list[Change]:
             for name in fields:
                 old, new = getattr(before, name), getattr(record, name)
                 if old != new:
-                    diffs.append((_field_label(model, name.removesuffix("_id")), old, new))
+                    related = _related_model(model, name)
+                    if related is not None:  # shown by label, not id (_show_related_labels)
+                        old, new = (None if v is None else Related(related, v) for v in (old, new))
+                    diffs.append((_field_label(model, name.removesuffix("_id")), _readable(old), _readable(new)))
         previous[record.id] = record
         out.append(
             Change(
@@ -111,7 +143,34 @@ def case_changes(case: Case) -> list[Change]:
         changes.extend(_changes_of(model, records))
     changes.sort(key=lambda c: (c.when, c.history_id), reverse=True)
     _show_usernames(changes)
+    _show_related_labels(changes)
     return changes
+
+
+def _show_related_labels(changes: list[Change]) -> None:
+    """Show the rows a foreign key pointed at by label ("Zoledronic acid"), one query per kind of row; a row
+    deleted since is named from its last history record, marked "(deleted)"."""
+    wanted: dict[type, set] = {}
+    for change in changes:
+        for _, old, new in change.changes:
+            for v in (old, new):
+                if isinstance(v, Related):
+                    wanted.setdefault(v.model, set()).add(v.pk)
+    labels: dict[tuple[type, object], str] = {}
+    for model, pks in wanted.items():
+        rows = model.objects.filter(pk__in=pks).select_related(*LABEL_RELATIONS.get(model, ()))
+        labels.update({(model, row.pk): str(row) for row in rows})
+        gone = pks - {pk for m, pk in labels if m is model}
+        if gone and hasattr(model, "history"):
+            recorded = {f.attname for f in model.history.model._meta.fields}
+            kept = [f.attname for f in model._meta.concrete_fields if f.attname in recorded]
+            for record in model.history.filter(id__in=gone).order_by("history_date", "history_id"):
+                labels[(model, record.id)] = f"{_label(model, record, kept)} (deleted)"
+    for change in changes:
+        change.changes = [
+            (name, *(labels.get((v.model, v.pk), f"#{v.pk}") if isinstance(v, Related) else v for v in (old, new)))
+            for name, old, new in change.changes
+        ]
 
 
 USER_FIELDS = {"created by", "updated by"}

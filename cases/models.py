@@ -19,7 +19,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from . import measures, quality, workflow
+from . import measures, quality, quotes, workflow
 from .vocabularies import (
     TUMOR_SITE_TOPOGRAPHY,
     UNIT_CHOICES,
@@ -567,9 +567,37 @@ class Case(models.Model):
 
 class CaseChild(Timed):
     quote = models.TextField(blank=True, help_text="The verbatim words of the source this row is taken from.")
+    # Where the quote stands in the source's text (characters, end exclusive), when chosen by selecting it there.
+    quote_start = models.PositiveIntegerField(null=True, blank=True, validators=INTEGER_MAX)
+    quote_end = models.PositiveIntegerField(null=True, blank=True, validators=INTEGER_MAX)
 
     class Meta(Timed.Meta):
         abstract = True
+        constraints = [
+            *Timed.Meta.constraints,
+            models.CheckConstraint(
+                condition=(Q(quote_start__isnull=True) & Q(quote_end__isnull=True))
+                | (
+                    Q(quote_start__isnull=False) & Q(quote_end__isnull=False) & Q(quote_end__gt=models.F("quote_start"))
+                ),
+                name="%(class)s_quote_offsets_span",
+                violation_error_message="A quote's offsets need a start and an end after it.",
+            ),
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        if self.quote_start is None and self.quote_end is None:
+            return  # no place in the source claimed: nothing to check against its text (and no query)
+        try:
+            source = self.case.source if self.case is not None else None
+        except (Case.DoesNotExist, Source.DoesNotExist):
+            source = None
+        errors = quotes.quote_offsets_errors(
+            self.quote, self.quote_start, self.quote_end, quotes.source_text_of(source)
+        )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Tumor(CaseChild):

@@ -70,6 +70,8 @@ def test_each_database_keeps_its_own_password_and_only_a_password_that_works_is_
     output = bootstrap(settings, tmp_path)
     assert "password: (unchanged; set REGISTRY_ADMIN_PASSWORD)" in output
     assert "stale" not in output
+
+
 def test_it_loads_the_hpo_table_once(settings, tmp_path):
     from cases.models import HpoRelease, HpoTerm
 
@@ -79,3 +81,18 @@ def test_it_loads_the_hpo_table_once(settings, tmp_path):
     assert HpoTerm.objects.get(id="HP:0001254").label == "Lethargy"
     assert "HPO already loaded" in bootstrap(settings, tmp_path)
     assert HpoRelease.objects.get().pk == release.pk
+
+
+def test_the_loaded_cases_and_rows_have_an_initial_history_entry(settings, tmp_path):
+    from cases.history import case_changes
+    from cases.models import LabResult
+
+    bootstrap(settings, tmp_path)
+    changes = case_changes(Case.objects.get(pk=1))
+    created = [c for c in changes if c.action == "created"]
+    assert {c.kind for c in created} >= {"case", "lab result", "intervention", "finding"}
+    assert len([c for c in created if c.kind == "lab result"]) == LabResult.objects.filter(case_id=1).count()
+    assert all(c.reason == "Loaded from the registry's fixtures" for c in created)
+    # Once: a second run records nothing more.
+    bootstrap(settings, tmp_path)
+    assert len(case_changes(Case.objects.get(pk=1))) == len(changes)

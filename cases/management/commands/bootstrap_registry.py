@@ -15,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
+from cases.initial_history import record_initial_history
 from cases.models import Case, Source
 from cases.services import cases_refresh_derived
 
@@ -28,6 +29,7 @@ class Command(BaseCommand):
                 self.stdout.write("Registry already holds data: source cases not reloaded.")
             else:
                 call_command("loaddata", "agents", "source_cases", verbosity=0)
+                record_initial_history()
                 self.stdout.write(f"Loaded {Case.objects.count()} source cases.")
             call_command("load_hpo", "--if-empty", stdout=self.stdout)
             # Derived measures are cached per case; recompute them in case a new version computes more.
