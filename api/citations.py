@@ -9,8 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases.citations import CitationError, parse_citations, sources_from_citations
+from cases.document import SourceSerializer
 
-from .serializers import SourceSerializer
 from .views import READ_ERRORS, BodySizeLimitMixin, ValidationErrorSerializer, error
 
 

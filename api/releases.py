@@ -10,12 +10,12 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 
+from cases.document import CaseSerializer
 from cases.models import Case, Release
 from cases.releases import DocumentBuilders, release_cut, release_path
 
 from .interop.fhir import canonical_base, case_bundle
 from .interop.phenopacket import case_phenopacket
-from .serializers import CaseSerializer
 
 
 def _phenopacket(case: Case) -> dict:

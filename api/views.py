@@ -329,7 +329,7 @@ class SourceViewSet(
     pagination_class = CasePagination
 
     def get_queryset(self) -> QuerySet[Source]:
-        return workflow.visible_sources(self.request.user)
+        return Source.objects.visible_to(self.request.user)
 
 
 AGENT_UPDATE = (

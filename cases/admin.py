@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 
 from django import forms
@@ -24,7 +23,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from . import measures, quality, quotes, workflow
 from .admin_reference import CitationImportMixin
 from .course_chart import calcium_course, plain_number
-from .document import ImportFailed, export_documents, import_cases
+from .document import ImportFailed, export_documents
 from .history import RevertRefused, case_changes, case_revert
 from .models import (
     REGISTRY_ID_PREFIX,
@@ -51,6 +50,7 @@ from .services import (
 from .vocabularies import MechanismAgreement, MechanismCode, TumorSite, mechanism_contradiction
 from .warnings import CaseWarning
 from .workspace import error_summary, field_name, row_label, transitions_for
+
 
 def mechanism_label(code: str | None) -> str:
     """A mechanism in words ("Humoral (PTHrP)"), never its code."""
@@ -108,7 +108,7 @@ class SourceAdmin(CitationImportMixin, ReferenceAdmin):
     search_fields = ("title", "citation", "doi", "pmid", "journal")
 
     def get_queryset(self, request):  # the source list and the case page's source autocomplete
-        return super().get_queryset(request) & workflow.visible_sources(request.user)
+        return super().get_queryset(request) & Source.objects.visible_to(request.user)
 
 
 @admin.register(Agent)

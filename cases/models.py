@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from simple_history.models import HistoricalRecords
 
 from . import measures, quality, quotes, workflow
@@ -123,6 +123,14 @@ class Timed(models.Model):
             )
 
 
+class SourceQuerySet(models.QuerySet):
+    def visible_to(self, user) -> SourceQuerySet:
+        """Analysts see a source only when a published case uses it; curators and reviewers see every source."""
+        if workflow.can_see_unpublished(user):
+            return self
+        return self.filter(Exists(Case.objects.published().filter(source=OuterRef("pk"))))
+
+
 class Source(models.Model):
     kind = models.CharField(max_length=32, choices=SourceKind.choices)
     citation = models.TextField(help_text="Full citation as it would appear in a reference list.")
@@ -145,6 +153,8 @@ class Source(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     history = HistoricalRecords()
+
+    objects = SourceQuerySet.as_manager()
 
     class Meta:
         ordering = ["title", "id"]

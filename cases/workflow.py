@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef
 
-from .models import Case, Source
 from .vocabularies import CurationStatus as S
 
 CURATOR, REVIEWER, ANALYST = "curator", "reviewer", "analyst"
@@ -75,10 +73,3 @@ def is_deletable(status: str) -> bool:
 def status_after_edit(status: str) -> str:
     """A content change to a published case sends it back to review."""
     return S.IN_REVIEW if status == S.PUBLISHED else status
-
-
-def visible_sources(user):
-    """Analysts see a source only when a published case uses it; curators and reviewers see every source."""
-    if can_see_unpublished(user):
-        return Source.objects.all()
-    return Source.objects.filter(Exists(Case.objects.published().filter(source=OuterRef("pk"))))
