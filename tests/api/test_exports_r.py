@@ -16,7 +16,6 @@ from tests.api.test_exports import (  # noqa: F401 (fixtures)
     agents,
     body,
     cohort,
-    curator,
     fast_logins_and_fresh_throttle,
 )
 
