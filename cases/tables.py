@@ -407,11 +407,24 @@ FINDINGS = Table(
 )
 
 
+def _once(lab: LabResult, key: str, compute: Callable[[], Any]) -> Any:
+    """Computed once per row although several columns read it (conversions, interpretation)."""
+    memo = lab.__dict__.setdefault("_export_memo", {})
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
 def _lab_value(unit_of: Callable[[measures.Analyte], str], key: str) -> Callable[[LabResult], Any]:
     def value(lab: LabResult):
-        return (lab.in_unit(unit_of(measures.analyte(lab.analyte))) or {}).get(key)
+        unit = unit_of(measures.analyte(lab.analyte))
+        return (_once(lab, unit, lambda: lab.in_unit(unit)) or {}).get(key)
 
     return value
+
+
+def _interpretation(lab: LabResult) -> measures.Interpretation:
+    return _once(lab, "interpretation", lab.interpretation)
 
 
 def _lab_unit(unit_of: Callable[[measures.Analyte], str]) -> Callable[[LabResult], Any]:
@@ -476,14 +489,14 @@ LABS = Table(
             "interpretation",
             "code",
             "The value against its reference range.",
-            lambda lab: lab.interpretation().flag,
+            lambda lab: _interpretation(lab).flag,
             codes=INTERPRETATION,
         ),
         Column(
             "interpretation_basis",
             "code",
             "Which range the interpretation used.",
-            lambda lab: lab.interpretation().basis,
+            lambda lab: _interpretation(lab).basis,
             codes=INTERPRETATION_BASIS,
         ),
         field(
