@@ -8,8 +8,8 @@ from __future__ import annotations
 
 
 def source_text_of(source) -> str:
-    """The source's full text, or "" when the registry holds none for it (Source.text, where present)."""
-    return (getattr(source, "text", "") or "") if source is not None else ""
+    """The source's full text, or "" when the registry holds none for it."""
+    return (source.text or "") if source is not None else ""
 
 
 def quote_offsets_errors(quote: str, start: int | None, end: int | None, text: str) -> dict[str, str]:

@@ -350,3 +350,10 @@ def test_case_3(loaded):
     assert (surgery.status, surgery.intent) == ("recommended", "symptomatic")
     calcitonin = c.interventions.get(agent_text="calcitonin")
     assert (calcitonin.agent, calcitonin.intent) == (None, "calcium_directed")
+
+
+def test_each_source_carries_its_published_text_as_in_the_seed_file(loaded):
+    """The workspace shows Source.text beside the record; it is the seed file, character for character."""
+    for pk, seed in SEED_OF_SOURCE.items():
+        (path,) = SEEDS_DIR.glob(f"{seed}_*.txt")
+        assert Source.objects.get(pk=pk).text == path.read_text(encoding="utf-8")

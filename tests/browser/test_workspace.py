@@ -9,8 +9,7 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from cases import quotes
-from cases.models import LabResult, Source
+from cases.models import LabResult
 from tests.browser.conftest import log_in
 from tests.factories import make_user
 
@@ -27,19 +26,9 @@ def seed_text(source_pk: int) -> str:
 
 
 @pytest.fixture
-def source_cases(roles, monkeypatch):
-    """The source cases with their sources' texts. Source.text comes with the extraction work; until it is in
-    the model, the registry's one accessor (quotes.source_text_of) is pointed at the same texts here (the live
-    server runs in this process)."""
+def source_cases(roles):
+    """The source cases; their sources carry their published text (fixtures/source_cases.json)."""
     call_command("loaddata", "agents", "source_cases", verbosity=0)
-    if any(f.name == "text" for f in Source._meta.get_fields()):
-        for source in Source.objects.filter(pk__in=SEED_OF_SOURCE):
-            source.text = seed_text(source.pk)
-            source.save(update_fields=["text"])
-    else:
-        monkeypatch.setattr(
-            quotes, "source_text_of", lambda s: seed_text(s.pk) if s is not None and s.pk in SEED_OF_SOURCE else ""
-        )
     make_user("curator1", "curator")
 
 
