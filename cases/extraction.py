@@ -193,7 +193,7 @@ class PhraseIndex:
         if not key:
             return
         letters = re.sub(r"[^A-Za-z]", "", phrase)
-        if len(letters) <= 4 and letters != letters.lower():
+        if len(letters) <= 4 and (len(letters) <= 2 or letters[1:] != letters[1:].lower()) and not letters.islower():
             # An abbreviation ("Mg", "Ca", "PTH") matches only as printed: "mg" is a unit, "ca" a word.
             self.exact.setdefault(key, set()).add(letters)
         elif key in self.exact:
@@ -458,8 +458,10 @@ class Extractor:
         key = phrase_key(name)
         if not key or all(k in COMMON_ENGLISH for k in key):
             return False
-        # Short single words are abbreviations ("MI", "ALS"): too ambiguous in running text.
-        return not (len(key) == 1 and len(key[0]) < 5)
+        # Single words of three letters or fewer, and capitalised abbreviations ("MI", "ALS", "CHF"), are too
+        # ambiguous in running text; "rash" or "pain" are words.
+        letters = re.sub(r"[^A-Za-z]", "", name)
+        return not (len(key) == 1 and (len(key[0]) < 4 or (letters.isupper() and len(letters) < 6)))
 
     # -- public -------------------------------------------------------------------------------------------
 

@@ -204,6 +204,12 @@ def test_ten_thousand_words_stay_offsets_exact():
     assert all(text[p["span"][0] : p["span"][1]] == p["quote"] for p in proposals)
 
 
+def test_capitalised_words_are_words_but_short_abbreviations_match_only_as_printed():
+    vocabulary = Vocabulary(VOCABULARY.analytes, (), (PhenotypeTerm("HP:0000988", "Skin rash", ("Rash",)),))
+    assert [p.fields["hpo_id"] for p in extract("She had a rash.", vocabulary)] == ["HP:0000988"]
+    assert extract("4 mg/dL and 2 ca", vocabulary) == []  # "Mg" and "Ca" are abbreviations
+
+
 def test_receptor_words_with_hyphens_and_citation_numbers():
     fields = [p["fields"] for p in of_kind("For hormone receptor-positive disease and HER2- tumors.", "tumor")]
     assert fields == [{"hormone_receptor": "positive"}, {"her2": "negative"}]
