@@ -3,6 +3,8 @@ a private throttle cache per test run."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from django.core.management import call_command
 from django.test import override_settings
@@ -40,3 +42,11 @@ def private_cache():
         CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
     ):
         yield
+
+
+def pytest_terminal_summary(terminalreporter):
+    schemathesis = sys.modules.get("tests.api.test_schemathesis")
+    if schemathesis is not None and schemathesis.CALLS:
+        calls = schemathesis.CALLS
+        summary = ", ".join(f"{status}: {n}" for status, n in sorted(calls.items()))
+        terminalreporter.write_line(f"schemathesis: {sum(calls.values())} generated requests checked ({summary})")
