@@ -599,7 +599,7 @@ class CaseAdmin(admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         """A registry id ("CCR-000004", "ccr-4") finds its case; anything else searches the usual fields."""
         term = search_term.strip()
-        pk = parse_registry_id(term) if term[:4].upper() == REGISTRY_ID_PREFIX else None
+        pk = parse_registry_id(term) if term[:3].upper() == REGISTRY_ID_PREFIX[:3] else None
         if pk is not None:
             return queryset.filter(pk=pk), False
         return super().get_search_results(request, queryset, search_term)

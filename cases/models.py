@@ -288,8 +288,8 @@ class HpoTerm(models.Model):
 
 
 REGISTRY_ID_PREFIX = "CCR-"
-# A case as people and URLs name it: "CCR-000001", "ccr-1" or "1". For URL patterns, without anchors.
-REGISTRY_ID_PATTERN = r"(?i:CCR-)?\d+"
+# A case as people and URLs name it: "CCR-000001", "ccr-1", "CCR000001" or "1". For URL patterns, without anchors.
+REGISTRY_ID_PATTERN = r"(?i:CCR-?)?\d+"
 _REGISTRY_ID = re.compile(rf"^{REGISTRY_ID_PATTERN}$")
 
 
@@ -299,10 +299,10 @@ def registry_id(pk: int) -> str:
 
 
 def parse_registry_id(text: str) -> int | None:
-    """The case pk named by "CCR-000001", "ccr-1" or "1"; None if the text names no case."""
+    """The case pk named by "CCR-000001", "ccr-1", "CCR000001" or "1"; None if the text names no case."""
     if not isinstance(text, str) or not _REGISTRY_ID.match(text):
         return None
-    return int(text[len(REGISTRY_ID_PREFIX) :] if text[:4].upper() == REGISTRY_ID_PREFIX else text)
+    return int(text.upper().removeprefix("CCR").removeprefix("-"))
 
 
 class CaseQuerySet(models.QuerySet):

@@ -79,7 +79,10 @@ class Table:
 EXTERNAL_CODES: dict[type, tuple[str, Callable[[str], str | None]]] = {
     v.Disorder: ("HPO", lambda code: v.DISORDER_HPO.get(code)),
     v.TumorSite: ("ICD-O-3 topography", lambda code: v.TUMOR_SITE_TOPOGRAPHY.get(code)),
-    v.Analyte: ("LOINC", lambda code: measures.ANALYTES[code].loinc if code in measures.ANALYTES else None),
+    v.Analyte: (
+        "LOINC",
+        lambda code: ", ".join(measures.ANALYTES[code].loinc_codes) if code in measures.ANALYTES else None,
+    ),
 }
 
 
@@ -159,7 +162,7 @@ def timing(model: type[models.Model]) -> tuple[Column, ...]:
 
 
 CALCIUM_BASIS = tuple(
-    Code(code, measures.analyte(code).label, "LOINC", measures.analyte(code).loinc or "")
+    Code(code, measures.analyte(code).label, "LOINC", ", ".join(measures.analyte(code).loinc_codes))
     for code in measures.CALCIUM_ANALYTES
 )
 LIMIT_BASIS = (
@@ -293,6 +296,12 @@ CASES = Table(
         derived(
             "days_to_normalisation", "integer", "Days from that intervention to the first normal calcium.", unit="days"
         ),
+        derived(
+            "first_intervention_normalised",
+            "boolean",
+            "Whether the first administered calcium-directed intervention is the one calcium normalised after "
+            "(FALSE: it failed and a later one preceded normalisation; NA: not judged).",
+        ),
         field(Case, "vital_status", meaning="Vital status at the end of follow-up."),
         field(Case, "follow_up_days", unit="days"),
         field(Case, "follow_up_text"),
@@ -334,6 +343,8 @@ TUMORS = Table(
         field(Tumor, "hormone_receptor"),
         field(Tumor, "tnm_reported"),
         field(Tumor, "stage_text"),
+        field(Tumor, "size_mm", unit="mm"),
+        field(Tumor, "size_text"),
         field(Tumor, "quote"),
     ),
     _children(Tumor, "sequence", "id"),
@@ -428,7 +439,13 @@ def _interpretation(lab: LabResult) -> measures.Interpretation:
 
 
 def _lab_unit(unit_of: Callable[[measures.Analyte], str]) -> Callable[[LabResult], Any]:
-    return lambda lab: unit_of(measures.analyte(lab.analyte)) if lab.unit else None
+    """The unit of the converted columns, only where the value converts (PTHrP printed in pg/mL does not)."""
+
+    def unit(lab: LabResult):
+        target = unit_of(measures.analyte(lab.analyte))
+        return target if lab.unit and _once(lab, target, lambda: lab.in_unit(target)) is not None else None
+
+    return unit
 
 
 def _si(a: measures.Analyte) -> str:
@@ -457,7 +474,9 @@ LABS = Table(
         field(LabResult, "comparator"),
         field(LabResult, "value", meaning="The number reported; the low end of a reported range.", unit="column unit"),
         field(LabResult, "value_high", unit="column unit"),
+        field(LabResult, "value_is_approximate"),
         field(LabResult, "unit", meaning="Unit of value, value_high, ref_low and ref_high, as reported."),
+        field(LabResult, "unit_not_reported"),
         field(LabResult, "qualitative"),
         field(LabResult, "ref_low", meaning="Reference low as reported.", unit="column unit"),
         field(LabResult, "ref_high", meaning="Reference high as reported.", unit="column unit"),
@@ -540,6 +559,7 @@ INTERVENTIONS = Table(
         field(Intervention, "regimen"),
         field(Intervention, "intent", meaning="What the intervention was directed at."),
         field(Intervention, "status", meaning="Administered, recommended or advised against."),
+        field(Intervention, "given_before_presentation"),
         field(Intervention, "dose_text"),
         field(Intervention, "dose_value", meaning="Dose as a number.", unit="column dose_unit"),
         field(Intervention, "dose_unit", meaning="Unit of the dose, as reported."),

@@ -7,7 +7,6 @@ import logging
 import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 from django.test import Client, override_settings
@@ -175,14 +174,6 @@ def test_the_admin_source_autocomplete_offers_analysts_only_sources_of_published
 
     assert offered("analyst") == [str(shown)]
     assert offered("curator") == sorted([str(shown), str(hidden)])
-
-
-def test_check_deploy_without_debug_gives_no_warnings(settings):
-    out = io.StringIO()
-    settings.DEBUG = False
-    settings.SECRET_KEY = "k" * 64 + "a-long-random-looking-key-only-for-this-test-0123456789"
-    call_command("check", "--deploy", "--fail-level", "WARNING", stdout=out, stderr=out)
-    assert "no issues" in out.getvalue()
 
 
 def test_postgresql_connections_come_from_a_bounded_pool_with_health_checks(settings):

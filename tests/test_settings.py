@@ -1,7 +1,6 @@
 """Settings come from the environment and fail loudly on bad values (checked in a fresh interpreter)."""
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -142,20 +141,11 @@ def test_a_bad_https_or_rate_value_is_an_error_not_a_guess(name, value, message)
     assert message in result.stderr
 
 
-def test_the_deployment_check_passes_once_the_site_specific_choices_are_made():
-    # Left to the deployment, not defaulted: the redirect (usually the proxy's) and HSTS for subdomains and preload.
+def test_the_deployment_check_passes_with_the_site_specific_choices_silenced():
+    """W005 (HSTS subdomains), W008 (SSL redirect, usually the proxy's) and W021 (HSTS preload) are silenced as the
+    deployment's decisions (registry/settings.py, README); nothing else is reported."""
     command = "import sys; sys.argv = ['manage.py', 'check', '--deploy', '--fail-level', 'WARNING']; "
     command += "import manage; manage.main()"
     result = run_settings(command, SECRET_KEY=LONG_KEY, ALLOWED_HOSTS="registry.example")
-    assert result.returncode != 0
-    warned = sorted(set(re.findall(r"security\.W\d+", result.stderr)))
-    assert warned == ["security.W005", "security.W008", "security.W021"]
-    result = run_settings(
-        command,
-        SECRET_KEY=LONG_KEY,
-        ALLOWED_HOSTS="registry.example",
-        SECURE_SSL_REDIRECT="1",
-        SECURE_HSTS_INCLUDE_SUBDOMAINS="1",
-        SECURE_HSTS_PRELOAD="1",
-    )
     assert result.returncode == 0, result.stderr
+    assert "no issues (3 silenced)" in result.stdout

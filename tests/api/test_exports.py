@@ -252,7 +252,7 @@ def test_the_case_table_has_one_row_per_case_in_these_columns(curator, cohort):
         *("nadir_calcium_mg_dl", "nadir_calcium_mmol_l", "nadir_calcium_comparator"),
         *("peak_ctcae_grade", "peak_ctcae_basis", "peak_ctcae_limit_basis", "nadir_ctcae_grade"),
         *("ionized_peak_mmol_l", "ionized_peak_ctcae_grade", "ionized_nadir_mmol_l", "ionized_nadir_ctcae_grade"),
-        *("first_calcium_directed", "calcium_normalised", "days_to_normalisation"),
+        *("first_calcium_directed", "calcium_normalised", "days_to_normalisation", "first_intervention_normalised"),
         *("vital_status", "follow_up_days", "follow_up_text", "calcium_outcome", "tumor_response"),
         *("version", "updated_at"),
     ]
@@ -403,7 +403,8 @@ def test_the_lab_table_has_one_row_per_result_in_these_columns(curator, cohort):
     df = read_csv(curator, LABS_CSV)
     assert list(df.columns) == [
         *("case_id", "lab_id", "sequence", "day", "day_is_approximate", "timing_text", "analyte", "loinc"),
-        *("specimen", "comparator", "value", "value_high", "unit", "qualitative", "ref_low", "ref_high"),
+        *("specimen", "comparator", "value", "value_high", "value_is_approximate", "unit", "unit_not_reported"),
+        *("qualitative", "ref_low", "ref_high"),
         *("si_value", "si_value_high", "si_unit", "conventional_value", "conventional_value_high"),
         *("conventional_unit", "interpretation", "interpretation_basis", "follows_intervention_id", "quote"),
     ]

@@ -77,10 +77,10 @@ def test_confirm_is_accepted_as_a_list_of_strings_and_nothing_else(curator):
 
 def test_unknown_fields_in_a_source_or_an_agent_are_refused():
     reviewer = client_for("reviewer")
-    source = {"kind": "case_report", "citation": "Doe J.", "title": "T", "authors": "Doe J"}
+    source = {"kind": "case_report", "citation": "Doe J.", "title": "T", "author": "Doe J"}
     response = reviewer.post("/api/v1/sources/", source, format="json")
     assert response.status_code == 400
-    assert fields(response) == {"authors": "Unknown field."}
+    assert fields(response) == {"author": "Unknown field."}
     agent = {"code": "x_agent", "name": "X", "category": "drug", "atc": "M05BA08"}
     response = reviewer.post("/api/v1/agents/", agent, format="json")
     assert response.status_code == 400

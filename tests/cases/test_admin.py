@@ -609,9 +609,9 @@ def test_a_mechanism_that_contradicts_the_disorder_is_refused_with_the_row_named
         f"/admin/cases/case/{case.pk}/change/", case_form_data(case, disorder="hypocalcemia", **mechanism)
     )
     assert response.status_code == 200
-    assert (
-        "Mechanism 1, Mechanism: Calcitriol-mediated (1,25-(OH)2 D) explains hypercalcemia, "
-        "not hypocalcemia" in response.content.decode()
+    assert (  # the summary at the top names the row by its label
+        "Mechanism 1 (Calcitriol-mediated (1,25-(OH)2 D)), Mechanism: Calcitriol-mediated (1,25-(OH)2 D) explains "
+        "hypercalcemia, not hypocalcemia" in response.content.decode()
     )
     assert case.mechanisms.count() == 0
     # on the hypercalcemia case it fits
