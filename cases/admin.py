@@ -218,6 +218,16 @@ class CaseRowForm(forms.ModelForm):
                     widget.known = {str(related.pk): field.label_from_instance(related)}
 
 
+class LabResultForm(CaseRowForm):
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        # A lab entered only as a word ("elevated") keeps no unit: the page preselects one when the analyte is
+        # chosen (lab_units.js), before the curator knows there will be no number.
+        if all(cleaned.get(name) is None for name in ("value", "value_high", "ref_low", "ref_high")):
+            cleaned["unit"] = ""
+        return cleaned
+
+
 class CaseInlineMixin:
     """Inline rows of a case, validated with named errors, rendered without a query per row."""
 
@@ -289,6 +299,7 @@ class FindingInline(CaseInlineMixin, admin.StackedInline):
 
 class LabResultInline(CaseInlineMixin, admin.StackedInline):
     model = LabResult
+    form = LabResultForm
     fieldsets = _row_fieldsets(
         ("sequence", "analyte", "comparator", "value", "value_high", "unit", "qualitative", "ref_low", "ref_high")
         + ("day",),
