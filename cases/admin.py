@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,6 +25,7 @@ from .admin_reference import CitationImportMixin
 from .course_chart import calcium_course, plain_number
 from .document import ImportFailed, export_documents
 from .history import RevertRefused, case_changes, case_revert
+from .hpo import hpo_lookup
 from .models import (
     REGISTRY_ID_PREFIX,
     Agent,
@@ -295,6 +296,15 @@ class MechanismInline(CaseInlineMixin, admin.StackedInline):
 class FindingInline(CaseInlineMixin, admin.StackedInline):
     model = Finding
     fieldsets = _row_fieldsets(("sequence", "label", "hpo_id", "present", "day"), (*TIMING_DETAILS, *QUOTE_FIELDS))
+
+    class Media:
+        js = ("cases/hpo_lookup.js",)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "label":  # typing a label offers HPO terms (hpo_lookup.js); choosing one fills the id
+            field.widget.attrs.update({"data-hpo-lookup": reverse("admin:cases_case_hpo_terms"), "autocomplete": "off"})
+        return field
 
 
 class LabResultInline(CaseInlineMixin, admin.StackedInline):
@@ -902,6 +912,7 @@ class CaseAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.transition_view),
                 name="cases_case_transition",
             ),
+            path("hpo-terms/", self.admin_site.admin_view(self.hpo_terms_view), name="cases_case_hpo_terms"),
             path("import/", self.admin_site.admin_view(self.import_view), name="cases_case_import"),
             path(
                 "import/<str:job_id>/", self.admin_site.admin_view(self.import_job_view), name="cases_case_import_job"
@@ -955,6 +966,12 @@ class CaseAdmin(admin.ModelAdmin):
             message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
             self.message_user(request, f"{case.registry_id}: {message}", messages.ERROR)
         return HttpResponseRedirect(reverse("admin:cases_case_change", args=[object_id]))
+
+    def hpo_terms_view(self, request):
+        """The findings' HPO lookup (hpo_lookup.js): current terms whose label or a synonym contains `q`."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return JsonResponse({"results": hpo_lookup(request.GET.get("q", ""))})
 
     def import_view(self, request):
         from .jobs import start_import

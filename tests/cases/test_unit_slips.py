@@ -15,7 +15,10 @@ from tests.api.documents import client_for, make_document
 pytestmark = pytest.mark.django_db
 
 CASES = "/api/v1/cases/"
-SLIP = "3.11 mg/dL is at or below the critical value for serum total calcium (6.5 mg/dL); did you mean 3.11 mmol/L = 12.5 mg/dL?"
+SLIP = (
+    "3.11 mg/dL is at or below the critical value for serum total calcium (6.5 mg/dL);"
+    " did you mean 3.11 mmol/L = 12.5 mg/dL?"
+)
 
 
 @pytest.mark.parametrize(
