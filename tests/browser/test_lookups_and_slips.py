@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from cases.models import Case
 from tests.admin_pages import make_case_with_rows
-from tests.browser.conftest import log_in
+from tests.browser.conftest import ARTIFACTS, log_in
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,6 +60,7 @@ def test_hpo_lookup_new_intervention_link_and_unit_slip(page, live_server, roles
     page.set_viewport_size({"width": 390, "height": 800})
     assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
     shoot(page, "unit-slip-confirm-390")
+    page.screenshot(path=str(ARTIFACTS / "unit-slip-confirm-390-top.png"))  # the screen the curator sees first
     page.set_viewport_size({"width": 1280, "height": 800})
     assert Case.objects.get(pk=case.pk).version == 1
     page.check("input[name=confirm][value='labs[1].value']")
@@ -78,3 +79,5 @@ def test_hpo_lookup_new_intervention_link_and_unit_slip(page, live_server, roles
     page.locator(".hpo-options li").first.wait_for()
     assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
     shoot(page, "hpo-lookup-390")
+    page.locator(".hpo-options").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "hpo-lookup-390-screen.png"))

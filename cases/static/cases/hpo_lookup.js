@@ -36,7 +36,11 @@
       option.addEventListener("mousedown", event => { event.preventDefault(); choose(option); });
       list.appendChild(option);
     });
-    field.insertAdjacentElement("afterend", list);
+    const box = field.getBoundingClientRect();  // under the label, whatever the row's layout
+    list.style.top = (box.bottom + window.scrollY) + "px";
+    list.style.left = Math.max(0, Math.min(box.left, document.documentElement.clientWidth - 300) + window.scrollX) + "px";
+    list.style.minWidth = box.width + "px";
+    document.body.appendChild(list);
   }
 
   function highlight(n) {
