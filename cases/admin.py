@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 from django import forms
@@ -13,7 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,6 +26,7 @@ from .admin_reference import CitationImportMixin
 from .course_chart import calcium_course, plain_number
 from .document import ImportFailed, export_documents
 from .history import RevertRefused, case_changes, case_revert
+from .hpo import hpo_lookup
 from .models import (
     REGISTRY_ID_PREFIX,
     Agent,
@@ -136,6 +138,27 @@ class NamedRowFormSet(BaseInlineFormSet):
             raise ValidationError(named)
 
 
+class LabFormSet(NamedRowFormSet):
+    """A lab following an intervention added in the same save names an intervention row of the same POST that
+    is not being deleted."""
+
+    def clean(self) -> None:
+        for form in self.forms:
+            prefix = getattr(form, "new_intervention", None)
+            if not prefix or (self.can_delete and self._should_delete_form(form)):
+                continue
+            n = int(prefix.rsplit("-", 1)[1])
+            try:
+                total = int(self.data.get("interventions-TOTAL_FORMS", 0))
+            except ValueError:
+                total = 0
+            if n >= total or not self.data.get(f"{prefix}-category"):
+                form.add_error("follows_intervention", "The intervention it follows is not on the page any more.")
+            elif self.data.get(f"{prefix}-DELETE"):
+                form.add_error("follows_intervention", "The intervention it follows is being deleted.")
+        super().clean()
+
+
 class MechanismFormSet(NamedRowFormSet):
     """A mechanism must fit the disorder on the form (domain.md's table)."""
 
@@ -218,6 +241,47 @@ class CaseRowForm(forms.ModelForm):
                     widget.known = {str(related.pk): field.label_from_instance(related)}
 
 
+# A lab may follow an intervention added in the same save: the page (new_interventions.js) offers each added
+# intervention row in the labs' "follows intervention" as this token, naming the row's form prefix.
+NEW_INTERVENTION = re.compile(r"^new:(interventions-\d+)$")
+
+
+class FollowsInterventionField(forms.ModelChoiceField):
+    """A saved intervention of the case, or the token of one added in the same save (checked by LabFormSet)."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and NEW_INTERVENTION.match(value):
+            return value
+        return super().to_python(value)
+
+    def validate(self, value):
+        if not (isinstance(value, str) and NEW_INTERVENTION.match(value)):
+            super().validate(value)
+
+
+class LabResultForm(CaseRowForm):
+    new_intervention: str | None = None  # the form prefix of an intervention added in the same save
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("follows_intervention")
+        token = self.data.get(self.add_prefix("follows_intervention")) if self.is_bound else None
+        if field is not None and token and NEW_INTERVENTION.match(token):
+            field.choices = [*field.choices, (token, "The intervention added on this page")]  # shown again on errors
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        follows = cleaned.get("follows_intervention")
+        if isinstance(follows, str):  # a token: linked when the interventions are saved (CaseAdmin.save_formset)
+            self.new_intervention = NEW_INTERVENTION.match(follows)[1]
+            cleaned["follows_intervention"] = None
+        # A lab entered only as a word ("elevated") keeps no unit: the page preselects one when the analyte is
+        # chosen (lab_units.js), before the curator knows there will be no number.
+        if all(cleaned.get(name) is None for name in ("value", "value_high", "ref_low", "ref_high")):
+            cleaned["unit"] = ""
+        return cleaned
+
+
 class CaseInlineMixin:
     """Inline rows of a case, validated with named errors, rendered without a query per row."""
 
@@ -286,9 +350,20 @@ class FindingInline(CaseInlineMixin, admin.StackedInline):
     model = Finding
     fieldsets = _row_fieldsets(("sequence", "label", "hpo_id", "present", "day"), (*TIMING_DETAILS, *QUOTE_FIELDS))
 
+    class Media:
+        js = ("cases/hpo_lookup.js",)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "label":  # typing a label offers HPO terms (hpo_lookup.js); choosing one fills the id
+            field.widget.attrs.update({"data-hpo-lookup": reverse("admin:cases_case_hpo_terms"), "autocomplete": "off"})
+        return field
+
 
 class LabResultInline(CaseInlineMixin, admin.StackedInline):
     model = LabResult
+    form = LabResultForm
+    formset = LabFormSet
     fieldsets = _row_fieldsets(
         ("sequence", "analyte", "comparator", "value", "value_high", "unit", "qualitative", "ref_low", "ref_high")
         + ("day",),
@@ -296,13 +371,14 @@ class LabResultInline(CaseInlineMixin, admin.StackedInline):
     )
 
     class Media:
-        js = ("cases/lab_units.js",)
+        js = ("cases/lab_units.js", "cases/new_interventions.js")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name != "follows_intervention":
             return super().formfield_for_foreignkey(db_field, request, **kwargs)
         case_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
         kwargs["queryset"] = Intervention.objects.filter(case_id=case_id).select_related("agent")
+        kwargs["form_class"] = FollowsInterventionField
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         # The case's interventions, read once per request: every lab row's select shares this list (a
         # ModelChoiceField would otherwise query them again for each row). Validation still uses the queryset.
@@ -825,8 +901,16 @@ class CaseAdmin(admin.ModelAdmin):
             row._history_user, row._change_reason = request.user, reason
         for row in formset.deleted_objects:
             row.delete()
+        # Labs may follow an intervention added in this save (LabResultForm.new_intervention, a form prefix): the
+        # interventions' inline is saved before the labs' (CaseAdmin.inlines), keeping {form prefix: saved row}.
+        saved_interventions = request.__dict__.setdefault("_saved_interventions", {})
+        for form in formset.forms:
+            if getattr(form, "new_intervention", None) and form.instance in instances:
+                form.instance.follows_intervention = saved_interventions[form.new_intervention]
         for row in instances:
             row.save()
+        if formset.model is Intervention:
+            saved_interventions.update({form.prefix: form.instance for form in formset.forms if form.instance.pk})
         formset.save_m2m()
 
     def response_change(self, request, obj: Case):
@@ -891,6 +975,7 @@ class CaseAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.transition_view),
                 name="cases_case_transition",
             ),
+            path("hpo-terms/", self.admin_site.admin_view(self.hpo_terms_view), name="cases_case_hpo_terms"),
             path("import/", self.admin_site.admin_view(self.import_view), name="cases_case_import"),
             path(
                 "import/<str:job_id>/", self.admin_site.admin_view(self.import_job_view), name="cases_case_import_job"
@@ -944,6 +1029,12 @@ class CaseAdmin(admin.ModelAdmin):
             message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
             self.message_user(request, f"{case.registry_id}: {message}", messages.ERROR)
         return HttpResponseRedirect(reverse("admin:cases_case_change", args=[object_id]))
+
+    def hpo_terms_view(self, request):
+        """The findings' HPO lookup (hpo_lookup.js): current terms whose label or a synonym contains `q`."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return JsonResponse({"results": hpo_lookup(request.GET.get("q", ""))})
 
     def import_view(self, request):
         from .jobs import start_import

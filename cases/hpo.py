@@ -92,3 +92,37 @@ def descendants(parents: dict[str, list[str]], root: str) -> set[str]:
                 seen.add(child)
                 stack.append(child)
     return seen
+
+
+def hpo_lookup(text: str, limit: int = 12) -> list[dict]:
+    """Current HPO terms whose label or a synonym contains `text` (case-insensitively), best first: phenotypic
+    abnormalities before other terms, then an exact label, a label starting with the text, a label containing it,
+    a synonym containing it; shorter labels first. Each with the synonym it matched by, if not its label."""
+    from django.db.models import Case, IntegerField, Q, Value, When
+    from django.db.models.functions import Length
+
+    from .models import HpoTerm
+
+    text = " ".join(text.split())
+    if len(text) < 2:
+        return []
+    match = Case(
+        When(label__iexact=text, then=Value(0)),
+        When(label__istartswith=text, then=Value(1)),
+        When(label__icontains=text, then=Value(2)),
+        default=Value(3),
+        output_field=IntegerField(),
+    )
+    terms = (
+        HpoTerm.objects.filter(obsolete=False)
+        .filter(Q(label__icontains=text) | Q(synonyms__icontains=text))
+        .annotate(match=match, label_length=Length("label"))
+        .order_by("-phenotypic_abnormality", "match", "label_length", "id")
+        .values("id", "label", "synonyms", "match")[:limit]
+    )
+    folded = text.casefold()
+    results = []
+    for term in terms:
+        synonym = "" if term["match"] < 3 else next((s for s in term["synonyms"] if folded in s.casefold()), "")
+        results.append({"id": term["id"], "label": term["label"], "synonym": synonym})
+    return results

@@ -1137,6 +1137,8 @@ class LabResult(CaseChild):
                     errors["unit"] = "A unit is entered, so it is reported: clear 'unit not reported' or the unit."
             elif has_number and not self.unit:
                 errors["unit"] = f"Enter the unit ({' or '.join(a.accepted_units)}), or tick 'unit not reported'."
+            elif self.unit and not has_number:
+                errors["unit"] = "A qualitative result (no number, no reference range) carries no unit: clear the unit."
             elif self.unit and self.unit not in a.accepted_units:
                 errors["unit"] = f"{self.unit} is not a unit of {a.in_sentence}; use {' or '.join(a.accepted_units)}."
         if self.value_is_approximate and self.value is None:

@@ -258,29 +258,30 @@ def test_the_write_paths_cost_a_fixed_number_of_queries(curator):
     # the service's; savepoint of the write 2; inserts: case 1, rows 8, history 9; intervention lookup for the labs
     # 1; reload with rows 7 (case+source+users, 6 kinds); stored derived measures 2 (case, interventions) ... = 280
     counts["api create"] = queries(create)
-    # patch of the title: get_object 7; SAVEPOINT; version claim 1; content before 7; case UPDATE + history 2;
-    # content after 7; reload 7; derived 2; RELEASE = 35
+    # patch of the title: get_object 7; SAVEPOINT; version claim 1; content before 7; the case with its rows for
+    # the warnings it already has 7 (cases.unit_slips is registered); case UPDATE + history 2; content after 7;
+    # reload 7; derived 2; RELEASE = 42
     counts["api patch"] = queries(write("patch", {"title": "Retitled"}, 1))
-    # the same patch again: as above, but rolled back after the content comparison (no reload, no derived) = 34
+    # the same patch again: as above, but rolled back after the content comparison (no reload, no derived) = 41
     counts["api patch, nothing changed"] = queries(write("patch", {"title": "Retitled"}, 2))
     # put of the whole document: as create for the rows, plus get_object 7, claim, content before and after 14,
-    # deletes of the replaced rows 8 with their history 8 = 310
+    # deletes of the replaced rows 8 with their history 8, warnings already there 7 = 317
     counts["api put"] = queries(write("put", replacement, 2))
     case = Case.objects.get(pk=int(url.split("/")[-2].removeprefix("CCR-")))
     first = case.history.order_by("history_id").first().history_id
     # revert: history records 1; claim; content x2; case save + history; each kind's state as of then 6; current
     # rows loaded and deleted 6+8 with history 8; rows validated (constraint checks x3) and inserted 8 with history 8;
-    # reload 7; derived 2 = 222
+    # reload 7; derived 2; warnings already there 7 = 229
     counts["revert"] = queries(lambda: case_revert(case=case, history_id=first, user=user, expected_version=3))
     # import of one document (its source_id given): as create, without the permission check 2, inside the import's
     # own transaction (SAVEPOINT, RELEASE) 2 = 280
     counts["import"] = queries(lambda: import_cases([imported], user=user))
     assert counts == {
         "api create": 280,
-        "api patch": 35,
-        "api patch, nothing changed": 34,
-        "api put": 310,
-        "revert": 222,
+        "api patch": 42,
+        "api patch, nothing changed": 41,
+        "api put": 317,
+        "revert": 229,
         "import": 280,
     }
 
@@ -296,9 +297,9 @@ def test_the_admin_change_page_and_its_saves_cost_a_fixed_number_of_queries():
     page = queries(lambda: curator.get(url))
     data = posted_form(curator, url)
     # the form and its 6 formsets validated (constraint checks x3); claim; content before and after 14; the
-    # write rolled back; admin log entry 1 = 175
+    # write rolled back; admin log entry 1; the case with its rows for the warnings it already has 7 = 182
     unchanged = queries(lambda: curator.post(url, data))
     data["labs-0-value"] = "13.5"
-    # as above, plus the lab's UPDATE and history, the reload and the stored derived measures, no rollback = 178
+    # as above, plus the lab's UPDATE and history, the reload and the stored derived measures, no rollback = 185
     changed = queries(lambda: curator.post(url, data))
-    assert (page, unchanged, changed) == (30, 175, 178)
+    assert (page, unchanged, changed) == (30, 182, 185)
