@@ -28,7 +28,9 @@ class ProposalsMixin:
         source_id = request.GET.get("source", "")
         source = Source.objects.visible_to(request.user).filter(pk=source_id).first() if source_id.isdigit() else None
         if source is None:
-            return JsonResponse({"error": "Choose the case's source first: proposals are drawn from its text."}, status=400)
+            return JsonResponse(
+                {"error": "Choose the case's source first: proposals are drawn from its text."}, status=400
+            )
         try:
             messages = check_text(source.text)
         except UnusableText as exc:

@@ -87,7 +87,9 @@ class UnusableText(ValueError):
 def check_text(text: str) -> list[str]:
     """UnusableText for an empty, too long or non-English text; else notes for the curator (no numbers)."""
     if not text.strip():
-        raise UnusableText("The source has no text: paste the report's text into the source, save it, and propose again.")
+        raise UnusableText(
+            "The source has no text: paste the report's text into the source, save it, and propose again."
+        )
     if len(text) > MAX_PROPOSAL_CHARACTERS:
         raise UnusableText(
             f"The source's text has {len(text):,} characters; proposals are drawn from texts of up to "

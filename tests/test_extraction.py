@@ -174,8 +174,17 @@ def test_tumor_receptors_tnm_histology():
     }
     assert {"hormone_receptor": "positive"} in fields
     assert {"her2": "negative"} in fields
-    assert {"tnm_reported": "T2N1M0"} in fields
+    assert {"tnm_reported": "T2N1M0", "site": "breast"} in fields  # the site the sentence names with the stage
     assert {"er": "positive"} in fields and {"pr": "negative"} in fields
+    assert of_kind("Stage T1N0M0 was assigned.", "tumor")[0]["fields"] == {"tnm_reported": "T1N0M0"}
+
+
+def test_treatments_named_only_by_their_class_are_proposed_without_an_agent():
+    text = "She received adjuvant chemotherapy, radiotherapy, and five years of zoledronate."
+    rows = [p["fields"] for p in of_kind(text, "intervention")]
+    assert {"category": "drug", "agent_text": "adjuvant chemotherapy"} in rows
+    assert {"category": "radiotherapy", "agent_text": "radiotherapy"} in rows
+    assert [r["agent"] for r in rows if r.get("agent")] == ["zoledronic_acid"]
 
 
 def test_timing_phrases_go_to_the_rows_of_their_sentence():
