@@ -52,6 +52,7 @@ class AgentTerm:
     name: str
     category: str
     synonyms: tuple[str, ...] = ()
+    intent: str = ""  # the intent the agent always has, where its class gives one (an antineoplastic: cancer-directed)
 
 
 @dataclass(frozen=True)
@@ -323,6 +324,9 @@ THERAPY_CLASS = re.compile(
     r"first-line|second-line)\s+)?(?P<noun>chemotherapy|immunotherapy|radiotherapy|radiation therapy|irradiation)\b",
     re.I,
 )
+# A sentence that treats a cancer: "adjuvant ...", "mastectomy for breast cancer" (not "for the treatment of ...",
+# which background sentences say of any drug).
+CANCER_DIRECTED = re.compile(r"\b(?:neo)?adjuvant\b|\bfor\s+(?:[a-z-]+\s+){0,2}(?:cancer|carcinoma)\b", re.I)
 # "breast cancer (T2N1M0)": the site a TNM stage belongs to, when the sentence names it.
 SITE_CANCER = re.compile(r"\b(breast|lung|prostate|prostatic|renal|kidney)\s+(?:cancer|carcinoma|tumou?r)", re.I)
 TRIPLE_NEGATIVE = re.compile(r"\btriple[- ]negative\b", re.I)
@@ -551,6 +555,7 @@ class Extractor:
                 groups[-1].append(m)
             else:
                 groups.append([m])
+        cancer_directed = bool(CANCER_DIRECTED.search(text))
         status = None
         if ADVISED_AGAINST.search(text):
             status = "advised_against"
@@ -590,6 +595,8 @@ class Extractor:
                 fields = {"category": agent.category, "agent": agent.code, "agent_text": agent_text, **common}
                 if status:
                     fields["status"] = status
+                if agent.intent or cancer_directed:
+                    fields["intent"] = agent.intent or "cancer_directed"
                 lead = re.findall(r"[\w-]+|[,;/]", text[max(0, m.start - s0 - 30) : m.start - s0])[-2:]
                 lead = lead[lead.index(",") + 1 :] if "," in lead else lead
                 route_words = [w.lower() for w in lead + re.findall(r"[\w-]+", agent_text)]
@@ -609,6 +616,8 @@ class Extractor:
             fields = {"category": THERAPY_CATEGORIES[m["noun"].lower().replace(" ", "")], "agent_text": m.group()}
             if status:
                 fields["status"] = status
+            if cancer_directed:
+                fields["intent"] = "cancer_directed"
             out.append(Proposal("intervention", fields, s0 + m.start(), s0 + m.end()))
         return out
 

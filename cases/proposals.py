@@ -36,9 +36,21 @@ def analyte_terms() -> tuple[extraction.AnalyteTerm, ...]:
     )
 
 
+# Drug classes (Agent.drug_class) given only to treat a cancer: their agents are proposed as cancer-directed.
+# Plicamycin's "antineoplastic antibiotic" is not among them: the registry's reports give it for hypercalcemia.
+ANTINEOPLASTIC_CLASSES = frozenset({"chemotherapy", "endocrine", "aromatase inhibitor", "anti-HER2", "mTOR inhibitor"})
+
+
 def agent_terms() -> tuple[extraction.AgentTerm, ...]:
     return tuple(
-        extraction.AgentTerm(a.code, a.name, a.category, tuple(a.synonym_list)) for a in Agent.objects.order_by("code")
+        extraction.AgentTerm(
+            a.code,
+            a.name,
+            a.category,
+            tuple(a.synonym_list),
+            "cancer_directed" if a.drug_class in ANTINEOPLASTIC_CLASSES else "",
+        )
+        for a in Agent.objects.order_by("code")
     )
 
 
@@ -121,16 +133,18 @@ def fact_key(proposal: dict) -> tuple:
 
 
 def grouped(proposals: list[dict]) -> list[dict]:
-    """One proposal per fact, in the order of its first mention: the first mention's fields, completed by the
-    later mentions' (a duration printed only the second time), and `mentions` ([start, end) of each)."""
-    out: dict[tuple, dict] = {}
+    """One proposal per fact, in the order of its first mention, with `mentions` ([start, end) of each): the
+    mention that says most (its fields, quote and span; the first of equals), completed by the others' fields (a
+    duration printed only once)."""
+    facts: dict[tuple, list[dict]] = {}
     for p in proposals:
-        key = fact_key(p)
-        if key not in out:
-            out[key] = {**p, "fields": dict(p["fields"]), "mentions": [p["span"]]}
-            continue
-        first = out[key]
-        first["mentions"].append(p["span"])
-        for name, value in p["fields"].items():
-            first["fields"].setdefault(name, value)
-    return list(out.values())
+        facts.setdefault(fact_key(p), []).append(p)
+    out = []
+    for mentions in facts.values():
+        best = max(mentions, key=lambda p: len(p["fields"]))  # max keeps the first of equals
+        fields = dict(best["fields"])
+        for p in mentions:
+            for name, value in p["fields"].items():
+                fields.setdefault(name, value)
+        out.append({**best, "fields": fields, "mentions": [p["span"] for p in mentions]})
+    return out
