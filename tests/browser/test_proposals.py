@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from cases.models import Case, Source
-from tests.browser.conftest import log_in
+from tests.browser.conftest import ARTIFACTS, log_in
 from tests.factories import make_user
 from tests.test_fixtures import assert_seed_001_key_facts
 
@@ -258,3 +258,4 @@ def test_the_proposals_panel_fits_the_screen(page, live_server, curator, shoot, 
     scrolled, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
     assert scrolled <= inner, f"the page with proposals at {width}px scrolls sideways ({scrolled} > {inner})"
     shoot(page, f"proposals-{width}")
+    page.locator(".source-pane").screenshot(path=str(ARTIFACTS / f"proposals-{width}-panel.png"))
