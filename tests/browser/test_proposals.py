@@ -259,3 +259,40 @@ def test_the_proposals_panel_fits_the_screen(page, live_server, curator, shoot, 
     assert scrolled <= inner, f"the page with proposals at {width}px scrolls sideways ({scrolled} > {inner})"
     shoot(page, f"proposals-{width}")
     page.locator(".source-pane").screenshot(path=str(ARTIFACTS / f"proposals-{width}-panel.png"))
+
+
+def test_proposals_already_in_the_record_are_marked_not_added_again_and_reject_edit_work(
+    page, live_server, roles, shoot
+):
+    call_command("loaddata", "agents", "source_cases", verbosity=0)
+    make_user("curator1", "curator")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    log_in(page, live_server, "curator1")
+    page.goto(f"{live_server.url}/admin/cases/case/2/change/")  # seed 001 as curated in the fixtures
+    propose(page)
+    held = page.locator("#proposals-list li.in-record")
+    texts = " | ".join(held.all_inner_texts())
+    for fact in ("61 years, female", "Zoledronic acid", "Tamoxifen", "Thorax", "Abdomen", "TNM T2N1M0"):
+        assert fact in texts, (fact, texts)
+    assert "in the record" in texts
+
+    skin = page.locator("#proposals-list li", has_text="Skin — present")
+    skin.locator(".proposal-reject").click()
+    assert "rejected" in page.locator("#proposals-list li", has_text="Skin — present").inner_text()
+    intervention_rows = "#interventions-group .compact-row:not(.empty-form)"
+    before = page.locator(intervention_rows).count()
+    page.locator("#proposals-list li", has_text="Calcium gluconate").locator(".proposal-edit").click()
+    assert page.locator(intervention_rows).count() == before + 1
+    edited = page.locator(intervention_rows).last
+    assert edited.locator(".row-details").evaluate("d => d.open")  # opened for editing
+    assert edited.locator("select[name$=-category]").input_value() == "drug"
+    page.click(".proposal-accept-all")
+    agents = page.eval_on_selector_all(
+        f"{intervention_rows} select[name$=-agent]", "s => s.map(e => e.value).filter(Boolean)"
+    )
+    assert len(agents) == len(set(agents)), agents  # nothing added twice
+    sites = page.eval_on_selector_all(
+        "#metastases-group .compact-row:not(.empty-form) select[name$=-site]", "s => s.map(e => e.value)"
+    )
+    assert "skin" not in sites  # rejected, so not accepted by Accept all
+    shoot(page, "proposals-seed-001-in-record")
