@@ -115,6 +115,7 @@
       const age = document.getElementById("id_age_years"), sex = document.getElementById("id_sex");
       return age && same(age.value, p.fields.age_years) && (!p.fields.sex || (sex && sex.value === p.fields.sex));
     }
+    if (p.row && document.contains(p.row)) return true;  // its row, even where the curator changed it since
     return liveRows(PREFIX[p.kind]).some(row => rowHolds(row, p));
   }
 
@@ -145,7 +146,7 @@
   }
 
   function accept(p) {
-    if (p.state === "accepted" || inRecord(p)) { p.state = "accepted"; return null; }
+    if (inRecord(p)) return null;  // also after accepting: an accepted row removed again can be accepted again
     if (p.kind === "patient") {
       setField(document.getElementById("id_age_years"), p.fields.age_years);
       if (p.fields.sex) setField(document.getElementById("id_sex"), p.fields.sex);
@@ -244,7 +245,8 @@
 
   function render() {
     const fragment = document.createDocumentFragment();
-    const open = proposals.filter(p => p.state !== "accepted" && p.state !== "rejected" && !inRecord(p));
+    const isOpen = p => p.state !== "rejected" && !inRecord(p);
+    const open = proposals.filter(isOpen);
     if (open.length) {
       fragment.appendChild(action(`Accept all (${open.length})`, "accept-all", () => open.forEach(accept),
         "Add every open proposal as a row (nothing is saved until you save)"));
@@ -255,7 +257,7 @@
       const section = el("section", "proposal-kind");
       section.dataset.kind = kind;
       const heading = el("h3", "", `${title} (${mine.length})`);
-      const waiting = mine.filter(p => p.state !== "accepted" && p.state !== "rejected" && !inRecord(p));
+      const waiting = mine.filter(isOpen);
       if (waiting.length > 1) {
         heading.appendChild(action("accept all of this kind", "accept-kind", () => waiting.forEach(accept)));
       }
@@ -274,7 +276,7 @@
           tools.appendChild(action("undo", "undo", () => { p.state = undefined; }));
         } else if (held) {
           tools.appendChild(el("span", "proposal-note", p.state === "accepted" ? "accepted, not yet saved" : "in the record"));
-          if (p.state === "accepted") tools.appendChild(action("edit", "edit", () => edit(p)));
+          if (p.state === "accepted" && p.row) tools.appendChild(action("edit", "edit", () => edit(p)));
         } else {
           tools.appendChild(action("accept", "accept", () => accept(p)));
           tools.appendChild(action("edit", "edit", () => edit(p), "Accept, then open the row to change it"));
@@ -319,4 +321,5 @@
 
   // Rows deleted or changed by hand change what is "in the record".
   document.addEventListener("change", () => { if (proposals.length) render(); });
+  document.addEventListener("formset:removed", () => { if (proposals.length) render(); });
 })();
