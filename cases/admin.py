@@ -22,6 +22,7 @@ from django.utils.html import format_html, format_html_join, json_script
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import measures, quality, quotes, workflow
+from .admin_proposals import ProposalsMixin
 from .admin_reference import CitationImportMixin
 from .course_chart import calcium_course, plain_number
 from .document import ImportFailed, export_documents
@@ -521,7 +522,7 @@ def transition_action(name: str):
 
 
 @admin.register(Case)
-class CaseAdmin(admin.ModelAdmin):
+class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
     form = CaseForm
     change_form_template = "admin/cases/case/change_form.html"
     change_list_template = "admin/cases/case/change_list.html"

@@ -52,6 +52,7 @@ class AgentTerm:
     name: str
     category: str
     synonyms: tuple[str, ...] = ()
+    intent: str = ""  # the intent the agent always has, where its class gives one (an antineoplastic: cancer-directed)
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,19 @@ RECEPTOR_PATTERNS = {
     ),
     "hormone_receptor": re.compile(r"\b(?:HR|hormone[- ]receptors?)\s*(?:status\s*)?(?:was\s+|is\s+|:\s*)?" + _STATUS),
 }
+# Treatments a report names only by their class; the category each takes (the registry's InterventionCategory).
+THERAPY_CATEGORIES = {"chemotherapy": "drug", "immunotherapy": "drug", "radiotherapy": "radiotherapy",
+                      "radiationtherapy": "radiotherapy", "irradiation": "radiotherapy"}  # fmt: skip
+THERAPY_CLASS = re.compile(
+    r"\b(?:(?:adjuvant|neoadjuvant|palliative|systemic|concurrent|combination|induction|maintenance|"
+    r"first-line|second-line)\s+)?(?P<noun>chemotherapy|immunotherapy|radiotherapy|radiation therapy|irradiation)\b",
+    re.I,
+)
+# A sentence that treats a cancer: "adjuvant ...", "mastectomy for breast cancer" (not "for the treatment of ...",
+# which background sentences say of any drug).
+CANCER_DIRECTED = re.compile(r"\b(?:neo)?adjuvant\b|\bfor\s+(?:[a-z-]+\s+){0,2}(?:cancer|carcinoma)\b", re.I)
+# "breast cancer (T2N1M0)": the site a TNM stage belongs to, when the sentence names it.
+SITE_CANCER = re.compile(r"\b(breast|lung|prostate|prostatic|renal|kidney)\s+(?:cancer|carcinoma|tumou?r)", re.I)
 TRIPLE_NEGATIVE = re.compile(r"\btriple[- ]negative\b", re.I)
 TNM = re.compile(r"\b[cpy]{0,2}T(?:[0-4][a-d]?|is|x)\s?N(?:[0-3][a-c]?|x)\s?M(?:[01][a-c]?|x)\b")
 HISTOLOGY_NOUNS = (
@@ -543,6 +557,7 @@ class Extractor:
                 groups[-1].append(m)
             else:
                 groups.append([m])
+        cancer_directed = bool(CANCER_DIRECTED.search(text))
         status = None
         if ADVISED_AGAINST.search(text):
             status = "advised_against"
@@ -582,6 +597,8 @@ class Extractor:
                 fields = {"category": agent.category, "agent": agent.code, "agent_text": agent_text, **common}
                 if status:
                     fields["status"] = status
+                if agent.intent or cancer_directed:
+                    fields["intent"] = agent.intent or "cancer_directed"
                 lead = re.findall(r"[\w-]+|[,;/]", text[max(0, m.start - s0 - 30) : m.start - s0])[-2:]
                 lead = lead[lead.index(",") + 1 :] if "," in lead else lead
                 route_words = [w.lower() for w in lead + re.findall(r"[\w-]+", agent_text)]
@@ -593,6 +610,17 @@ class Extractor:
                     fields["dose_value"] = number(dose["value"])
                     fields["dose_unit"] = dose["unit"]
                 out.append(Proposal("intervention", fields, m.start, m.end))
+        # Treatments named only by their class ("adjuvant chemotherapy", "radiotherapy"): no agent, as printed.
+        taken = [(m.start - s0, m.end - s0) for m in matches]
+        for m in THERAPY_CLASS.finditer(text):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            fields = {"category": THERAPY_CATEGORIES[m["noun"].lower().replace(" ", "")], "agent_text": m.group()}
+            if status:
+                fields["status"] = status
+            if cancer_directed:
+                fields["intent"] = "cancer_directed"
+            out.append(Proposal("intervention", fields, s0 + m.start(), s0 + m.end()))
         return out
 
     # -- labs ---------------------------------------------------------------------------------------------
@@ -855,7 +883,11 @@ class Extractor:
                 )
             )
         for m in TNM.finditer(text):
-            out.append(Proposal("tumor", {"tnm_reported": re.sub(r"\s+", "", m.group())}, s0 + m.start(), s0 + m.end()))
+            fields = {"tnm_reported": re.sub(r"\s+", "", m.group())}
+            site = SITE_CANCER.search(text)
+            if site:
+                fields["site"] = TUMOR_SITES[site[1].lower()]
+            out.append(Proposal("tumor", fields, s0 + m.start(), s0 + m.end()))
         for m in HISTOLOGY.finditer(text) if HISTOLOGY_HINT.search(text) else ():
             if not (m["grade"] or m["words"] or m["diff"]):
                 continue  # a bare "carcinoma" says nothing a curator would record

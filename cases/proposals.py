@@ -36,9 +36,21 @@ def analyte_terms() -> tuple[extraction.AnalyteTerm, ...]:
     )
 
 
+# Drug classes (Agent.drug_class) given only to treat a cancer: their agents are proposed as cancer-directed.
+# Plicamycin's "antineoplastic antibiotic" is not among them: the registry's reports give it for hypercalcemia.
+ANTINEOPLASTIC_CLASSES = frozenset({"chemotherapy", "endocrine", "aromatase inhibitor", "anti-HER2", "mTOR inhibitor"})
+
+
 def agent_terms() -> tuple[extraction.AgentTerm, ...]:
     return tuple(
-        extraction.AgentTerm(a.code, a.name, a.category, tuple(a.synonym_list)) for a in Agent.objects.order_by("code")
+        extraction.AgentTerm(
+            a.code,
+            a.name,
+            a.category,
+            tuple(a.synonym_list),
+            "cancer_directed" if a.drug_class in ANTINEOPLASTIC_CLASSES else "",
+        )
+        for a in Agent.objects.order_by("code")
     )
 
 
@@ -71,3 +83,68 @@ def extractor() -> extraction.Extractor:
 
 def propose(text: str) -> list[dict]:
     return [p.as_dict() for p in extractor().extract(text)]
+
+
+# --- the workspace's "Propose from text" (cases/admin_proposals.py) -----------------------------------------
+
+# Longer texts are refused rather than tying up a worker: a case report is usually under 50,000 characters, and
+# the extractor handles about 60,000 characters (10,000 words) in under half a second.
+MAX_PROPOSAL_CHARACTERS = 500_000
+
+
+class UnusableText(ValueError):
+    """A text no proposals can be drawn from; the message says why, for the curator."""
+
+
+def check_text(text: str) -> list[str]:
+    """UnusableText for an empty, too long or non-English text; else notes for the curator (no numbers)."""
+    if not text.strip():
+        raise UnusableText(
+            "The source has no text: paste the report's text into the source, save it, and propose again."
+        )
+    if len(text) > MAX_PROPOSAL_CHARACTERS:
+        raise UnusableText(
+            f"The source's text has {len(text):,} characters; proposals are drawn from texts of up to "
+            f"{MAX_PROPOSAL_CHARACTERS:,} (a case report is usually under 50,000). Keep the report's own text in the "
+            "source, not the whole issue or book it appeared in."
+        )
+    if not extraction.looks_english(text):
+        raise UnusableText("The text does not look like English: proposals are drawn only from English case reports.")
+    if not any(c.isdigit() for c in text):
+        return ["The text contains no numbers: no lab values, ages, doses or durations can be proposed from it."]
+    return []
+
+
+def fact_key(proposal: dict) -> tuple:
+    """What a proposal says, without where: repeated mentions of one fact ("zoledronic acid" ten times) are one
+    proposal for the curator, with all its mentions."""
+    f = proposal["fields"]
+    kind = proposal["kind"]
+    if kind == "intervention":
+        return (kind, f.get("agent") or f.get("agent_text", "").lower())
+    if kind == "metastasis":
+        return (kind, f["site"], f["present"])
+    if kind == "finding":
+        return (kind, f.get("hpo_id") or f["label"].lower(), f["present"])
+    if kind == "lab":
+        keys = ("analyte", "comparator", "value", "value_high", "unit", "qualitative", "ref_low", "ref_high")
+        return (kind, *(f.get(k) for k in keys))
+    return (kind, *sorted((k, v) for k, v in f.items() if k not in ("timing_text", "notes")))
+
+
+def grouped(proposals: list[dict]) -> list[dict]:
+    """One proposal per fact, in the order of its first mention, with `mentions` ([start, end) of each): the
+    mention that says most (its fields, quote and span; the first of equals), completed by the others' fields (a
+    duration printed only once)."""
+    facts: dict[tuple, list[dict]] = {}
+    for p in proposals:
+        facts.setdefault(fact_key(p), []).append(p)
+    out = []
+    for mentions in facts.values():
+        best = max(mentions, key=lambda p: len(p["fields"]))  # max keeps the first of equals
+        fields = dict(best["fields"])
+        for p in mentions:
+            for name, value in p["fields"].items():
+                fields.setdefault(name, value)
+        out.append({**best, "fields": fields, "mentions": [p["span"] for p in mentions]})
+    return out

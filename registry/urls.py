@@ -23,5 +23,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
+handler400 = views.bad_request
 handler404 = views.not_found
 handler500 = views.server_error

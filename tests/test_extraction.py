@@ -174,8 +174,25 @@ def test_tumor_receptors_tnm_histology():
     }
     assert {"hormone_receptor": "positive"} in fields
     assert {"her2": "negative"} in fields
-    assert {"tnm_reported": "T2N1M0"} in fields
+    assert {"tnm_reported": "T2N1M0", "site": "breast"} in fields  # the site the sentence names with the stage
     assert {"er": "positive"} in fields and {"pr": "negative"} in fields
+    assert of_kind("Stage T1N0M0 was assigned.", "tumor")[0]["fields"] == {"tnm_reported": "T1N0M0"}
+
+
+def test_treatments_named_only_by_their_class_are_proposed_without_an_agent():
+    text = "She received adjuvant chemotherapy, radiotherapy, and five years of zoledronate."
+    rows = [p["fields"] for p in of_kind(text, "intervention")]
+    # "adjuvant": the sentence treats a cancer, so each of its treatments is proposed as cancer-directed
+    assert {"category": "drug", "agent_text": "adjuvant chemotherapy", "intent": "cancer_directed"} in rows
+    assert {"category": "radiotherapy", "agent_text": "radiotherapy", "intent": "cancer_directed"} in rows
+    assert [r["agent"] for r in rows if r.get("agent")] == ["zoledronic_acid"]
+    (plain,) = of_kind("Radiotherapy was given to the spine.", "intervention")
+    assert plain["fields"] == {"category": "radiotherapy", "agent_text": "Radiotherapy"}
+    # "for the treatment of breast cancer" is what background sentences say of any drug: no intent from it
+    (background,) = of_kind("Zoledronate is used for the treatment of breast cancer.", "intervention")
+    assert "intent" not in background["fields"]
+    (surgery,) = of_kind("She had a mastectomy with zoledronate for breast cancer.", "intervention")
+    assert surgery["fields"]["intent"] == "cancer_directed"
 
 
 def test_timing_phrases_go_to_the_rows_of_their_sentence():

@@ -271,7 +271,11 @@ def test_case_1_interventions_and_outcome(loaded):
 
 
 def test_case_2(loaded):
-    c = case(2)
+    assert_seed_001_key_facts(case(2))
+
+
+def assert_seed_001_key_facts(c: Case) -> None:
+    """The key facts of seed 001 (also checked on a case curated from proposals: tests/browser/test_proposals.py)."""
     assert c.source.doi == "10.1155/2013/871917"
     assert (c.source.year, c.source.kind) == (2013, "case_report")
     assert (c.age_years, c.disorder, c.vital_status, c.calcium_outcome, c.tumor_response) == (

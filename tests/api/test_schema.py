@@ -19,7 +19,7 @@ from openapi_spec_validator import validate as validate_spec
 from rest_framework.test import APIClient
 
 from cases import tables
-from cases.models import Case, Source
+from cases.models import Case, HpoTerm, Source
 from cases.services import cases_refresh_derived
 from tests.api.documents import make_document
 from tests.factories import make_agent, make_source, make_user
@@ -442,3 +442,20 @@ def test_the_schema_documents_each_csv_tables_columns():
         assert [c["name"] for c in operation["x-columns"]] == table.column_names
         description = operation["responses"]["200"]["description"]
         assert all(f"| `{column}` |" in description for column in table.column_names), name
+
+
+def test_the_extract_endpoint_is_documented_with_an_example_that_the_real_endpoint_answers(curator):
+    """Issue 12: POST /api/v1/extract/ is in the schema with a request and a response example; the example's text,
+    sent for real, is answered in the documented shape with the proposals the example shows."""
+    call_command("loaddata", "agents", verbosity=0)
+    HpoTerm.objects.create(id="HP:0001254", label="Lethargy", phenotypic_abnormality=True)  # as load_hpo stores it
+    post = operation("/api/v1/extract/", "post")
+    request_examples = post["requestBody"]["content"][JSON]["examples"]
+    (request_example,) = request_examples.values()
+    (response_example,) = post["responses"]["200"]["content"][JSON]["examples"].values()
+    response = curator.post("/api/v1/extract/", request_example["value"], format="json")
+    assert response.status_code == 200
+    body = assert_matches_schema(response, "/api/v1/extract/", "post")
+    shown = [(p["kind"], p["fields"], p["span"], p["quote"]) for p in response_example["value"]["proposals"]]
+    assert [(p["kind"], p["fields"], p["span"], p["quote"]) for p in body["proposals"]] == shown
+    assert body["counts"] == response_example["value"]["counts"]
