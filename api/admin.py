@@ -5,11 +5,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils.html import format_html
 
+from cases import jobs
 from cases.models import Release
 
-from .releases import cut_release
+from .releases import cut_release, start_release
 
 
 class CutReleaseForm(forms.ModelForm):
@@ -63,6 +65,20 @@ class ReleaseAdmin(admin.ModelAdmin):
 
     def add_view(self, request, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}), "title": "Cut a release of the published cases"}
+        if request.method == "POST" and jobs.queue_available() and self.has_add_permission(request):
+            form = CutReleaseForm(request.POST)
+            if form.is_valid():  # else the page shows the form's errors as usual
+                try:
+                    job = start_release(user=request.user, **form.cleaned_data)
+                except ValidationError as error:
+                    messages.error(request, "; ".join(error.messages))
+                    return HttpResponseRedirect(request.path)
+                messages.info(
+                    request,
+                    f"Release {form.cleaned_data['version']} is being cut by the task worker (job {job.id}); it "
+                    "appears in this list when the archive is written.",
+                )
+                return HttpResponseRedirect(reverse("admin:cases_release_changelist"))
         try:
             return super().add_view(request, form_url, extra_context)
         except ValidationError as error:  # raised by the cut, after the form was valid: nothing was written

@@ -3,13 +3,17 @@ downloads (/api/v1/releases/), `manage.py release` and the admin's "Cut a releas
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
+from rq.job import Job
 
+from cases import jobs
 from cases.document import CaseSerializer
 from cases.models import Case, Release
 from cases.releases import DocumentBuilders, release_cut, release_path
@@ -31,6 +35,27 @@ BUILDERS = DocumentBuilders(
 def cut_release(*, user, version: str, notes: str = "") -> Release:
     """release_cut with the API's documents: what `manage.py release` and the admin run."""
     return release_cut(user=user, version=version, notes=notes, builders=BUILDERS)
+
+
+def start_release(*, user, version: str, notes: str = "") -> Release | Job:
+    """The admin's cut: in the request without REDIS_URL (the release), else queued for the worker (the job).
+    The version is checked before it is queued, so a taken or malformed one is refused at once."""
+    if not jobs.queue_available():
+        return cut_release(user=user, version=version, notes=notes)
+    Release(version=version, notes=notes).full_clean(
+        exclude=["released_on", "cut_at", "cut_by", "case_count", "size_bytes", "sha256"]
+    )
+    return jobs.enqueue(run_release, version, notes, user.pk, user=user, progress=f"cutting release {version}")
+
+
+def run_release(version: str, notes: str, user_id: int) -> dict:
+    """The job: a refused cut (its version taken meanwhile, say) is an outcome, not a failed job."""
+    user = get_user_model().objects.get(pk=user_id)
+    try:
+        release = cut_release(user=user, version=version, notes=notes)
+    except ValidationError as exc:
+        return {"release": None, "errors": exc.messages}
+    return {"release": release.version, "errors": []}
 
 
 class ReleaseSerializer(serializers.ModelSerializer):

@@ -22,21 +22,30 @@ def _redis() -> Redis | None:
     return Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
 
 
-def start_import(documents, *, user) -> Job | list:
-    """The imported cases (inline, without REDIS_URL; ImportFailed names every problem), or the queued job."""
-    redis = _redis()
-    if redis is None:
-        return import_cases(documents, user=user)
-    count = len(documents) if isinstance(documents, list) else 1
-    return Queue(QUEUE, connection=redis).enqueue(
-        run_import,
-        documents,
-        user.pk,
-        meta={"user_id": user.pk, "progress": f"waiting for the worker ({count} case document(s))"},
+def queue_available() -> bool:
+    """Whether long jobs go to the worker (REDIS_URL set) rather than run in the request."""
+    return bool(settings.REDIS_URL)
+
+
+def enqueue(function, *args, user, progress: str) -> Job:
+    """Queue `function(*args)` for the worker on behalf of `user` (who alone sees its job, with a superuser)."""
+    return Queue(QUEUE, connection=_redis()).enqueue(
+        function,
+        *args,
+        meta={"user_id": user.pk, "progress": progress},
         job_timeout=IMPORT_TIMEOUT_SECONDS,
         result_ttl=KEEP_SECONDS,
         failure_ttl=KEEP_SECONDS,
     )
+
+
+def start_import(documents, *, user) -> Job | list:
+    """The imported cases (inline, without REDIS_URL; ImportFailed names every problem), or the queued job."""
+    if not queue_available():
+        return import_cases(documents, user=user)
+    count = len(documents) if isinstance(documents, list) else 1
+    progress = f"waiting for the worker ({count} case document(s))"
+    return enqueue(run_import, documents, user.pk, user=user, progress=progress)
 
 
 def run_import(documents, user_id: int) -> dict:

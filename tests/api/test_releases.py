@@ -10,15 +10,17 @@ import zipfile
 import pandas as pd
 import phenopackets
 import pytest
+import redis
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client
 from google.protobuf import json_format
 from rest_framework.test import APIClient
+from rq import Queue, SimpleWorker
 
 from api.releases import cut_release
-from cases import tables
+from cases import jobs, tables
 from cases.models import Case, Release
 from cases.releases import release_path
 from cases.services import cases_refresh_derived
@@ -168,6 +170,27 @@ def test_a_reviewer_cuts_a_release_in_the_admin(published, reviewer):
     response = client.post("/admin/cases/release/add/", {"version": "2026.2"})
     assert response.status_code == 200 and "already exists" in response.content.decode()
     assert Release.objects.count() == 1
+
+
+def test_with_the_task_queue_the_admin_queues_the_cut_and_the_worker_writes_the_release(published, reviewer, settings):
+    """REDIS_URL set: the request only queues the cut (a taken version is refused at once); a real RQ worker,
+    in this process so that it sees the test's database, writes the release."""
+    settings.REDIS_URL = "redis://127.0.0.1:6379/13"
+    queue = Queue(jobs.QUEUE, connection=redis.Redis.from_url(settings.REDIS_URL))
+    queue.empty()
+    client = Client()
+    client.force_login(reviewer)
+    response = client.post("/admin/cases/release/add/", {"version": "2026.3", "notes": "queued"}, follow=True)
+    assert "being cut by the task worker" in response.content.decode()
+    assert Release.objects.count() == 0 and len(queue) == 1  # nothing written yet
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    release = Release.objects.get()
+    assert (release.version, release.notes, release.case_count, release.cut_by) == ("2026.3", "queued", 2, reviewer)
+    assert release_path(release).exists()
+    response = client.post("/admin/cases/release/add/", {"version": "2026.3"})
+    assert response.status_code == 200 and "already exists" in response.content.decode()
+    assert len(queue) == 0
+    queue.empty()
 
 
 def test_curators_and_analysts_cannot_cut_a_release(published):
