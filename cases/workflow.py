@@ -68,10 +68,10 @@ def four_eyes_refusal(user, case, name: str) -> str | None:
     """
     if name != "publish" or not settings.REGISTRY_FOUR_EYES or user.pk is None:
         return None
-    if user.pk == case.content_edited_by_id:
-        role = "last edited"
-    elif user.pk == case.created_by_id:
+    if user.pk == case.created_by_id:
         role = "created"
+    elif user.pk == case.content_edited_by_id:
+        role = "last edited"
     else:
         return None
     return f"You {role} the content of {case.registry_id}; another reviewer must publish it (four-eyes rule)."
