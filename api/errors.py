@@ -77,7 +77,8 @@ def handle(exc, context):
     response = exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         # A 409's detail is the duplicate warning itself: it names the existing record.
-        detail = str(exc.detail[DUPLICATE][0]) if isinstance(exc, LikelyDuplicate) else "Invalid input."
+        duplicate = exc.detail.get(DUPLICATE) if isinstance(exc, LikelyDuplicate) else None
+        detail = str(duplicate[0] if isinstance(duplicate, list) else duplicate or "Invalid input.")
         response.data = {"detail": detail, "errors": flatten(exc.detail)}
     elif response is not None and response.status_code == status.HTTP_400_BAD_REQUEST:
         # A body that is not JSON (or nested too deeply) has no field: the error shape of every 400 all the same.

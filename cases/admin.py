@@ -115,6 +115,8 @@ class SourceAdmin(CitationImportMixin, ReferenceAdmin):
         """A new source (or a changed DOI, PMID or title) that cases.citations.source_duplicates finds in the registry
         is refused, naming the existing source, with a checkbox to save it all the same (shown once a save was
         tried: a page just opened has nothing to confirm)."""
+        if kwargs.get("fields"):  # the fieldsets of a posted page name the checkbox, which the model does not have
+            kwargs["fields"] = [name for name in kwargs["fields"] if name != "confirm_duplicate"]
         base = super().get_form(request, obj, change, **kwargs)
         if request.method != "POST":
             return base
