@@ -275,7 +275,7 @@ def test_export_then_import_recreates_equal_cases(source_cases):
     documents = json.loads(exported.content)
     assert [d["id"] for d in documents] == ["CCR-000001", "CCR-000002", "CCR-000003"]
     upload = SimpleUploadedFile("cases.json", exported.content, content_type="application/json")
-    response = curator.post("/admin/cases/case/import/", {"file": upload})
+    response = curator.post("/admin/cases/case/import/", {"file": upload, "confirm_duplicate": "1"})  # on purpose
     assert response.status_code == 302
     assert Case.objects.count() == 6
 
