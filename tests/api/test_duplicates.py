@@ -53,11 +53,11 @@ def test_another_patient_or_disorder_of_the_same_source_is_not_a_duplicate(curat
 def test_the_same_doi_and_patient_is_a_duplicate_whatever_the_disorder(curator):
     first = make_source(title="First record of the paper", doi="10.1000/ABC")
     second = make_source(title="A differently named record", doi="10.1000/abc")  # the same DOI in other case
-    assert curator.post(CASES, make_document(first), format="json").status_code == 201
+    created = curator.post(CASES, make_document(first), format="json").json()
     document = make_document(second, disorder="hypocalcemia", mechanisms=[], labs=[])
     response = curator.post(CASES, document, format="json")
     assert response.status_code == 409
-    assert "CCR-000001" in response.json()["detail"]
+    assert f"Likely a duplicate of {created['id']}:" in response.json()["detail"]
 
 
 def test_an_edit_of_a_case_is_not_asked_about_duplicates(curator):
