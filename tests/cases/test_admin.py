@@ -20,7 +20,7 @@ from tests.admin_pages import (
     messages_of,
     posted_form,
 )
-from tests.factories import make_agent, make_case, make_intervention, make_lab
+from tests.factories import make_agent, make_case, make_intervention, make_lab, make_source
 
 pytestmark = pytest.mark.django_db
 
@@ -521,7 +521,7 @@ def test_a_change_posted_without_the_edited_version_is_refused():
 
 def test_a_case_is_added_without_an_edited_version():
     curator = login("curator")
-    source = make_case().source
+    source = make_source()  # not an existing case's: that would be a likely duplicate
     data = case_form_data(Case(source=source, title="New case", disorder="hypercalcemia"))
     del data["edited_version"]
     response = curator.post("/admin/cases/case/add/", data)
