@@ -337,16 +337,23 @@ class SourceSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serialize
             "pmcid", "url", "text", "notes", "confirm",
         ]  # fmt: skip
 
-    def validate(self, attrs: dict) -> dict:
+    def run_validation(self, data=serializers.empty):
         """A likely duplicate of an existing source (cases.citations.source_duplicates) is refused unless confirmed
-        (LikelySourceDuplicate), before the model's own checks (a second source with the same DOI is a duplicate)."""
-        confirm = attrs.pop("confirm", None) or ()
-        identity = ("doi", "pmid", "title")
-        if self.instance is None or any(
-            name in attrs and attrs[name] != getattr(self.instance, name) for name in identity
-        ):
-            value = {name: attrs.get(name, getattr(self.instance, name, "")) for name in identity}
-            check_source_duplicates(**value, confirm=confirm, exclude=getattr(self.instance, "pk", None))
+        (LikelySourceDuplicate), before any field is checked: a second source with the same DOI is a duplicate (409),
+        not an invalid DOI."""
+        if isinstance(data, Mapping):
+            identity = {name: data.get(name) for name in ("doi", "pmid", "title") if isinstance(data.get(name), str)}
+            confirm = data.get("confirm") if isinstance(data.get("confirm"), list) else []
+            changes = {k: v for k, v in identity.items() if self.instance is None or v != getattr(self.instance, k)}
+            if changes:
+                stored = {k: getattr(self.instance, k) for k in ("doi", "pmid", "title")} if self.instance else {}
+                check_source_duplicates(
+                    **{**stored, **identity}, confirm=confirm, exclude=getattr(self.instance, "pk", None)
+                )
+        return super().run_validation(data)
+
+    def validate(self, attrs: dict) -> dict:
+        attrs.pop("confirm", None)  # used by run_validation; not a field of the source
         return super().validate(attrs)
 
 
@@ -786,9 +793,10 @@ def confirm_in_documents(documents, key: str):
         documents = [documents]
     if not isinstance(documents, list):
         return documents
+    # A document that is not an object, or whose "confirm" is not a list, stays as it is: the import names its error.
     return [
-        {**d, "confirm": [*(d.get("confirm") if isinstance(d.get("confirm"), list) else []), key]}
-        if isinstance(d, dict)
+        {**d, "confirm": [*d.get("confirm", []), key]}
+        if isinstance(d, dict) and isinstance(d.get("confirm", []), list)
         else d
         for d in documents
     ]

@@ -164,9 +164,10 @@ def test_a_source_with_a_nearly_equal_title_is_a_409_unless_confirmed(curator):
 def test_a_source_with_the_same_doi_is_a_409(curator):
     existing = make_source(title="One paper", doi="10.1000/xyz")
     body = {"kind": "case_report", "citation": "c", "title": "Another title", "doi": "10.1000/XYZ"}
-    response = curator.post(SOURCES, body, format="json")
-    assert response.status_code == 409
-    assert f"source {existing.pk}" in response.json()["detail"]
+    for doi in ("10.1000/XYZ", "10.1000/xyz"):
+        response = curator.post(SOURCES, {**body, "doi": doi}, format="json")
+        assert response.status_code == 409, response.content
+        assert f"source {existing.pk}" in response.json()["detail"]
 
 
 def test_renaming_a_source_to_another_ones_title_is_a_409(curator):
