@@ -9,8 +9,10 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from cases.citations import LikelySourceDuplicate
 from cases.document import flatten
-from cases.services import DocumentError, NotDeletable, VersionConflict, database_refusal_reason
+from cases.duplicates import DUPLICATE
+from cases.services import DocumentError, NeedsConfirmation, NotDeletable, VersionConflict, database_refusal_reason
 
 
 class PreconditionRequired(exceptions.APIException):
@@ -36,6 +38,19 @@ class Conflict(exceptions.APIException):
     default_code = "conflict"
 
 
+class LikelyDuplicate(exceptions.ValidationError):
+    """A create or import that looks like a record already in the registry: 409 with the error shape of a 400
+    (every unconfirmed warning, the "duplicate" one naming the existing record), until "duplicate" is confirmed."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "duplicate"
+
+
+def needs_confirmation(errors: dict[str, str]) -> exceptions.ValidationError:
+    """Unconfirmed warnings: 400, or 409 when one of them is a likely duplicate."""
+    return (LikelyDuplicate if DUPLICATE in errors else exceptions.ValidationError)(errors)
+
+
 def database_refusal(exc: DataError | IntegrityError) -> exceptions.ValidationError:
     """A 400 for a value the database refused (cases.services.database_refusal_reason): a safety net."""
     return exceptions.ValidationError({"non_field_errors": [database_refusal_reason(exc)]})
@@ -46,6 +61,10 @@ def handle(exc, context):
         exc = PreconditionFailed(str(exc))
     elif isinstance(exc, NotDeletable):
         exc = Conflict(str(exc))
+    elif isinstance(exc, LikelySourceDuplicate):
+        exc = LikelyDuplicate({DUPLICATE: str(exc)})
+    elif isinstance(exc, NeedsConfirmation):
+        exc = needs_confirmation(exc.errors)
     elif isinstance(exc, DocumentError):
         exc = exceptions.ValidationError(exc.errors)
     elif isinstance(exc, DjangoValidationError):
@@ -57,7 +76,10 @@ def handle(exc, context):
         exc = database_refusal(exc)
     response = exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
-        response.data = {"detail": "Invalid input.", "errors": flatten(exc.detail)}
+        # A 409's detail is the duplicate warning itself: it names the existing record.
+        duplicate = exc.detail.get(DUPLICATE) if isinstance(exc, LikelyDuplicate) else None
+        detail = str(duplicate[0] if isinstance(duplicate, list) else duplicate or "Invalid input.")
+        response.data = {"detail": detail, "errors": flatten(exc.detail)}
     elif response is not None and response.status_code == status.HTTP_400_BAD_REQUEST:
         # A body that is not JSON (or nested too deeply) has no field: the error shape of every 400 all the same.
         response.data = {"detail": str(exc.detail), "errors": [{"field": None, "reason": str(exc.detail)}]}

@@ -89,6 +89,22 @@ WRITE_ERRORS = {
     413: error("Request body too large."),
     415: error("Not JSON."),
 }
+DUPLICATE_CASE = {
+    409: OpenApiResponse(
+        ValidationErrorSerializer,
+        description="A likely duplicate: a case of the same paper and patient exists (same source, age, sex and "
+        "disorder; or same DOI or PMID, age and sex). `detail` names it (CCR-...); `errors` lists every unconfirmed "
+        'warning, the "duplicate" one included. Send the case again with "duplicate" in `confirm` to create it all '
+        "the same. (Other warnings alone are a 400.)",
+    )
+}
+DUPLICATE_SOURCE = {
+    409: OpenApiResponse(
+        ValidationErrorSerializer,
+        description="A likely duplicate: a source with the same DOI, the same PMID or (nearly) the same title exists "
+        '(`detail` names it). Send `"confirm": ["duplicate"]` to write it all the same.',
+    )
+}
 VERSION_ERRORS = {
     **WRITE_ERRORS,
     412: error("The case changed since it was read (stale If-Match)."),
@@ -155,7 +171,8 @@ QUERY_ERROR = {400: OpenApiResponse(ValidationErrorSerializer, description="An u
         responses={200: CaseSerializer, **NOT_MODIFIED, **QUERY_ERROR, **READ_ERRORS},
     ),
     create=extend_schema(
-        summary="Create a whole case in one atomic request", responses={201: CaseSerializer, **WRITE_ERRORS}
+        summary="Create a whole case in one atomic request",
+        responses={201: CaseSerializer, **WRITE_ERRORS, **DUPLICATE_CASE},
     ),
     update=extend_schema(
         summary="Replace a whole case (absent lists become empty)",
@@ -311,9 +328,13 @@ SOURCE_UPDATE = "A source shown by a published case can be changed by a reviewer
         responses={200: SourceSerializer(many=True), **QUERY_ERRORS},
     ),
     retrieve=extend_schema(responses={200: SourceSerializer, **READ_ERRORS}),
-    create=extend_schema(responses={201: SourceSerializer, **WRITE_ERRORS}),
-    update=extend_schema(description=SOURCE_UPDATE, responses={200: SourceSerializer, **WRITE_ERRORS}),
-    partial_update=extend_schema(description=SOURCE_UPDATE, responses={200: SourceSerializer, **WRITE_ERRORS}),
+    create=extend_schema(responses={201: SourceSerializer, **WRITE_ERRORS, **DUPLICATE_SOURCE}),
+    update=extend_schema(
+        description=SOURCE_UPDATE, responses={200: SourceSerializer, **WRITE_ERRORS, **DUPLICATE_SOURCE}
+    ),
+    partial_update=extend_schema(
+        description=SOURCE_UPDATE, responses={200: SourceSerializer, **WRITE_ERRORS, **DUPLICATE_SOURCE}
+    ),
 )
 class SourceViewSet(
     KnownQueryParameters,

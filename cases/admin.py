@@ -24,8 +24,9 @@ from simple_history.admin import SimpleHistoryAdmin
 from . import measures, quality, quotes, workflow
 from .admin_proposals import ProposalsMixin
 from .admin_reference import CitationImportMixin
+from .citations import LikelySourceDuplicate, check_source_duplicates
 from .course_chart import calcium_course, plain_number
-from .document import ImportFailed, export_documents
+from .document import ImportFailed, confirm_in_documents, export_documents
 from .history import RevertRefused, case_changes, case_revert
 from .hpo import hpo_lookup
 from .models import (
@@ -112,6 +113,44 @@ class SourceAdmin(CitationImportMixin, ReferenceAdmin):
 
     def get_queryset(self, request):  # the source list and the case page's source autocomplete
         return super().get_queryset(request) & Source.objects.visible_to(request.user)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """A new source (or a changed DOI, PMID or title) that cases.citations.source_duplicates finds in the registry
+        is refused, naming the existing source, with a checkbox to save it all the same (shown once a save was
+        tried: a page just opened has nothing to confirm)."""
+        if kwargs.get("fields"):  # the fieldsets of a posted page name the checkbox, which the model does not have
+            kwargs["fields"] = [name for name in kwargs["fields"] if name != "confirm_duplicate"]
+        base = super().get_form(request, obj, change, **kwargs)
+        if request.method != "POST":
+            return base
+
+        class SourceForm(base):
+            confirm_duplicate = forms.BooleanField(
+                label="Different paper",
+                required=False,
+                help_text="Tick to save although the registry has a source that looks like the same paper.",
+            )
+
+            def clean(self) -> dict:
+                cleaned = super().clean()
+                identity = ("doi", "pmid", "title")
+                if self.instance.pk is not None and not any(name in self.changed_data for name in identity):
+                    return cleaned
+                try:
+                    check_source_duplicates(
+                        **{name: cleaned.get(name) or "" for name in identity},
+                        confirm=["duplicate"] if cleaned.get("confirm_duplicate") else [],
+                        exclude=self.instance.pk,
+                    )
+                except LikelySourceDuplicate as exc:
+                    names = "; ".join(f"{s} (id {s.pk})" for s in exc.found[:5])
+                    raise ValidationError(
+                        f"The registry already has this paper: {names}. Use that source, or tick "
+                        "“Different paper” and save again."
+                    ) from exc
+                return cleaned
+
+        return SourceForm
 
 
 @admin.register(Agent)
@@ -1054,6 +1093,9 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
                     raise ImportFailed([f"The file is not valid JSON: {exc}"]) from exc
                 except RecursionError as exc:
                     raise ImportFailed(["The file is not valid JSON: it is nested too deeply."]) from exc
+                if request.POST.get("confirm_duplicate"):  # the page's "duplicate" confirmation for every document
+                    context["confirm_duplicate"] = True
+                    documents = confirm_in_documents(documents, "duplicate")
                 cases = start_import(documents, user=request.user)
             except ImportFailed as exc:
                 context["errors"] = exc.errors

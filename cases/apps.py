@@ -6,4 +6,4 @@ class CasesConfig(AppConfig):
     verbose_name = "Case registry"
 
     def ready(self) -> None:
-        from . import unit_slips  # noqa: F401  (registers its warning check with cases.warnings)
+        from . import duplicates, unit_slips  # noqa: F401  (each registers its warning check with cases.warnings)

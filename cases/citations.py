@@ -266,26 +266,53 @@ def normalised_title(title: str) -> str:
 TITLE_SIMILARITY = 92  # rapidfuzz ratio (0-100) above which two normalised titles are taken as the same paper
 
 
-def source_duplicates(*, doi: str = "", pmid: str = "", title: str = "") -> list:
-    """The existing sources that are this paper: same DOI (case-insensitive), same PMID, or a title equal after
-    normalisation or nearly so (rapidfuzz ratio >= TITLE_SIMILARITY). The one duplicate finder: citation import,
-    source creation and the Phenopacket import use it."""
+def source_duplicates(*, doi: str = "", pmid: str = "", title: str = "", exclude: int | None = None) -> list:
+    """The existing sources (but `exclude`) that are this paper: same DOI (case-insensitive), same PMID, or a title
+    equal after normalisation or nearly so (rapidfuzz ratio >= TITLE_SIMILARITY); those matched by DOI or PMID first,
+    then by id. The one duplicate finder: source creation (API and admin), the citation-file, JSON and Phenopacket
+    imports use it."""
     from django.db.models import Q
 
     from .models import Source
 
     query = Q(pk__in=[])
-    if doi:
+    if doi and doi.strip():
         query |= Q(doi__iexact=doi.strip())
-    if pmid:
+    if pmid and pmid.strip():
         query |= Q(pmid=pmid.strip())
-    found = {s.pk: s for s in Source.objects.filter(query)}
+    others = Source.objects.exclude(pk=exclude) if exclude is not None else Source.objects.all()
+    by_identifier = sorted(others.filter(query), key=lambda s: s.pk)
     wanted = normalised_title(title)
+    similar = []
     if wanted:
-        for pk, other in Source.objects.exclude(pk__in=found).values_list("pk", "title"):
+        known = [s.pk for s in by_identifier]
+        for pk, other in others.exclude(pk__in=known).values_list("pk", "title").order_by("pk"):
             if fuzz.ratio(wanted, normalised_title(other)) >= TITLE_SIMILARITY:
-                found[pk] = Source.objects.get(pk=pk)
-    return sorted(found.values(), key=lambda s: s.pk)
+                similar.append(pk)
+    return by_identifier + list(Source.objects.filter(pk__in=similar).order_by("pk"))
+
+
+class LikelySourceDuplicate(Exception):
+    """A new (or changed) source that source_duplicates finds in the registry, not confirmed as "duplicate"."""
+
+    def __init__(self, found: list) -> None:
+        self.found = found
+        names = "; ".join(f"source {s.pk} ({s.title[:80]})" for s in found[:5])
+        super().__init__(
+            f"Likely the same paper as {names}: the same DOI, PMID or (nearly) the same title. Use the existing "
+            'source, or if this is a different paper send it again with "duplicate" in its "confirm" list.'
+        )
+
+
+def check_source_duplicates(
+    *, doi: str = "", pmid: str = "", title: str = "", confirm=(), exclude: int | None = None
+) -> None:
+    """LikelySourceDuplicate unless no existing source is this paper or "duplicate" is confirmed."""
+    if "duplicate" in confirm:
+        return
+    found = source_duplicates(doi=doi, pmid=pmid, title=title, exclude=exclude)
+    if found:
+        raise LikelySourceDuplicate(found)
 
 
 def sources_from_citations(citations: list[Citation]) -> tuple[list, list[tuple[Citation, list]]]:

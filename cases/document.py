@@ -19,6 +19,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cases import measures, quality
+from cases.citations import check_source_duplicates, source_duplicates
 from cases.models import MAX_DAYS, Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
 from cases.rows import CASE_SERVER_FIELDS, ROW_KINDS
 from cases.services import DocumentError, case_save_document, database_refusal_reason
@@ -321,19 +322,46 @@ class LabResultSerializer(RowSerializer):
 
 
 class SourceSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.ModelSerializer):
+    confirm = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        write_only=True,
+        help_text='["duplicate"]: create (or change) the source although source_duplicates finds the same paper '
+        "(same DOI, PMID or nearly the same title); without it such a write is refused with 409 naming the source.",
+    )
+
     class Meta:
         model = Source
         fields = [
             "id", "kind", "citation", "title", "authors", "journal", "year", "volume", "issue", "pages", "doi", "pmid",
-            "pmcid", "url", "text", "notes",
+            "pmcid", "url", "text", "notes", "confirm",
         ]  # fmt: skip
+
+    def run_validation(self, data=serializers.empty):
+        """A likely duplicate of an existing source (cases.citations.source_duplicates) is refused unless confirmed
+        (LikelySourceDuplicate), before any field is checked: a second source with the same DOI is a duplicate (409),
+        not an invalid DOI."""
+        if isinstance(data, Mapping):
+            identity = {name: data.get(name) for name in ("doi", "pmid", "title") if isinstance(data.get(name), str)}
+            confirm = data.get("confirm") if isinstance(data.get("confirm"), list) else []
+            changes = {k: v for k, v in identity.items() if self.instance is None or v != getattr(self.instance, k)}
+            if changes:
+                stored = {k: getattr(self.instance, k) for k in ("doi", "pmid", "title")} if self.instance else {}
+                check_source_duplicates(
+                    **{**stored, **identity}, confirm=confirm, exclude=getattr(self.instance, "pk", None)
+                )
+        return super().run_validation(data)
+
+    def validate(self, attrs: dict) -> dict:
+        attrs.pop("confirm", None)  # used by run_validation; not a field of the source
+        return super().validate(attrs)
 
 
 class CaseSourceSerializer(SourceSerializer):
     """The source inside a case document: its text stays at /api/v1/sources/{id}/ (a case list carries no articles)."""
 
     class Meta(SourceSerializer.Meta):
-        fields = [name for name in SourceSerializer.Meta.fields if name != "text"]
+        fields = [name for name in SourceSerializer.Meta.fields if name not in ("text", "confirm")]
 
 
 class AgentSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.ModelSerializer):
@@ -709,8 +737,9 @@ SOURCE_MATCH_KEYS = ("doi", "pmid", "title", "citation")
 
 
 def _source_for(document: dict, errors: list[str], where: str) -> int | None:
-    """The source an imported document refers to: source_id, else the exported source matched by DOI, PMID, or
-    identical title and citation, else that source created anew."""
+    """The source an imported document refers to: source_id, else the existing source that is the exported one's
+    paper (cases.citations.source_duplicates: same DOI, PMID or nearly the same title; one matched by DOI or PMID
+    first), else that source created anew. So an import never makes a second source of the same paper."""
     if document.get("source_id") is not None:
         return document["source_id"]
     source = document.get("source")
@@ -721,14 +750,11 @@ def _source_for(document: dict, errors: list[str], where: str) -> int | None:
     if wrong:  # checked before they reach a query
         errors.extend(f"{where}: source.{key}: expected a string." for key in wrong)
         return None
-    for key in ("doi", "pmid"):
-        if source.get(key):
-            match = Source.objects.filter(**{key: source[key]}).first()
-            if match:
-                return match.pk
-    match = Source.objects.filter(title=source.get("title"), citation=source.get("citation")).first()
-    if match:
-        return match.pk
+    found = source_duplicates(
+        doi=source.get("doi") or "", pmid=source.get("pmid") or "", title=source.get("title") or ""
+    )
+    if found:
+        return found[0].pk
     serializer = SourceSerializer(data={k: v for k, v in source.items() if k != "id"})
     if not serializer.is_valid():
         errors.extend(f"{where}: source.{e['field']}: {e['reason']}" for e in flatten(serializer.errors))
@@ -759,6 +785,21 @@ def _strip_row_ids(document: dict) -> dict:
     for relation in ROW_KINDS:
         document[relation] = [{k: v for k, v in row.items() if k != "id"} for row in document.get(relation) or []]
     return document
+
+
+def confirm_in_documents(documents, key: str):
+    """The documents with `key` added to each one's "confirm" list (a JSON import page's confirmation)."""
+    if isinstance(documents, dict):
+        documents = [documents]
+    if not isinstance(documents, list):
+        return documents
+    # A document that is not an object, or whose "confirm" is not a list, stays as it is: the import names its error.
+    return [
+        {**d, "confirm": [*d.get("confirm", []), key]}
+        if isinstance(d, dict) and isinstance(d.get("confirm", []), list)
+        else d
+        for d in documents
+    ]
 
 
 def import_cases(documents, *, user, progress=None) -> list[Case]:

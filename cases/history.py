@@ -20,6 +20,7 @@ from .services import case_edit
 
 NOT_REVERTED = CASE_SERVER_OR_DERIVED_FIELDS
 HIDDEN_IN_DIFF = {"updated_at", "version"}
+USER_FKS = ("created_by", "updated_by", "content_edited_by")
 
 
 @dataclass
@@ -56,7 +57,7 @@ def _related_model(model, attname: str):
         field = model._meta.get_field(attname.removesuffix("_id"))
     except Exception:  # noqa: BLE001 - a historical-only field
         return None
-    if not field.is_relation or field.related_model is Case or field.name in ("created_by", "updated_by"):
+    if not field.is_relation or field.related_model is Case or field.name in USER_FKS:
         return None
     return field.related_model
 
@@ -173,7 +174,7 @@ def _show_related_labels(changes: list[Change]) -> None:
         ]
 
 
-USER_FIELDS = {"created by", "updated by"}
+USER_FIELDS = {"created by", "updated by", "content edited by"}  # the verbose names of USER_FKS
 
 
 def _show_usernames(changes: list[Change]) -> None:

@@ -435,6 +435,11 @@ class Case(models.Model):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Who last changed the content (set by services.case_edit only; a workflow transition is not an edit): with
+    # created_by, who may not publish the case (workflow.four_eyes_refusal).
+    content_edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
 
     objects = CaseQuerySet.as_manager()
 

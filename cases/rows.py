@@ -22,7 +22,9 @@ ROW_MODELS = tuple(ROW_KINDS.values())
 
 # Fields of a case the server sets (identity, workflow, optimistic lock, who and when): never taken from a document,
 # a form or an earlier state. The derived measures are the server's too (DERIVED_FIELDS).
-CASE_SERVER_FIELDS = frozenset({"id", "status", "version", "created_at", "created_by", "updated_at", "updated_by"})
+CASE_SERVER_FIELDS = frozenset(
+    {"id", "status", "version", "created_at", "created_by", "updated_at", "updated_by", "content_edited_by"}
+)
 CASE_SERVER_OR_DERIVED_FIELDS = CASE_SERVER_FIELDS | set(DERIVED_FIELDS)
 
 

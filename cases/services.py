@@ -46,6 +46,8 @@ def case_claim_version(*, case: Case, expected_version: int) -> None:
 def case_transition(*, case: Case, name: str, user, expected_version: int | None = None) -> Case:
     """Apply a workflow transition (submit, publish, send_back, retract, reopen) as user."""
     transition = workflow.check_transition(user, case.status, name)
+    if refusal := workflow.four_eyes_refusal(user, case, name):
+        raise PermissionDenied(refusal)
     with transaction.atomic():
         case_claim_version(case=case, expected_version=case.version if expected_version is None else expected_version)
         case.status = transition.target
@@ -148,13 +150,16 @@ def case_edit(
                     already = warnings.case_warnings(Case.objects.with_children().get(pk=case.pk))
                 case.status = workflow.status_after_edit(case.status)
             case.updated_by = user
+            case.content_edited_by = user  # a transition is not an edit: four-eyes (workflow.four_eyes_refusal)
             case._history_user = user
             case._change_reason = reason or None
             change(case)
             if not creating and case_content(case.pk) == before:
                 raise _Unchanged
             saved = Case.objects.with_children().get(pk=case.pk)
-            pending = warnings.unconfirmed(saved, confirm, already) if warnings.any_registered() else []
+            pending = (
+                warnings.unconfirmed(saved, confirm, already, creating) if warnings.any_registered(creating) else []
+            )
             if pending:
                 raise NeedsConfirmation(pending)
             saved.refresh_derived()

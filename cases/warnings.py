@@ -28,12 +28,20 @@ class CaseWarning:
 WarningCheck = Callable[["Case"], Iterable[CaseWarning]]
 
 _CHECKS: list[WarningCheck] = []
+_CREATE_CHECKS: list[WarningCheck] = []  # run only when a case is created (a likely duplicate: cases.duplicates)
 
 
 def warning_check(check: WarningCheck) -> WarningCheck:
     """Register a check (usable as a decorator); the edit service runs it before every write commits."""
     if check not in _CHECKS:
         _CHECKS.append(check)
+    return check
+
+
+def create_warning_check(check: WarningCheck) -> WarningCheck:
+    """Register a check the edit service runs only on a case it creates (create, import), before it commits."""
+    if check not in _CREATE_CHECKS:
+        _CREATE_CHECKS.append(check)
     return check
 
 
@@ -47,18 +55,22 @@ def registered(check: WarningCheck) -> Iterator[WarningCheck]:
         _CHECKS.remove(check)
 
 
-def any_registered() -> bool:
-    return bool(_CHECKS)
+def any_registered(creating: bool = False) -> bool:
+    return bool(_CHECKS or (creating and _CREATE_CHECKS))
 
 
-def case_warnings(case: Case) -> list[CaseWarning]:
-    """Every registered check's warnings about the case, in registration order."""
-    return [warning for check in _CHECKS for warning in check(case)]
+def case_warnings(case: Case, creating: bool = False) -> list[CaseWarning]:
+    """Every registered check's warnings about the case, in registration order (with the create-only checks' when
+    the case is being created)."""
+    checks = [*_CHECKS, *(_CREATE_CHECKS if creating else ())]
+    return [warning for check in checks for warning in check(case)]
 
 
-def unconfirmed(case: Case, confirm: Iterable[str], already: Iterable[CaseWarning] = ()) -> list[CaseWarning]:
+def unconfirmed(
+    case: Case, confirm: Iterable[str], already: Iterable[CaseWarning] = (), creating: bool = False
+) -> list[CaseWarning]:
     """The case's warnings that are neither confirmed nor `already` there before the edit (a warning the case had
     when it was read was confirmed by an earlier edit, or predates its check: it is not asked again)."""
     confirmed = set(confirm)
     old = set(already)
-    return [warning for warning in case_warnings(case) if warning.key not in confirmed and warning not in old]
+    return [warning for warning in case_warnings(case, creating) if warning.key not in confirmed and warning not in old]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from .vocabularies import CurationStatus as S
@@ -57,6 +58,23 @@ def check_transition(user, status: str, name: str) -> Transition:
             f"it must be {' or '.join(S(s).label.lower() for s in transition.source)}."
         )
     return transition
+
+
+def four_eyes_refusal(user, case, name: str) -> str | None:
+    """Why this user may not run this transition on this case under the four-eyes rule, or None.
+
+    Policy (REGISTRY_FOUR_EYES, on by default): a reviewer cannot publish a case whose content they created or last
+    edited (Case.created_by, Case.content_edited_by: set by the edit service only, so transitions do not count).
+    """
+    if name != "publish" or not settings.REGISTRY_FOUR_EYES or user.pk is None:
+        return None
+    if user.pk == case.created_by_id:
+        role = "created"
+    elif user.pk == case.content_edited_by_id:
+        role = "last edited"
+    else:
+        return None
+    return f"You {role} the content of {case.registry_id}; another reviewer must publish it (four-eyes rule)."
 
 
 DELETABLE = (S.DRAFT, S.IN_REVIEW)

@@ -68,5 +68,7 @@ def transitions_for(user, case) -> list[dict]:
     return [
         {"name": t.name, "label": t.label, "url": reverse("admin:cases_case_transition", args=[case.pk, t.name])}
         for t in workflow.TRANSITIONS.values()
-        if case.status in t.source and user.has_perm(t.permission)
+        if case.status in t.source
+        and user.has_perm(t.permission)
+        and not workflow.four_eyes_refusal(user, case, t.name)
     ]

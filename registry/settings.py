@@ -13,6 +13,8 @@ REDIS_URL      redis://host:6379/0: the cache (throttle counts) and the task que
                under var/cache/, long jobs inline
 REGISTRY_DB_POOL_MAX, REGISTRY_DB_POOL_TIMEOUT  PostgreSQL connection pool per server process: at most this many
                connections (default REGISTRY_THREADS, 4), and seconds to wait for one (10) before a 503
+REGISTRY_FOUR_EYES  boolean, default on: a reviewer cannot publish a case whose content they created or last
+               edited; off only for a one-person installation
 REGISTRY_WORKERS, REGISTRY_THREADS  gunicorn processes (default the CPU count, at least 2) and threads (4), read by
                registry/gunicorn_conf.py
 
@@ -273,6 +275,9 @@ REGISTRY_API_RATES = {
     # Password attempts for one username from any address.
     "token_username": env_rate("REGISTRY_API_RATE_TOKEN_USERNAME", "30/hour"),
 }
+# Four-eyes review: a reviewer cannot publish a case whose content they created or last edited (cases.workflow).
+# Turn it off (REGISTRY_FOUR_EYES=0) only for a one-person installation.
+REGISTRY_FOUR_EYES = env_bool("REGISTRY_FOUR_EYES", True)
 REGISTRY_API_MAX_BODY_BYTES = int(os.environ.get("REGISTRY_API_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
 
 SPECTACULAR_SETTINGS = {

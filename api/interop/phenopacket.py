@@ -646,10 +646,12 @@ def phenopacket_to_document(packet: dict) -> tuple[dict, dict]:
     return document, reader.source()
 
 
-def phenopacket_import(packet: dict, *, user) -> Case:
+def phenopacket_import(packet: dict, *, user, confirm: list[str] | tuple = ()) -> Case:
     """Create a new draft case from a Phenopacket the registry exported; all or nothing.
 
-    The source is matched by DOI, PMID, or identical title and citation, and created when none matches.
+    The source is the existing one that is its paper (cases.citations.source_duplicates), or created when none is.
+    A case the registry already has (the same paper and patient: cases.duplicates) is refused (NeedsConfirmation)
+    unless `confirm` holds "duplicate": importing the same Phenopacket again does not silently make a copy.
     """
     document, source = phenopacket_to_document(packet)
     errors: list[str] = []
@@ -661,4 +663,5 @@ def phenopacket_import(packet: dict, *, user) -> Case:
         if errors:
             transaction.set_rollback(True)
             raise ImportFailed(errors)
-        return case_save_document(data=serializer.validated_data, user=user)
+        data = {**serializer.validated_data, "confirm": [*serializer.validated_data.get("confirm", ()), *confirm]}
+        return case_save_document(data=data, user=user, reason="Imported from a Phenopacket")

@@ -61,7 +61,7 @@ def test_exported_documents_import_as_new_drafts(importer):
     source = Source.objects.create(kind="case_report", citation="c", title="t", doi="10.1000/abc")
     original = import_cases([make_document(source)], user=importer)[0]
     exported = export_documents(Case.objects.filter(pk=original.pk))
-    copies = import_cases(exported, user=importer)
+    copies = import_cases([{**exported[0], "confirm": ["duplicate"]}], user=importer)  # the same case, on purpose
     assert [c.status for c in copies] == ["draft"]
     assert copies[0].source_id == source.pk  # matched by DOI, not created again
     assert copies[0].labs.count() == original.labs.count() == 2

@@ -824,7 +824,7 @@ def test_a_phenopacket_round_trip_recreates_an_equivalent_case(any_case, curator
     """Equal = the whole case document minus server-owned fields (see comparable): same codes, values, units,
     reference ranges, timings, quotes and notes, and therefore the same derived measures."""
     packet = curator.get(phenopacket_url(any_case)).json()
-    imported = phenopacket_import(packet, user=curator.user)
+    imported = phenopacket_import(packet, user=curator.user, confirm=["duplicate"])  # the same case again
     assert imported.pk != any_case.pk
     assert imported.status == "draft"
     assert imported.source_id == any_case.source_id  # matched, not duplicated
@@ -839,7 +839,9 @@ def test_the_importer_reads_values_and_codes_from_the_phenopacket_fields(full_ca
     reference = packet["measurements"][0]["value"]["quantity"]["referenceRange"]
     reference.update(unit={"id": "UCUM:mmol/L", "label": "mmol/L"}, low=2.2, high=2.6)
     packet["phenotypicFeatures"][1]["excluded"] = False  # lethargy
-    imported = Case.objects.with_children().get(pk=phenopacket_import(packet, user=curator.user).pk)
+    imported = Case.objects.with_children().get(
+        pk=phenopacket_import(packet, user=curator.user, confirm=["duplicate"]).pk  # the same patient
+    )
     lab = imported.labs.all()[0]
     assert (lab.analyte, float(lab.value), lab.unit) == ("calcium_corrected", 6.4, "mmol/L")
     assert imported.findings.get(label="Lethargy").present is True

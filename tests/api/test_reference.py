@@ -31,23 +31,24 @@ def test_a_curator_adds_and_corrects_a_source_an_analyst_only_reads():
     assert curator.delete(f"/api/v1/sources/{source_id}/").status_code == 405
 
 
-def test_a_source_with_a_bad_doi_or_a_duplicate_is_a_400():
+def test_a_source_with_a_bad_doi_is_a_400_and_a_duplicate_a_409():
     curator = client_for("curator")
-    Source.objects.create(kind="case_report", citation="c", title="t", doi="10.1000/taken")
+    taken = Source.objects.create(kind="case_report", citation="c", title="t", doi="10.1000/taken")
     bad = curator.post(
         "/api/v1/sources/",
-        {"kind": "case_report", "citation": "c", "title": "t", "doi": "https://doi.org/10.1/x"},
+        {"kind": "case_report", "citation": "c", "title": "another paper", "doi": "https://doi.org/10.1/x"},
         format="json",
     )
     assert bad.status_code == 400
     assert bad.json()["errors"][0]["field"] == "doi"
     duplicate = curator.post(
         "/api/v1/sources/",
-        {"kind": "case_report", "citation": "c", "title": "t", "doi": "10.1000/taken"},
+        {"kind": "case_report", "citation": "c", "title": "another paper", "doi": "10.1000/taken"},
         format="json",
     )
-    assert duplicate.status_code == 400
-    assert duplicate.json()["errors"][0]["field"] == "doi"
+    assert duplicate.status_code == 409  # the same DOI: the same paper (tests/api/test_duplicates.py)
+    assert duplicate.json()["errors"][0]["field"] == "duplicate"
+    assert f"source {taken.pk} (t)" in duplicate.json()["detail"]
 
 
 def test_agents_are_read_by_code_and_extended_by_curators():

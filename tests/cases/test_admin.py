@@ -20,7 +20,7 @@ from tests.admin_pages import (
     messages_of,
     posted_form,
 )
-from tests.factories import make_agent, make_case, make_intervention, make_lab
+from tests.factories import make_agent, make_case, make_intervention, make_lab, make_source
 
 pytestmark = pytest.mark.django_db
 
@@ -275,7 +275,7 @@ def test_export_then_import_recreates_equal_cases(source_cases):
     documents = json.loads(exported.content)
     assert [d["id"] for d in documents] == ["CCR-000001", "CCR-000002", "CCR-000003"]
     upload = SimpleUploadedFile("cases.json", exported.content, content_type="application/json")
-    response = curator.post("/admin/cases/case/import/", {"file": upload})
+    response = curator.post("/admin/cases/case/import/", {"file": upload, "confirm_duplicate": "1"})  # on purpose
     assert response.status_code == 302
     assert Case.objects.count() == 6
 
@@ -521,7 +521,7 @@ def test_a_change_posted_without_the_edited_version_is_refused():
 
 def test_a_case_is_added_without_an_edited_version():
     curator = login("curator")
-    source = make_case().source
+    source = make_source()  # not an existing case's: that would be a likely duplicate
     data = case_form_data(Case(source=source, title="New case", disorder="hypercalcemia"))
     del data["edited_version"]
     response = curator.post("/admin/cases/case/add/", data)
