@@ -20,6 +20,7 @@ from django.db.models import Exists, OuterRef, Q
 from simple_history.models import HistoricalRecords
 
 from . import measures, quality, quotes, workflow
+from .constraints import InMemoryConstraints
 from .vocabularies import (
     TUMOR_SITE_TOPOGRAPHY,
     UNIT_CHOICES,
@@ -81,7 +82,7 @@ def deidentified_age(age_years: int | None) -> int | None:
     return min(age_years, DEIDENTIFIED_AGE_CAP)
 
 
-class Timed(models.Model):
+class Timed(InMemoryConstraints):
     """Timing as case reports give it: an order that always exists, a day offset when the text allows one."""
 
     sequence = models.PositiveIntegerField(
@@ -131,7 +132,7 @@ class SourceQuerySet(models.QuerySet):
         return self.filter(Exists(Case.objects.published().filter(source=OuterRef("pk"))))
 
 
-class Source(models.Model):
+class Source(InMemoryConstraints):
     kind = models.CharField(max_length=32, choices=SourceKind.choices)
     citation = models.TextField(help_text="Full citation as it would appear in a reference list.")
     title = models.CharField(max_length=500)
@@ -193,7 +194,7 @@ class AgentManager(models.Manager):
         return self.get(code=code)
 
 
-class Agent(models.Model):
+class Agent(InMemoryConstraints):
     """A drug, procedure or radiotherapy: reference data curators extend in the admin."""
 
     code = models.CharField(max_length=80, unique=True, validators=[code_validator])
@@ -357,7 +358,7 @@ INTERVENTION_DERIVED_FIELDS = [
 ]
 
 
-class Case(models.Model):
+class Case(InMemoryConstraints):
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="cases")
     case_label = models.CharField(
         max_length=100, blank=True, help_text="Which case of the source, where it describes several (e.g. 'Case 2')."
@@ -679,9 +680,13 @@ class Tumor(CaseChild):
     def __str__(self) -> str:
         return f"{self.get_site_display()} {self.histology}".strip()
 
-    def save(self, *args, **kwargs) -> None:
+    def fill_defaults(self) -> None:
+        """The topography the site implies, when none is given (also called before bulk writes, which skip save)."""
         if not self.icdo3_topography and self.site in TUMOR_SITE_TOPOGRAPHY:
             self.icdo3_topography = TUMOR_SITE_TOPOGRAPHY[self.site]
+
+    def save(self, *args, **kwargs) -> None:
+        self.fill_defaults()
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
@@ -722,7 +727,7 @@ class MechanismQuerySet(models.QuerySet):
         return self.exclude(certainty=Certainty.EXCLUDED)
 
 
-class Mechanism(models.Model):
+class Mechanism(InMemoryConstraints):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="mechanisms")
     rank = models.PositiveSmallIntegerField(
         default=1, validators=SMALL_INTEGER_MAX, help_text="1 = the main mechanism."
