@@ -132,6 +132,8 @@ class CasePagination(PageNumberPagination):
             raise serializers.ValidationError({"cursor": ["A cursor is a case's number: 0 to start, then `next`."]})
         if self.page_query_param in request.query_params:
             raise serializers.ValidationError({"cursor": ["Give page or cursor, not both."]})
+        if request.query_params.get("ordering", "id") != "id":
+            raise serializers.ValidationError({"cursor": ["Cursor pages go in id order: leave out ordering."]})
         self.request, self.cursor, size = request, int(value), self.get_page_size(request)
         self.count = queryset.count()
         rows = list(queryset.filter(pk__gt=self.cursor).order_by("pk")[: size + 1])

@@ -9,6 +9,8 @@ query, so no rule is ever skipped. The database's named constraints stay the saf
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.core.exceptions import ValidationError
 from django.db import models, router
 from django.db.models import F, Q
@@ -27,76 +29,109 @@ class NotInMemory(Exception):
     """The condition needs the database."""
 
 
-def _value(instance: models.Model, name: str):
-    return getattr(instance, instance._meta.get_field(name).attname)
+def _attname(model: type[models.Model], name: str) -> str:
+    return model._meta.get_field(name).attname
 
 
-def _lookup(instance: models.Model, key: str, operand) -> bool | None:
+def _compile_lookup(model: type[models.Model], key: str, operand) -> Callable:
     name, _, lookup = key.partition("__")
     lookup = lookup or "exact"
     if "__" in lookup:
         raise NotInMemory(key)  # a lookup across a relation
-    value = _value(instance, name)
+    attname = _attname(model, name)
     if isinstance(operand, F):
-        operand = _value(instance, operand.name)
+        other = _attname(model, operand.name)
+
+        def operand_of(row):
+            return getattr(row, other)
     elif hasattr(operand, "resolve_expression"):
         raise NotInMemory(key)
+    else:
+
+        def operand_of(row):
+            return operand
+
     if lookup == "isnull":
-        return (value is None) == bool(operand)
+        return lambda row: (getattr(row, attname) is None) == bool(operand)
     if lookup == "exact" and operand is None:
-        return value is None
+        return lambda row: getattr(row, attname) is None
     if lookup == "in":
-        if value is None:
-            return None
-        return value in operand
+        choices = set(operand)
+        return lambda row: None if (value := getattr(row, attname)) is None else value in choices
     if lookup not in COMPARISONS:
         raise NotInMemory(key)
-    if value is None or operand is None:
-        return None
-    return COMPARISONS[lookup](value, operand)
+    compare = COMPARISONS[lookup]
+
+    def check(row):
+        value, other_value = getattr(row, attname), operand_of(row)
+        return None if value is None or other_value is None else compare(value, other_value)
+
+    return check
 
 
-def evaluate(instance: models.Model, condition: Q) -> bool | None:
-    """True, False or None (unknown) for the row, as SQL would evaluate the condition."""
-    results = []
-    for child in condition.children:
-        if isinstance(child, Q):
-            results.append(evaluate(instance, child))
-        elif isinstance(child, tuple):
-            results.append(_lookup(instance, *child))
-        else:
-            raise NotInMemory(child)
-    if condition.connector == Q.AND:
-        result = False if False in results else (None if None in results else True)
-    elif condition.connector == Q.OR:
-        result = True if True in results else (None if None in results else False)
-    else:
+def _compile(model: type[models.Model], condition: Q) -> Callable:
+    """The condition as a function of a row: True, False or None (unknown), as SQL would evaluate it."""
+    if any(not isinstance(child, Q | tuple) for child in condition.children):
+        raise NotInMemory(condition)
+    parts = [
+        _compile(model, child) if isinstance(child, Q) else _compile_lookup(model, *child)
+        for child in condition.children
+    ]
+    if condition.connector not in (Q.AND, Q.OR):
         raise NotInMemory(condition.connector)
-    if condition.negated and result is not None:
-        result = not result
-    return result
+    decisive = condition.connector == Q.OR  # True decides an OR, False an AND
+
+    def combined(row):
+        unknown = False
+        for part in parts:
+            result = part(row)
+            if result is decisive:
+                return decisive
+            unknown = unknown or result is None
+        return None if unknown else not decisive
+
+    if not condition.negated:
+        return combined
+    return lambda row: None if (result := combined(row)) is None else not result
 
 
-def _fields_of(condition: Q) -> set[str]:
+def _fields_of(condition: Q) -> frozenset[str]:
     names = set()
     for child in condition.children:
         if isinstance(child, Q):
             names |= _fields_of(child)
-        elif isinstance(child, tuple):
+        else:
             names.add(child[0].split("__")[0])
             if isinstance(child[1], F):
                 names.add(child[1].name)
-    return names
+    return frozenset(names)
+
+
+_COMPILED: dict[tuple[type, str], tuple[frozenset[str], Callable] | None] = {}  # None: needs the database
+
+
+def _compiled(model: type[models.Model], constraint: models.CheckConstraint) -> tuple[frozenset[str], Callable]:
+    key = (model, constraint.name)
+    if key not in _COMPILED:
+        condition = constraint.condition
+        try:
+            if not isinstance(condition, Q):
+                raise NotInMemory(condition)
+            _COMPILED[key] = (_fields_of(condition), _compile(model, condition))
+        except NotInMemory:
+            _COMPILED[key] = None
+    if _COMPILED[key] is None:
+        raise NotInMemory(constraint.name)
+    return _COMPILED[key]
 
 
 def check_passes(constraint: models.CheckConstraint, instance: models.Model, exclude: set) -> bool:
-    """Whether the row meets the check; a check on an excluded field is skipped (as Django skips it)."""
-    condition = constraint.condition
-    if not isinstance(condition, Q):
-        raise NotInMemory(condition)
-    if _fields_of(condition) & exclude:
+    """Whether the row meets the check; a check on an excluded field is skipped (as Django skips it). Each check
+    is compiled once per model (functools.cache)."""
+    fields, condition = _compiled(type(instance), constraint)
+    if fields & exclude:
         return True
-    return evaluate(instance, condition) is not False
+    return condition(instance) is not False
 
 
 class InMemoryConstraints(models.Model):

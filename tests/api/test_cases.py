@@ -626,6 +626,7 @@ def test_cursor_pages_scan_every_case_once_in_id_order_at_constant_queries(curat
     [
         ("cursor=abc", "A cursor is a case's number: 0 to start, then `next`."),
         ("cursor=0&page=2", "Give page or cursor, not both."),
+        ("cursor=0&ordering=-id", "Cursor pages go in id order: leave out ordering."),
     ],
 )
 def test_a_bad_cursor_is_a_400_naming_it(curator, query, reason):
