@@ -484,6 +484,13 @@ class Case(InMemoryConstraints):
 
     def refresh_derived(self) -> None:
         """Recompute the cached derived measures from the case's rows and store them (case and interventions)."""
+        interventions = self.compute_derived()
+        Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
+        Intervention.objects.bulk_update(interventions, INTERVENTION_DERIVED_FIELDS)
+
+    def compute_derived(self) -> list[Intervention]:
+        """Set the derived measures on the case and its interventions in memory (nothing stored; prefetch the rows
+        for many cases); returns the interventions, for a bulk update (cases.services.cases_refresh_derived)."""
         summary = self.calcium_summary()
         self.peak_calcium_mg_dl = summary.peak.mg_dl if summary.peak else None
         self.nadir_calcium_mg_dl = summary.nadir.mg_dl if summary.nadir else None
@@ -509,7 +516,6 @@ class Case(InMemoryConstraints):
         self.ionized_nadir_mmol_l = summary.ionized_nadir.mmol_l if summary.ionized_nadir else None
         self.ionized_peak_ctcae_grade = summary.ionized_peak_grade.grade if summary.ionized_peak_grade else None
         self.ionized_nadir_ctcae_grade = summary.ionized_nadir_grade.grade if summary.ionized_nadir_grade else None
-        Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
         interventions = {i.pk: i for i in self.interventions.all()}
         for around in summary.around:
             i = interventions[around.intervention_id]
@@ -529,7 +535,7 @@ class Case(InMemoryConstraints):
             if i.status != "administered":
                 i.calcium_before_mg_dl = i.calcium_after_mg_dl = i.calcium_normal_after = None
                 i.days_to_calcium_after = None
-        Intervention.objects.bulk_update(interventions.values(), INTERVENTION_DERIVED_FIELDS)
+        return list(interventions.values())
 
     def lab_flags(self) -> list[quality.LabFlag]:
         """Each result's flag for the mechanism rules: the source's own word where it gives one, else the

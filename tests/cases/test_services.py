@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from cases import services
 from cases.document import CaseSerializer, ImportFailed, import_cases
 from cases.history import case_revert
-from cases.models import Case
+from cases.models import DERIVED_FIELDS, INTERVENTION_DERIVED_FIELDS, Case, Intervention
 from cases.rows import ROW_KINDS
 from cases.services import DocumentError, NeedsConfirmation, case_save_document
 from cases.warnings import CaseWarning, registered
@@ -366,3 +366,16 @@ def test_a_27_row_case_is_created_in_a_bounded_number_of_queries(curator):
             ("+", curator.user, "Created through the API")
         }
     assert [lab["follows_intervention_index"] for lab in response.json()["labs"]][:5] == [0, 1, 2, 3, None]
+
+
+def test_refreshing_derived_measures_in_batches_stores_what_each_case_computes(curator):
+    pks = [int(post_case(curator, title=f"Case {n}")["id"].removeprefix("CCR-")) for n in range(3)]
+    stored = {pk: Case.objects.filter(pk=pk).values(*DERIVED_FIELDS).get() for pk in pks}
+    around = list(Intervention.objects.order_by("pk").values_list(*INTERVENTION_DERIVED_FIELDS))
+    assert around[0][:2] == (Decimal("14.0"), Decimal("9.5"))
+    Case.objects.update(peak_calcium_mg_dl=None, main_mechanism="")  # as after a raw load
+    Intervention.objects.update(calcium_before_mg_dl=None)
+    # ids 1; per batch of 2: the cases 1 and their 6 kinds of row 6, the cases' UPDATE 1, the interventions' 1
+    assert queries(lambda: services.cases_refresh_derived(Case.objects.all(), batch=2)) == 1 + 2 * 9
+    assert {pk: Case.objects.filter(pk=pk).values(*DERIVED_FIELDS).get() for pk in pks} == stored
+    assert list(Intervention.objects.order_by("pk").values_list(*INTERVENTION_DERIVED_FIELDS)) == around
