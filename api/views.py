@@ -24,6 +24,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from cases import workflow
@@ -126,9 +127,54 @@ class BodySizeLimitMixin:
 
 
 class CasePagination(PageNumberPagination):
+    """Numbered pages (`page`), or keyset pages for deep scans (`cursor`: the cases after that id, in id order).
+
+    A deep numbered page makes the database walk every case before it; `cursor=0` starts a scan whose pages cost
+    the same at any depth (the response's `next` carries the next cursor, `previous` is null). The envelope is
+    the same in both modes."""
+
     page_size = 25
     page_size_query_param = "page_size"
     max_page_size = 100
+    cursor_query_param = "cursor"
+    cursor = None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        value = request.query_params.get(self.cursor_query_param)
+        if value is None:
+            self.cursor = None
+            return super().paginate_queryset(queryset, request, view)
+        if not value.isdigit():
+            raise serializers.ValidationError({"cursor": ["A cursor is a case's number: 0 to start, then `next`."]})
+        if self.page_query_param in request.query_params:
+            raise serializers.ValidationError({"cursor": ["Give page or cursor, not both."]})
+        if request.query_params.get("ordering", "id") != "id":
+            raise serializers.ValidationError({"cursor": ["Cursor pages go in id order: leave out ordering."]})
+        self.request, self.cursor, size = request, int(value), self.get_page_size(request)
+        self.count = queryset.count()
+        rows = list(queryset.filter(pk__gt=self.cursor).order_by("pk")[: size + 1])
+        self.next_cursor = rows[size - 1].pk if len(rows) > size else None
+        return rows[:size]
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            *super().get_schema_operation_parameters(view),
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Keyset pages for deep scans: 0 for the first page, then the `next` link. Not with "
+                "`page`.",
+                "schema": {"type": "integer", "minimum": 0},
+            },
+        ]
+
+    def get_paginated_response(self, data):
+        if self.cursor is None:
+            return super().get_paginated_response(data)
+        url = self.request.build_absolute_uri()
+        next_url = replace_query_param(url, self.cursor_query_param, self.next_cursor) if self.next_cursor else None
+        return Response({"count": self.count, "next": next_url, "previous": None, "results": data})
 
 
 def etag(case: Case) -> str:

@@ -20,6 +20,7 @@ from django.db.models import Exists, OuterRef, Q
 from simple_history.models import HistoricalRecords
 
 from . import measures, quality, quotes, workflow
+from .constraints import InMemoryConstraints
 from .vocabularies import (
     TUMOR_SITE_TOPOGRAPHY,
     UNIT_CHOICES,
@@ -81,7 +82,7 @@ def deidentified_age(age_years: int | None) -> int | None:
     return min(age_years, DEIDENTIFIED_AGE_CAP)
 
 
-class Timed(models.Model):
+class Timed(InMemoryConstraints):
     """Timing as case reports give it: an order that always exists, a day offset when the text allows one."""
 
     sequence = models.PositiveIntegerField(
@@ -131,7 +132,7 @@ class SourceQuerySet(models.QuerySet):
         return self.filter(Exists(Case.objects.published().filter(source=OuterRef("pk"))))
 
 
-class Source(models.Model):
+class Source(InMemoryConstraints):
     kind = models.CharField(max_length=32, choices=SourceKind.choices)
     citation = models.TextField(help_text="Full citation as it would appear in a reference list.")
     title = models.CharField(max_length=500)
@@ -193,7 +194,7 @@ class AgentManager(models.Manager):
         return self.get(code=code)
 
 
-class Agent(models.Model):
+class Agent(InMemoryConstraints):
     """A drug, procedure or radiotherapy: reference data curators extend in the admin."""
 
     code = models.CharField(max_length=80, unique=True, validators=[code_validator])
@@ -357,7 +358,7 @@ INTERVENTION_DERIVED_FIELDS = [
 ]
 
 
-class Case(models.Model):
+class Case(InMemoryConstraints):
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="cases")
     case_label = models.CharField(
         max_length=100, blank=True, help_text="Which case of the source, where it describes several (e.g. 'Case 2')."
@@ -447,6 +448,9 @@ class Case(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # The analysts' list counts and pages the published cases (WHERE status = 'published' ORDER BY id): with
+        # this index the count and the ETag's aggregate read the index only, and a cursor page starts at its id.
+        indexes = [models.Index(fields=["status", "id"], name="case_status_id")]
         permissions = [
             ("submit_case", "Can submit a case for review"),
             ("publish_case", "Can publish, send back and retract cases"),
@@ -485,6 +489,13 @@ class Case(models.Model):
 
     def refresh_derived(self) -> None:
         """Recompute the cached derived measures from the case's rows and store them (case and interventions)."""
+        interventions = self.compute_derived()
+        Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
+        Intervention.objects.bulk_update(interventions, INTERVENTION_DERIVED_FIELDS)
+
+    def compute_derived(self) -> list[Intervention]:
+        """Set the derived measures on the case and its interventions in memory (nothing stored; prefetch the rows
+        for many cases); returns the interventions, for a bulk update (cases.services.cases_refresh_derived)."""
         summary = self.calcium_summary()
         self.peak_calcium_mg_dl = summary.peak.mg_dl if summary.peak else None
         self.nadir_calcium_mg_dl = summary.nadir.mg_dl if summary.nadir else None
@@ -510,7 +521,6 @@ class Case(models.Model):
         self.ionized_nadir_mmol_l = summary.ionized_nadir.mmol_l if summary.ionized_nadir else None
         self.ionized_peak_ctcae_grade = summary.ionized_peak_grade.grade if summary.ionized_peak_grade else None
         self.ionized_nadir_ctcae_grade = summary.ionized_nadir_grade.grade if summary.ionized_nadir_grade else None
-        Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
         interventions = {i.pk: i for i in self.interventions.all()}
         for around in summary.around:
             i = interventions[around.intervention_id]
@@ -530,7 +540,7 @@ class Case(models.Model):
             if i.status != "administered":
                 i.calcium_before_mg_dl = i.calcium_after_mg_dl = i.calcium_normal_after = None
                 i.days_to_calcium_after = None
-        Intervention.objects.bulk_update(interventions.values(), INTERVENTION_DERIVED_FIELDS)
+        return list(interventions.values())
 
     def lab_flags(self) -> list[quality.LabFlag]:
         """Each result's flag for the mechanism rules: the source's own word where it gives one, else the
@@ -684,9 +694,13 @@ class Tumor(CaseChild):
     def __str__(self) -> str:
         return f"{self.get_site_display()} {self.histology}".strip()
 
-    def save(self, *args, **kwargs) -> None:
+    def fill_defaults(self) -> None:
+        """The topography the site implies, when none is given (also called before bulk writes, which skip save)."""
         if not self.icdo3_topography and self.site in TUMOR_SITE_TOPOGRAPHY:
             self.icdo3_topography = TUMOR_SITE_TOPOGRAPHY[self.site]
+
+    def save(self, *args, **kwargs) -> None:
+        self.fill_defaults()
         super().save(*args, **kwargs)
 
     def clean(self) -> None:
@@ -727,7 +741,7 @@ class MechanismQuerySet(models.QuerySet):
         return self.exclude(certainty=Certainty.EXCLUDED)
 
 
-class Mechanism(models.Model):
+class Mechanism(InMemoryConstraints):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="mechanisms")
     rank = models.PositiveSmallIntegerField(
         default=1, validators=SMALL_INTEGER_MAX, help_text="1 = the main mechanism."

@@ -11,9 +11,20 @@ from django.apps import apps
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import DataError, IntegrityError, transaction
 from django.db.models import F, Q, UniqueConstraint
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from . import warnings, workflow
-from .models import Agent, Case, Intervention, Mechanism, Source, deidentified_age, registry_id
+from .models import (
+    DERIVED_FIELDS,
+    INTERVENTION_DERIVED_FIELDS,
+    Agent,
+    Case,
+    Intervention,
+    Mechanism,
+    Source,
+    deidentified_age,
+    registry_id,
+)
 from .rows import ROW_KINDS, WRITE_ORDER, case_content_fields, row_content_fields
 from .vocabularies import CurationStatus
 from .warnings import CaseWarning
@@ -168,12 +179,19 @@ def case_edit(
         return Edit(Case.objects.with_children().get(pk=case.pk), changed=False)
 
 
-def cases_refresh_derived(cases) -> int:
-    """Recompute the stored derived measures of these cases (after a fixture load or a bulk change)."""
+def cases_refresh_derived(cases, batch: int = 500) -> int:
+    """Recompute the stored derived measures of these cases (after a fixture load or a bulk change): computed in
+    memory a batch of cases at a time (their rows prefetched), stored with one UPDATE per 100 cases and one per 100
+    interventions."""
     count = 0
-    for case in cases.prefetch_related(*WRITE_ORDER):
-        case.refresh_derived()
-        count += 1
+    pks = list(cases.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(pks), batch):
+        chunk = list(Case.objects.filter(pk__in=pks[start : start + batch]).prefetch_related(*WRITE_ORDER))
+        interventions = [i for case in chunk for i in case.compute_derived()]
+        # bulk_update writes CASE WHEN id = ... per field: its cost grows with the square of its batch, keep it small
+        Case.objects.bulk_update(chunk, DERIVED_FIELDS, batch_size=100)
+        Intervention.objects.bulk_update(interventions, INTERVENTION_DERIVED_FIELDS, batch_size=100)
+        count += len(chunk)
     return count
 
 
@@ -243,17 +261,20 @@ def _check_unique_together(relation: str, rows: list) -> None:
         raise DocumentError(errors)
 
 
-def _sync_rows(case: Case, relation: str, rows: list[dict], interventions: list[Intervention]) -> list:
+def _sync_rows(
+    case: Case, relation: str, rows: list[dict], interventions: list[Intervention], *, new_case: bool = False
+) -> list:
     """Make the case's rows of one kind exactly `rows`: update by id, create without id, delete the rest.
 
     A row is replaced, not merged: a row sent with its id keeps the id (and its history) but gets exactly the
     fields sent, the others back to their defaults, as a new row would. Each row is validated as it will be
-    stored (full_clean), and the final set against the unique constraints, before anything is written. The order of
-    the rows does not matter: the rows left out are deleted first, then the kept rows updated, then new ones added
-    (so a new row may take a code an existing row gives up in the same request).
+    stored (full_clean, its check constraints in memory: cases.constraints), and the final set against the unique
+    constraints, before anything is written. The order of the rows does not matter: the rows left out are deleted
+    first, then the kept rows updated, then new ones added (so a new row may take a code an existing row gives up in
+    the same request); updates and inserts are one statement each per kind (_write_rows), without a savepoint.
     """
     model = ROW_KINDS[relation]
-    existing = {row.pk: row for row in getattr(case, relation).all()}
+    existing = {} if new_case else {row.pk: row for row in getattr(case, relation).all()}  # a new case has none
     _check_ids(relation, rows, existing)
     blank = model(case=case)
     editable = [f for f in model._meta.concrete_fields if f.editable and not f.primary_key and f.name != "case"]
@@ -270,7 +291,8 @@ def _sync_rows(case: Case, relation: str, rows: list[dict], interventions: list[
         if relation == "labs":
             row.follows_intervention = interventions[follows] if follows is not None else None
         try:
-            row.full_clean(exclude=["case"], validate_unique=False)
+            # The lab's intervention is one of this document's, just written: no query to check that it exists.
+            row.full_clean(exclude=["case", "follows_intervention"], validate_unique=False)
         except ValidationError as exc:
             raise _row_errors(relation, n, exc) from exc
         row._history_user = case._history_user
@@ -283,9 +305,22 @@ def _sync_rows(case: Case, relation: str, rows: list[dict], interventions: list[
             row._history_user = case._history_user
             row._change_reason = getattr(case, "_change_reason", None)
             row.delete()
-    for row in sorted(built, key=lambda r: r.pk is None):  # kept rows first, then new ones; stable otherwise
-        row.save()
+    _write_rows(model, case, [row for row in built if row.pk is not None], [row for row in built if row.pk is None])
     return built
+
+
+def _write_rows(model, case: Case, kept: list, new: list) -> None:
+    """Store the validated rows of one kind: one UPDATE for the kept rows, one INSERT for the new ones, each with
+    its history rows in one INSERT (attributed to the edit's user and reason, as a save() would record them)."""
+    history = {"default_user": case._history_user, "default_change_reason": getattr(case, "_change_reason", None)}
+    fields = [f.name for f in model._meta.concrete_fields if f.editable and not f.primary_key and f.name != "case"]
+    for row in kept + new:
+        if hasattr(row, "fill_defaults"):
+            row.fill_defaults()  # what the model's save() fills in (bulk writes skip save())
+    if kept:
+        bulk_update_with_history(kept, model, fields, **history)
+    if new:
+        bulk_create_with_history(new, model, **history)
 
 
 def case_save_document(
@@ -306,13 +341,14 @@ def case_save_document(
     def write(case: Case) -> None:
         for name, value in data.items():
             setattr(case, name, value)
+        creating = case.pk is None
         case.save()
-        interventions = list(case.interventions.all())
+        interventions = [] if creating else list(case.interventions.all())
         if "interventions" in children and "labs" not in children:
             _check_links_kept(case, children["interventions"])
         for relation in WRITE_ORDER:
             if relation in children:
-                saved = _sync_rows(case, relation, children[relation], interventions)
+                saved = _sync_rows(case, relation, children[relation], interventions, new_case=creating)
                 if relation == "interventions":
                     interventions = saved
 

@@ -607,6 +607,34 @@ def test_a_case_list_page_costs_the_same_queries_at_page_size_1_and_100(curator)
     assert small == large == 11
 
 
+def test_cursor_pages_scan_every_case_once_in_id_order_at_constant_queries(curator):
+    cases = [make_case(title=f"case {n}") for n in range(7)]
+    seen, counts, path = [], [], f"{CASES}?cursor=0&page_size=3&fields=id"
+    while path:
+        counts.append(count_queries(curator, path))
+        body = curator.get(path).json()
+        assert (body["count"], body["previous"]) == (7, None)
+        seen.extend(document["id"] for document in body["results"])
+        path = body["next"]
+    assert seen == [case.registry_id for case in cases]
+    # the same as a numbered page (11): the cursor's page is the cases after it (WHERE id > cursor), not an OFFSET
+    assert counts == [11, 11, 11]
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("cursor=abc", "A cursor is a case's number: 0 to start, then `next`."),
+        ("cursor=0&page=2", "Give page or cursor, not both."),
+        ("cursor=0&ordering=-id", "Cursor pages go in id order: leave out ordering."),
+    ],
+)
+def test_a_bad_cursor_is_a_400_naming_it(curator, query, reason):
+    response = curator.get(f"{CASES}?{query}")
+    assert response.status_code == 400
+    assert fields(response) == {"cursor": reason}
+
+
 def test_a_case_retrieve_costs_the_same_queries_whatever_its_rows(curator):
     small, large = (
         create(curator),

@@ -13,11 +13,13 @@ from django.test.utils import CaptureQueriesContext
 from cases import services
 from cases.document import CaseSerializer, ImportFailed, import_cases
 from cases.history import case_revert
-from cases.models import Case
+from cases.models import DERIVED_FIELDS, INTERVENTION_DERIVED_FIELDS, Case, Intervention
+from cases.rows import ROW_KINDS
 from cases.services import DocumentError, NeedsConfirmation, case_save_document
 from cases.warnings import CaseWarning, registered
 from tests.admin_pages import login, make_case_with_rows, messages_of, posted_form
 from tests.api.documents import make_document
+from tests.factories import make_agent
 
 pytestmark = pytest.mark.django_db
 
@@ -162,7 +164,7 @@ def test_an_unconfirmed_warning_is_a_400_naming_its_key_and_how_to_confirm(curat
         "errors": [
             {
                 "field": "labs[0].value",
-                "reason": 'A total calcium of 14 mg/dL is very high. If this is right, send the case again with '
+                "reason": "A total calcium of 14 mg/dL is very high. If this is right, send the case again with "
                 '"labs[0].value" in its "confirm" list.',
             }
         ],
@@ -187,7 +189,7 @@ def test_an_imported_document_confirms_its_warnings_the_same_way(curator, high_c
     with pytest.raises(ImportFailed) as refused:
         import_cases([make_document(title="Imported")], user=curator.user)
     assert refused.value.errors == [
-        'case 1 (Imported): labs[0].value: A total calcium of 14 mg/dL is very high. If this is right, send the '
+        "case 1 (Imported): labs[0].value: A total calcium of 14 mg/dL is very high. If this is right, send the "
         'case again with "labs[0].value" in its "confirm" list.'
     ]
     [case] = import_cases([make_document(title="Imported", confirm=["labs[0].value"])], user=curator.user)
@@ -224,9 +226,9 @@ def test_the_service_raises_needs_confirmation_with_the_warnings(curator, high_c
 
 
 # --- exact query counts of each write path (the same on SQLite and PostgreSQL) -------------------------------
-# For the base document (1 tumor, 2 metastases, 1 mechanism, 1 finding, 1 intervention, 2 labs). Most of a whole
-# write is Django validating each row's check constraints (full_clean: one SELECT per constraint and row, each in
-# a savepoint: 3 statements), once in the serializer and once in the service as the row will be stored.
+# For the base document (1 tumor, 2 metastases, 1 mechanism, 1 finding, 1 intervention, 2 labs). Check constraints
+# are validated in memory (cases.constraints: no query), rows are written one INSERT per kind with one history
+# INSERT per kind (cases.services._write_rows), so the count depends on the kinds present, not on the rows.
 
 
 def queries(call) -> int:
@@ -254,35 +256,39 @@ def test_the_write_paths_cost_a_fixed_number_of_queries(curator):
 
         return call
 
-    # create: user's permissions 2; serializer: constraint checks, 3 queries each (SAVEPOINT, SELECT, RELEASE), 240 with
-    # the service's; savepoint of the write 2; inserts: case 1, rows 8, history 9; intervention lookup for the labs
-    # 1; reload with rows 7 (case+source+users, 6 kinds); stored derived measures 2 (case, interventions); the duplicate-case lookup 1 ... = 281
+    # create: user's permissions 2; source 1; SAVEPOINT; case INSERT + history 2; per kind (6) its rows INSERT + their
+    # history INSERT 12; reload with rows 7 (case+source+users, 6 kinds); stored derived measures 2 (case,
+    # interventions); the duplicate-case lookup (cases.duplicates) 1; RELEASE = 29
     counts["api create"] = queries(create)
     # patch of the title: get_object 7; SAVEPOINT; version claim 1; content before 7; the case with its rows for
-    # the warnings it already has 7 (cases.unit_slips is registered); case UPDATE + history 2; content after 7;
-    # reload 7; derived 2; RELEASE = 42
+    # the warnings it already has 7 (cases.unit_slips); case UPDATE + history 2; content after 7; reload 7;
+    # derived 2; RELEASE = 42
     counts["api patch"] = queries(write("patch", {"title": "Retitled"}, 1))
     # the same patch again: as above, but rolled back after the content comparison (no reload, no derived) = 41
     counts["api patch, nothing changed"] = queries(write("patch", {"title": "Retitled"}, 2))
-    # put of the whole document: as create for the rows, plus get_object 7, claim, content before and after 14,
-    # deletes of the replaced rows 8 with their history 8, warnings already there 7 = 317
+    # put of the whole document: get_object 8 (case, source, 6 kinds: the current rows come prefetched); SAVEPOINT;
+    # claim; content before 7; case UPDATE + history 2; each replaced row's DELETE and history 16 (8 rows), the lab
+    # link cleared 1; new rows per kind with history 12; content after 7; reload 7; derived 2; warnings already there 7; RELEASE = 72 (deletes
+    # stay one by one: simple-history records them from the delete signal)
     counts["api put"] = queries(write("put", replacement, 2))
     case = Case.objects.get(pk=int(url.split("/")[-2].removeprefix("CCR-")))
     first = case.history.order_by("history_id").first().history_id
-    # revert: history records 1; claim; content x2; case save + history; each kind's state as of then 6; current
-    # rows loaded and deleted 6+8 with history 8; rows validated (constraint checks x3) and inserted 8 with history 8;
-    # reload 7; derived 2; warnings already there 7 = 229
+    # revert (cases.history restores row by row, each in a savepoint naming the row that breaks a rule): history
+    # records 1; claim; content x2 14; case save + history; each kind's state as of then 6 (+1 derived of the
+    # interventions); current rows loaded and deleted 6+8 with history 8, lab link cleared 1; rows inserted 8 with
+    # history 8, each in a savepoint 16 with its case checked 8 and the unique mechanism 1, lab's intervention 2;
+    # reload 7; derived 2; warnings already there 7 = 109
     counts["revert"] = queries(lambda: case_revert(case=case, history_id=first, user=user, expected_version=3))
     # import of one document (its source_id given): as create, without the permission check 2, inside the import's
-    # own transaction (SAVEPOINT, RELEASE) 2 = 281
+    # own transaction (SAVEPOINT, RELEASE) 2 = 29
     counts["import"] = queries(lambda: import_cases([imported], user=user))
     assert counts == {
-        "api create": 281,
+        "api create": 29,
         "api patch": 42,
         "api patch, nothing changed": 41,
-        "api put": 317,
-        "revert": 229,
-        "import": 281,
+        "api put": 72,
+        "revert": 109,
+        "import": 29,
     }
 
 
@@ -293,13 +299,84 @@ def test_the_admin_change_page_and_its_saves_cost_a_fixed_number_of_queries():
     curator.get(url)  # warm the content types and the session
     # session 1, user 1, permissions 2; case with source 1; each inline's rows, the agents for their choices and
     # the autocomplete's selected values 14; derived panel and chart (labs, interventions with agents,
-    # mechanisms) 5; history link and version 4; the workspace's source text and workflow buttons 2 = 30
+    # mechanisms) 5; history link and version 4 = 28
     page = queries(lambda: curator.get(url))
     data = posted_form(curator, url)
-    # the form and its 6 formsets validated (constraint checks x3); claim; content before and after 14; the
-    # write rolled back; admin log entry 1; the case with its rows for the warnings it already has 7 = 182
+    # the form and its 6 formsets validated (check constraints in memory; the formsets' rows and agents 26 ...);
+    # claim; content before and after 14; warnings already there 7; the write rolled back; admin log entry 1 = 65
     unchanged = queries(lambda: curator.post(url, data))
     data["labs-0-value"] = "13.5"
-    # as above, plus the lab's UPDATE and history, the reload and the stored derived measures, no rollback = 185
+    # as above, plus the lab's UPDATE and history, the reload and the stored derived measures, no rollback = 68
     changed = queries(lambda: curator.post(url, data))
-    assert (page, unchanged, changed) == (30, 182, 185)
+    assert (page, unchanged, changed) == (30, 65, 68)
+
+
+def twenty_seven_rows() -> dict:
+    """A case as large as the registry's typical one (issue 16): 1 tumor, 3 metastases, 2 mechanisms, 3 findings,
+    4 interventions (2 with a coded agent) and 14 labs, 4 of them after an intervention."""
+    base = make_document()
+    intervention = base["interventions"][0]
+    lab = base["labs"][0]
+    return {
+        **base,
+        "metastases": [{"site": site, "present": True, "sequence": 1} for site in ("liver", "bone", "lung")],
+        "mechanisms": [MECHANISM, {"rank": 2, "code": "local_osteolytic", "certainty": "possible"}],
+        "findings": [{"label": f"Finding {n}", "sequence": 2, "day": n} for n in range(3)],
+        "interventions": [
+            {
+                **intervention,
+                "sequence": 3 + n,
+                "day": n,
+                **({"agent": "test_drug", "category": "drug"} if n < 2 else {}),
+            }
+            for n in range(4)
+        ],
+        "labs": [
+            {**lab, "sequence": 10 + n, "day": n, **({"follows_intervention_index": n} if n < 4 else {})}
+            for n in range(14)
+        ],
+    }
+
+
+def test_a_27_row_case_is_created_in_a_bounded_number_of_queries(curator):
+    make_agent()
+    document = twenty_seven_rows()
+    assert sum(len(document[relation]) for relation in ROW_KINDS) == 27
+    response = None
+
+    def create():
+        nonlocal response
+        response = curator.post(CASES, document, format="json")
+
+    # as the base document (29), plus each coded agent looked up by the serializer and checked by the row's
+    # full_clean, twice (serializer and service) = 3 x 2 agents; the lab links cost nothing = 35
+    assert queries(create) == 35
+    assert response.status_code == 201, response.content
+    pk = int(response.json()["id"].removeprefix("CCR-"))
+    history = {model: model.history.filter(case_id=pk) for model in ROW_KINDS.values()}
+    assert {model.__name__: h.count() for model, h in history.items()} == {
+        "Tumor": 1,
+        "Metastasis": 3,
+        "Mechanism": 2,
+        "Finding": 3,
+        "Intervention": 4,
+        "LabResult": 14,
+    }
+    for records in history.values():  # every row's creation attributed, with the reason
+        assert {(r.history_type, r.history_user, r.history_change_reason) for r in records} == {
+            ("+", curator.user, "Created through the API")
+        }
+    assert [lab["follows_intervention_index"] for lab in response.json()["labs"]][:5] == [0, 1, 2, 3, None]
+
+
+def test_refreshing_derived_measures_in_batches_stores_what_each_case_computes(curator):
+    pks = [int(post_case(curator, title=f"Case {n}")["id"].removeprefix("CCR-")) for n in range(3)]
+    stored = {pk: Case.objects.filter(pk=pk).values(*DERIVED_FIELDS).get() for pk in pks}
+    around = list(Intervention.objects.order_by("pk").values_list(*INTERVENTION_DERIVED_FIELDS))
+    assert around[0][:2] == (Decimal("14.0"), Decimal("9.5"))
+    Case.objects.update(peak_calcium_mg_dl=None, main_mechanism="")  # as after a raw load
+    Intervention.objects.update(calcium_before_mg_dl=None)
+    # ids 1; per batch of 2: the cases 1 and their 6 kinds of row 6, the cases' UPDATE 1, the interventions' 1
+    assert queries(lambda: services.cases_refresh_derived(Case.objects.all(), batch=2)) == 1 + 2 * 9
+    assert {pk: Case.objects.filter(pk=pk).values(*DERIVED_FIELDS).get() for pk in pks} == stored
+    assert list(Intervention.objects.order_by("pk").values_list(*INTERVENTION_DERIVED_FIELDS)) == around

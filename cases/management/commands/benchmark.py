@@ -3,6 +3,7 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/registry_bench python manage.py benchmark --cases 2000
     ... python manage.py benchmark --cases 20000 --exports --keep  # only the exports: time, size and peak RSS
     ... python manage.py benchmark --cases 0 --exports              # again, on the cases a --keep run left
+    ... python manage.py benchmark --cases 0 --writes               # writes: one 27-row case, a bulk import
 
 Synthetic cases are drafts titled "benchmark case N"; they are deleted at the end unless --keep.
 
@@ -28,6 +29,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from cases.models import Case, Intervention, LabResult, Mechanism, Source, Tumor
+from cases.rows import ROW_KINDS
 from cases.services import cases_refresh_derived
 
 MECHANISMS = ["humoral_pthrp", "local_osteolytic", "calcitriol_mediated"]
@@ -53,6 +55,72 @@ def peak_rss_kib() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def write_document(source_id: int) -> dict:
+    """A case document of 27 rows, the registry's typical size (issue 16): 1 tumor, 3 metastases, 2 mechanisms,
+    3 findings, 4 interventions and 14 labs, 4 of them after an intervention."""
+    return {
+        "source_id": source_id,
+        "title": "benchmark case (writes)",
+        "disorder": "hypercalcemia",
+        "index_event": "presentation",
+        "patient": {"age_years": 67, "sex": "female"},
+        "tumors": [{"site": "breast", "sequence": 1}],
+        "metastases": [{"site": site, "present": True, "sequence": 1} for site in ("liver", "bone", "lung")],
+        "mechanisms": [
+            {"rank": 1, "code": "humoral_pthrp", "certainty": "probable"},
+            {"rank": 2, "code": "local_osteolytic", "certainty": "possible"},
+        ],
+        "findings": [{"label": f"Finding {n}", "sequence": 2, "day": n} for n in range(3)],
+        "interventions": [
+            {
+                "category": "supportive_care",
+                "agent_text": f"treatment {n}",
+                "intent": "calcium_directed",
+                "status": "administered",
+                "sequence": 3 + n,
+                "day": n,
+                "calcium_response": "partial",
+            }
+            for n in range(4)
+        ],
+        "labs": [
+            {
+                "analyte": "calcium_total",
+                "value": 14 - n / 2,
+                "unit": "mg/dL",
+                "ref_low": 8.5,
+                "ref_high": 10.2,
+                "sequence": 10 + n,
+                "day": n,
+                **({"follows_intervention_index": n} if n < 4 else {}),
+            }
+            for n in range(14)
+        ],
+        "confirm": ["duplicate"],  # the same document many times: a duplicates check would ask
+    }
+
+
+def insert_rows_in_bulk(source: Source, document: dict) -> None:
+    """The baseline of a write: the document's case and rows inserted with one bulk_create per kind, as the
+    database takes them fastest through the ORM (no validation, history or derived measures)."""
+    case = Case.objects.create(source=source, title=document["title"], disorder=document["disorder"])
+    interventions = Intervention.objects.bulk_create(
+        Intervention(case=case, **row) for row in document["interventions"]
+    )
+    for relation in ("tumors", "metastases", "mechanisms", "findings"):
+        ROW_KINDS[relation].objects.bulk_create(ROW_KINDS[relation](case=case, **row) for row in document[relation])
+    LabResult.objects.bulk_create(
+        LabResult(
+            case=case,
+            follows_intervention=interventions[row["follows_intervention_index"]]
+            if "follows_intervention_index" in row
+            else None,
+            **{k: v for k, v in row.items() if k != "follows_intervention_index"},
+        )
+        for row in document["labs"]
+    )
+
+
 class Command(BaseCommand):
     help = "Time the case list, a case, the CSV exports and the analytics on synthetic data."
 
@@ -62,10 +130,32 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true")
         parser.add_argument("--exports", action="store_true", help="Measure only the exports (time, size, peak RSS).")
         parser.add_argument("--export-child", metavar="PATH", help=argparse.SUPPRESS)
+        parser.add_argument(
+            "--writes",
+            type=int,
+            nargs="?",
+            const=200,
+            default=0,
+            metavar="DOCUMENTS",
+            help="Measure only the writes: one 27-row case through the API, then an import of DOCUMENTS of them "
+            "(default 200) against inserting the same rows in bulk without validation or history (rolled back).",
+        )
 
-    def handle(self, *args, cases: int, repeat: int, keep: bool, exports: bool, export_child: str | None, **options):
+    def handle(
+        self,
+        *args,
+        cases: int,
+        repeat: int,
+        keep: bool,
+        exports: bool,
+        export_child: str | None,
+        writes: int,
+        **options,
+    ):
         if export_child:
             return self._export_child(export_child)
+        if writes:
+            return self._measure_writes(writes, repeat)
         started = time.perf_counter()
         created = self._fill(cases) if cases else []  # --cases 0 --exports: measure the data a --keep run left
         self.stdout.write(
@@ -110,6 +200,49 @@ class Command(BaseCommand):
             self.stdout.write(f"{path:62} {statistics.median(timings):10.0f} {len(queries.captured_queries):8d}")
         if not keep:
             self._delete()
+
+    def _measure_writes(self, documents: int, repeat: int) -> None:
+        """A 27-row case created through the API (median of `repeat`, with its queries), then `documents` such
+        cases imported in one call (cases.document.import_cases: validated, with history) against a baseline that
+        inserts exactly the same rows with bulk_create per kind (no validation, no history, no derived measures).
+        Everything is rolled back."""
+        from cases.document import import_cases  # the command's other modes need no API serializers
+
+        self.stdout.write(f"writes on {connection.vendor}")
+        with transaction.atomic():
+            user, _ = User.objects.get_or_create(username="benchmark-curator", defaults={"is_staff": True})
+            user.groups.add(Group.objects.get(name="curator"))
+            source = Source.objects.create(kind="case_report", citation="benchmark", title="benchmark source")
+            document = write_document(source.pk)
+            rows = sum(len(document[relation]) for relation in ROW_KINDS)
+            client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
+            client.force_login(user)
+            timings = []
+            for _ in range(repeat):
+                with CaptureQueriesContext(connection) as queries:
+                    t0 = time.perf_counter()
+                    response = client.post("/api/v1/cases/", document, content_type="application/json")
+                    timings.append((time.perf_counter() - t0) * 1000)
+                if response.status_code != 201:
+                    raise CommandError(f"create answered {response.status_code}: {response.content[:300]!r}")
+            self.stdout.write(
+                f"create one {rows}-row case (API POST): {statistics.median(timings):.0f} ms, "
+                f"{len(queries.captured_queries)} queries"
+            )
+            t0 = time.perf_counter()
+            import_cases([document] * documents, user=user)
+            imported = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for _ in range(documents):
+                insert_rows_in_bulk(source, document)
+            baseline = time.perf_counter() - t0
+            total = rows * documents
+            self.stdout.write(
+                f"import {documents} cases ({total} rows): {documents / imported:.1f} cases/s = "
+                f"{total / imported:.0f} rows/s; bulk_create of the same rows: {total / baseline:.0f} rows/s; "
+                f"ratio {imported / baseline:.1f}x"
+            )
+            transaction.set_rollback(True)
 
     def _delete(self) -> None:
         Case.objects.filter(title__startswith="benchmark case").delete()
