@@ -2,8 +2,11 @@
 report in mmol/L, saved as 3.11 mg/dL) is a warning the curator confirms (cases.warnings), in the admin and the API.
 
 A value is a likely slip when, in the unit chosen, it is at or beyond a laboratory's critical (call-back) value for
-the analyte, while the same number read in the analyte's other unit is not critically low and is a possible value
-(at most the analyte's plausible maximum, cases.measures). A genuine critical value is confirmed once.
+the analyte, while the same number read in the analyte's other unit is possible (at most the analyte's plausible
+maximum, cases.measures) and less critical: ordinary, or nearer its critical limit (as a ratio to the limit). So
+3.11 mg/dL (12.5 mg/dL if meant in mmol/L) and 4 mg/dL (16 mg/dL, seed 000's peak) are asked, while 6.2 mg/dL
+(24.8 mg/dL in mmol/L) and 16 mg/dL (64) are taken as meant. A genuine critical value that is asked is confirmed
+once.
 
 Bounds: the critical values of Houston Methodist's laboratory list ("Critical Values", houstonmethodist.org/
 critical-values: calcium <= 6.5 or >= 13.0 mg/dL; ionized calcium <= 0.75 or >= 1.50 mmol/L; magnesium <= 1.0 or
@@ -45,6 +48,17 @@ CRITICAL_LIMITS: dict[str, CriticalLimits] = {
 }
 
 
+def _severity(value: Decimal, low: Decimal, high: Decimal) -> Decimal:
+    """How far beyond a critical limit a value lies, as a ratio (1 at the limit or within the limits)."""
+    if value <= 0:
+        return Decimal("Infinity")
+    if value < low:
+        return low / value
+    if value > high:
+        return value / high
+    return Decimal(1)
+
+
 def unit_slip(analyte_code: str, value: Decimal, unit: str) -> str | None:
     """What looks wrong with `value` in `unit`, if it looks like the number of the analyte's other unit."""
     limits = CRITICAL_LIMITS.get(analyte_code)
@@ -58,8 +72,11 @@ def unit_slip(analyte_code: str, value: Decimal, unit: str) -> str | None:
         return None
     as_other = measures.convert(value, analyte_code, other, unit)  # the number read in the other unit, in `unit`
     plausible_max = a.plausible_max_in(unit)
-    if as_other <= low or (plausible_max is not None and as_other > plausible_max):
-        return None
+    if plausible_max is not None and as_other > plausible_max:
+        return None  # impossible in the other unit: the number was meant as typed
+    if _severity(as_other, low, high) >= _severity(value, low, high):
+        return None  # no less critical in the other unit (6.2 mg/dL, not 24.8): a genuine critical value
+
     side = "at or below" if value <= low else "at or above"
     limit = limits.low if value <= low else limits.high
     meant = f"{plain_number(value)} {other}"

@@ -31,6 +31,7 @@ SLIP = (
         ("magnesium", "0.8", "mg/dL", "did you mean 0.8 mmol/L = 1.94 mg/dL?"),
         ("calcium_total", "16", "mg/dL", None),  # severe hypercalcemia (seed 000): 16 mmol/L is impossible
         ("calcium_total", "3.5", "mmol/L", None),  # severe hypercalcemia in SI: 3.5 mg/dL would be critical too
+        ("calcium_total", "6.2", "mg/dL", None),  # hypocalcemia: 6.2 mmol/L (24.8 mg/dL) would be more critical
         ("calcium_total", "8.2", "mg/dL", None),  # within the critical limits
         ("calcium_total", "2.1", "mmol/L", None),
         ("albumin", "3.5", "g/L", None),  # not guarded: no named source for albumin's limits
