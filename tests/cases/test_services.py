@@ -268,8 +268,8 @@ def test_the_write_paths_cost_a_fixed_number_of_queries(curator):
     counts["api patch, nothing changed"] = queries(write("patch", {"title": "Retitled"}, 2))
     # put of the whole document: get_object 8 (case, source, 6 kinds: the current rows come prefetched); SAVEPOINT;
     # claim; content before 7; case UPDATE + history 2; each replaced row's DELETE and history 16 (8 rows), the lab
-    # link cleared 1; new rows per kind with history 12; content after 7; reload 7; derived 2; warnings already there 7; RELEASE = 72 (deletes
-    # stay one by one: simple-history records them from the delete signal)
+    # link cleared 1; new rows per kind with history 12; content after 7; reload 7; derived 2; warnings already
+    # there 7; RELEASE = 72 (deletes stay one by one: simple-history records them from the delete signal)
     counts["api put"] = queries(write("put", replacement, 2))
     case = Case.objects.get(pk=int(url.split("/")[-2].removeprefix("CCR-")))
     first = case.history.order_by("history_id").first().history_id
