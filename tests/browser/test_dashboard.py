@@ -48,8 +48,10 @@ def no_sideways_scroll(page) -> bool:
 
 
 def click_mark(page, chart: str, series: int, value: list) -> None:
-    """Click where ECharts drew the data point `value` of a series."""
+    """Click where ECharts drew the data point `value` of a series, once a redraw (after the unit switch, say) has
+    reached the screen: ECharts paints on the next animation frames, and a click before that finds no mark."""
     page.locator(f"#{chart}").scroll_into_view_if_needed()
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
     x, y = page.evaluate(
         "([id, series, value]) => echarts.getInstanceByDom(document.getElementById(id))"
         ".convertToPixel({seriesIndex: series}, value)",

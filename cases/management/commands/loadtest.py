@@ -146,7 +146,10 @@ class Command(BaseCommand):
         if watcher:
             watcher.start()
         bodies = [
-            json.dumps({**DOCUMENT, "source_id": source_id, "title": f"loadtest case {n}"}).encode()
+            # The same patient each time: confirmed, since every one is meant (a duplicate would be a 409).
+            json.dumps(
+                {**DOCUMENT, "source_id": source_id, "title": f"loadtest case {n}", "confirm": ["duplicate"]}
+            ).encode()
             for n in range(writes)
         ]
         started = time.perf_counter()
