@@ -17,6 +17,7 @@ def test_a_curator_imports_a_citation_file(page, live_server, roles, shoot, tmp_
     log_in(page, live_server, "curator1")
     page.goto(f"{live_server.url}/admin/cases/source/")
     page.click("text=Import citation file")
+    page.wait_for_selector("input[type=file]")
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 800})
         assert no_sideways_scroll(page), width

@@ -36,6 +36,8 @@ def test_a_reviewer_cuts_a_release_in_the_admin(page, live_server, roles, shoot,
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     shoot(page, f"release-list-{width}")
     page.click("#result_list a:text('2026.1')")
+    page.wait_for_url(f"{live_server.url}/admin/cases/release/{release.pk}/change/")
+    page.wait_for_load_state()  # the URL changes before the page has arrived; read the page once it has
     assert release.sha256 in page.inner_text("#content")
     shoot(page, f"release-detail-{width}")
     assert zipfile.ZipFile(release_path(release)).testzip() is None
