@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from .models import Case
+from .models import Case, Source
 from .warnings import CaseWarning, create_warning_check
 
 DUPLICATE = "duplicate"  # the warning's key: what a client sends in "confirm"
@@ -25,9 +25,19 @@ def case_duplicates(case: Case) -> list[Case]:
     )
 
 
+def hold_duplicate_lock(case: Case) -> None:
+    """Make the duplicate check a lock, not only a check: two identical cases created at the same moment would each
+    find no other and both be saved. The creations of cases of one source wait for each other until the end of their
+    transaction, so the second sees the first: on PostgreSQL a row lock on the source, FOR NO KEY UPDATE because the
+    new case's foreign key already holds a KEY SHARE lock on it (a FOR UPDATE would deadlock two creations). SQLite
+    ignores the clause and needs none: its write transactions begin IMMEDIATE (registry.settings), one at a time."""
+    list(Source.objects.select_for_update(no_key=True).filter(pk=case.source_id).values_list("pk"))
+
+
 @create_warning_check
 def duplicate_warning(case: Case) -> list[CaseWarning]:
     """Asked when a case is created or imported (not on later edits: a case the registry holds was checked then)."""
+    hold_duplicate_lock(case)
     found = case_duplicates(case)
     if not found:
         return []

@@ -5,6 +5,7 @@ unless "duplicate" is confirmed; sources go through one finder (cases.citations.
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -206,3 +207,37 @@ def test_the_admin_case_page_asks_to_confirm_a_duplicate():
     assert Case.objects.count() == 1
     assert admin.post("/admin/cases/case/add/", {**data, "confirm": "duplicate"}).status_code == 302
     assert Case.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_identical_cases_created_at_the_same_moment_are_one_case_and_409s():
+    """The check is a lock (cases.duplicates.hold_duplicate_lock): of eight identical creations released together,
+    one is saved and the others are told of it. Without the lock, two of fifty were both saved (PostgreSQL)."""
+    from django.db import connection, connections
+    from rest_framework.test import APIClient
+
+    if connection.vendor == "sqlite":
+        pytest.skip("needs connections writing at once: PostgreSQL only (the in-memory SQLite test database locks)")
+
+    from tests.factories import make_user
+
+    user = make_user("curator1", "curator")
+    document = make_document()
+    barrier, statuses = threading.Barrier(8), []
+
+    def create():
+        try:
+            client = APIClient()
+            client.force_authenticate(user)
+            barrier.wait()
+            statuses.append(client.post(CASES, document, format="json").status_code)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [201] + [409] * 7
+    assert Case.objects.count() == 1

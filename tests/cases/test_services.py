@@ -258,7 +258,7 @@ def test_the_write_paths_cost_a_fixed_number_of_queries(curator):
 
     # create: user's permissions 2; source 1; SAVEPOINT; case INSERT + history 2; per kind (6) its rows INSERT + their
     # history INSERT 12; reload with rows 7 (case+source+users, 6 kinds); stored derived measures 2 (case,
-    # interventions); the duplicate-case lookup (cases.duplicates) 1; RELEASE = 29
+    # interventions); the duplicate-case lock on the source and lookup (cases.duplicates) 2; RELEASE = 30
     counts["api create"] = queries(create)
     # patch of the title: get_object 7; SAVEPOINT; version claim 1; content before 7; the case with its rows for
     # the warnings it already has 7 (cases.unit_slips); case UPDATE + history 2; content after 7; reload 7;
@@ -280,15 +280,15 @@ def test_the_write_paths_cost_a_fixed_number_of_queries(curator):
     # reload 7; derived 2; warnings already there 7 = 109
     counts["revert"] = queries(lambda: case_revert(case=case, history_id=first, user=user, expected_version=3))
     # import of one document (its source_id given): as create, without the permission check 2, inside the import's
-    # own transaction (SAVEPOINT, RELEASE) 2 = 29
+    # own transaction (SAVEPOINT, RELEASE) 2 = 30
     counts["import"] = queries(lambda: import_cases([imported], user=user))
     assert counts == {
-        "api create": 29,
+        "api create": 30,
         "api patch": 42,
         "api patch, nothing changed": 41,
         "api put": 72,
         "revert": 109,
-        "import": 29,
+        "import": 30,
     }
 
 
@@ -348,9 +348,9 @@ def test_a_27_row_case_is_created_in_a_bounded_number_of_queries(curator):
         nonlocal response
         response = curator.post(CASES, document, format="json")
 
-    # as the base document (29), plus each coded agent looked up by the serializer and checked by the row's
-    # full_clean, twice (serializer and service) = 3 x 2 agents; the lab links cost nothing = 35
-    assert queries(create) == 35
+    # as the base document (30), plus each coded agent looked up by the serializer and checked by the row's
+    # full_clean, twice (serializer and service) = 3 x 2 agents; the lab links cost nothing = 36
+    assert queries(create) == 36
     assert response.status_code == 201, response.content
     pk = int(response.json()["id"].removeprefix("CCR-"))
     history = {model: model.history.filter(case_id=pk) for model in ROW_KINDS.values()}
