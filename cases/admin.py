@@ -280,6 +280,16 @@ class CaseRowForm(forms.ModelForm):
                 if related is not None:
                     widget.known = {str(related.pk): field.label_from_instance(related)}
 
+    def clean_quote(self) -> str:
+        """Browsers send a textarea's line breaks as CRLF: a quote selected across a line of a source whose text
+        breaks lines with LF alone is given back those line breaks, so that it is the source's text verbatim."""
+        quote = self.cleaned_data.get("quote") or ""
+        if "\r\n" in quote and getattr(self.instance, "case_id", None):
+            source = self.instance.case.source  # the page's case, shared by its rows: read once
+            if source is not None and "\r\n" not in (source.text or ""):
+                quote = quote.replace("\r\n", "\n")
+        return quote
+
 
 # A lab may follow an intervention added in the same save: the page (new_interventions.js) offers each added
 # intervention row in the labs' "follows intervention" as this token, naming the row's form prefix.

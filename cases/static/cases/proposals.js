@@ -319,7 +319,19 @@
     }
   });
 
-  // Rows deleted or changed by hand change what is "in the record".
-  document.addEventListener("change", () => { if (proposals.length) render(); });
-  document.addEventListener("formset:removed", () => { if (proposals.length) render(); });
+  // Rows deleted or changed by hand change what is "in the record". A field left by pressing a button of the list
+  // fires its "change" in the middle of that click: the list is redrawn after the click, not under the pointer
+  // (a redraw there would swallow the click: "accept" after typing in a row did nothing).
+  let pressing = false, stale = false;
+  function refresh() {
+    if (!proposals.length) return;
+    if (pressing) stale = true; else render();
+  }
+  list.addEventListener("pointerdown", () => { pressing = true; }, true);
+  document.addEventListener("pointerup", () => setTimeout(() => {
+    pressing = false;
+    if (stale) { stale = false; render(); }
+  }), true);
+  document.addEventListener("change", refresh);
+  document.addEventListener("formset:removed", refresh);
 })();
