@@ -15,7 +15,8 @@ import pytest
 from django.core.management import call_command
 
 from cases.models import Case
-from tests.browser.conftest import log_in
+from cases.proposals import case_section
+from tests.browser.conftest import ARTIFACTS, log_in
 from tests.factories import make_user
 from tests.test_fixtures import assert_seed_000_key_facts
 
@@ -237,16 +238,24 @@ def test_seed_000_is_entered_from_its_text_in_at_most_100_interactions(
     page.wait_for_selector(".messagelist .success, .error-summary, .errornote")
     assert not page.locator(".error-summary, .errornote").count(), page.inner_text("#content-main")[:3000]
     shoot(page, "seed-000-entry-saved")
-    page.set_viewport_size({"width": 390, "height": 900})
-    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
-    shoot(page, "seed-000-entry-saved-390")
+    for width in (1280, 390):  # screens as the curator sees them: the top, the rows
+        page.set_viewport_size({"width": width, "height": 900})
+        assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"), width
+        for group in ("content", "tumors-group", "findings-group", "interventions-group", "labs-group"):
+            page.locator(f"#{group}").scroll_into_view_if_needed()
+            page.evaluate(f"document.getElementById('{group}').scrollIntoView()")
+            page.screenshot(path=str(ARTIFACTS / f"seed-000-entry-saved-{width}-{group}.png"))
 
     saved = Case.objects.with_children().get(pk=case.pk)
     assert {kind: getattr(saved, kind).count() for kind in KINDS} == expected
     assert_seed_000_key_facts(saved)
     text = saved.source.text
     quoted = [*saved.labs.all(), *saved.interventions.all(), *saved.findings.all(), *saved.metastases.all()]
+    quoted += saved.tumors.all()
     assert all(r.quote and r.quote == text[r.quote_start : r.quote_end] for r in quoted)
+    # Every quote is from the report's account of this patient, not its introduction or discussion.
+    start, end = case_section(text)
+    assert [r.quote for r in quoted if not start <= r.quote_start < end] == []
 
     # The count: at most 100. Pinned, so that a change to the workspace or the proposals that costs the curator
     # more shows here: 28 proposals accepted (patient, 3 tumor facts into one row, 3 metastases, 3 findings,
