@@ -53,7 +53,7 @@ from .services import (
 )
 from .vocabularies import MechanismAgreement, MechanismCode, TumorSite, mechanism_contradiction
 from .warnings import CaseWarning
-from .workspace import error_summary, field_name, row_label, transitions_for
+from .workspace import error_summary, field_name, pending_warnings, row_label, transitions_for
 
 
 def mechanism_label(code: str | None) -> str:
@@ -280,6 +280,16 @@ class CaseRowForm(forms.ModelForm):
                 if related is not None:
                     widget.known = {str(related.pk): field.label_from_instance(related)}
 
+    def clean_quote(self) -> str:
+        """Browsers send a textarea's line breaks as CRLF: a quote selected across a line of a source whose text
+        breaks lines with LF alone is given back those line breaks, so that it is the source's text verbatim."""
+        quote = self.cleaned_data.get("quote") or ""
+        if "\r\n" in quote and getattr(self.instance, "case_id", None):
+            source = self.instance.case.source  # the page's case, shared by its rows: read once
+            if source is not None and "\r\n" not in (source.text or ""):
+                quote = quote.replace("\r\n", "\n")
+        return quote
+
 
 # A lab may follow an intervention added in the same save: the page (new_interventions.js) offers each added
 # intervention row in the labs' "follows intervention" as this token, naming the row's form prefix.
@@ -479,16 +489,18 @@ class CaseForm(forms.ModelForm):
             # Required on change: without it a save could not be checked against a concurrent edit.
             self.fields["edited_version"].required = True
             self.fields["edited_version"].initial = self.instance.version
-        self.fields["confirm"].widget.choices = [(w.key, f"{w.message} ({w.key})") for w in self.pending_warnings]
+        # The checkboxes are drawn by the page's warning list at the top (change_form.html, workspace.pending_warnings),
+        # one line per warning naming its row in words; the field only reads them.
+        self.fields["confirm"].widget.choices = [(w.key, w.message) for w in self.pending_warnings]
 
     def clean(self):
         cleaned = super().clean()
         unticked = [w for w in self.pending_warnings if w.key not in (cleaned.get("confirm") or [])]
         if unticked:
-            raise ValidationError(
-                [f"Please confirm: {w.message} ({w.key})" for w in unticked]
-                + ["Nothing was saved. Tick the warnings you mean at the top of the page, then save again."]
-            )
+            # On the (unrendered) confirm field, not the form: the warnings are listed once, at the top, with
+            # their checkboxes; this error only keeps the form from saving.
+            self.add_error("confirm", ValidationError("Tick each warning you mean.", code="unconfirmed"))
+            return cleaned
         if not self.instance.pk:
             return cleaned
         edited = cleaned.get("edited_version")
@@ -980,13 +992,6 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
             form = type(form.__name__, (form,), {"pending_warnings": pending})
         return form
 
-    def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if getattr(request, "_case_warnings", None):
-            description = "Tick each warning you have checked and mean, then save again."
-            return (("Please confirm", {"fields": ("confirm",), "description": description}), *fieldsets)
-        return fieldsets
-
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["analyte_units"] = {code: a.conventional_unit for code, a in measures.ANALYTES.items()}
         if obj is not None:
@@ -994,6 +999,9 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
             context["transitions"] = transitions_for(request.user, obj) if obj.pk else []
         context["source_text"] = quotes.source_text_of(getattr(obj, "source", None) if obj is not None else None)
         context["error_summary"] = error_summary(context["adminform"], context["inline_admin_formsets"])
+        context["pending_warnings"] = pending_warnings(
+            context["adminform"].form, context["inline_admin_formsets"], getattr(request, "_case_warnings", None) or ()
+        )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- history, revert, import, export ---

@@ -35,7 +35,7 @@ class ProposalsMixin:
             messages = check_text(source.text)
         except UnusableText as exc:
             return JsonResponse({"error": str(exc)}, status=400)
-        proposals = grouped(propose(source.text))
+        proposals = grouped(propose(source.text), source.text)
         # The agent field is an autocomplete keyed by the agent's id: give the page the id and the name it shows.
         codes = {p["fields"]["agent"] for p in proposals if p["kind"] == "intervention" and p["fields"].get("agent")}
         agents = {a.code: a for a in Agent.objects.filter(code__in=codes)}

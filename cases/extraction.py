@@ -943,6 +943,8 @@ class Extractor:
         else:
             return
         for p in targets:
+            if where[0] <= p.start and p.end <= where[1]:
+                continue  # the phrase's anchor ("21 months after the first embolization"): it times something else
             p.timing = {**timing, "span": where}
             p.fields.setdefault("timing_text", timing["text"])
             if "day" in timing:

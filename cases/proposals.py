@@ -3,6 +3,8 @@ entry point the API, the admin and the management commands call: `propose(text)`
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import Count, Max
 
 from . import extraction, hpo, measures
@@ -132,16 +134,46 @@ def fact_key(proposal: dict) -> tuple:
     return (kind, *sorted((k, v) for k, v in f.items() if k not in ("timing_text", "notes")))
 
 
-def grouped(proposals: list[dict]) -> list[dict]:
+# A report's own account of its patient: from a heading "Case Report" / "2. Case" / "Case presentation" / "Clinical
+# history" to the next "Discussion" / "Conclusion(s)" / "Comment" heading (each on a line of its own).
+_HEADING = r"^[ \t]*(?:\d+\.?[ \t]*)?(?:{})[ \t]*[:.]?[ \t]*$"
+CASE_HEADING = re.compile(
+    _HEADING.format(
+        r"case(?:\s+(?:report|presentation|description|history))?|clinical\s+(?:case|presentation|history)"
+    ),
+    re.I | re.M,
+)
+END_HEADING = re.compile(_HEADING.format(r"discussion|conclusions?|comments?"), re.I | re.M)
+
+
+def case_section(text: str) -> tuple[int, int] | None:
+    """[start, end) of the report's case section, or None when its headings are not found: the last case heading
+    before the first closing heading that follows one (a "Case Report" label above the title comes first)."""
+    starts = [m.end() for m in CASE_HEADING.finditer(text)]
+    if not starts:
+        return None
+    end = next((m.start() for m in END_HEADING.finditer(text) if m.start() > starts[0]), len(text))
+    return (max(s for s in starts if s < end), end)
+
+
+def grouped(proposals: list[dict], text: str = "") -> list[dict]:
     """One proposal per fact, in the order of its first mention, with `mentions` ([start, end) of each): the
     mention that says most (its fields, quote and span; the first of equals), completed by the others' fields (a
-    duration printed only once)."""
+    duration printed only once). With the report's text, a mention in its case section is preferred to one in the
+    background or discussion (whose "intravenous hydration" or "increase in PTH-related protein" are not said of
+    this patient), so that the quote an accepted row carries is about the patient."""
+    section = case_section(text) if text else None
+
+    def says(p: dict) -> tuple[bool, int]:
+        in_case = section is not None and section[0] <= p["span"][0] < section[1]
+        return (in_case, len(p["fields"]))
+
     facts: dict[tuple, list[dict]] = {}
     for p in proposals:
         facts.setdefault(fact_key(p), []).append(p)
     out = []
     for mentions in facts.values():
-        best = max(mentions, key=lambda p: len(p["fields"]))  # max keeps the first of equals
+        best = max(mentions, key=says)  # max keeps the first of equals
         fields = dict(best["fields"])
         for p in mentions:
             for name, value in p["fields"].items():

@@ -3,6 +3,8 @@ names every invalid row (by its label, not its code) with a link to it. Used by 
 
 from __future__ import annotations
 
+import re
+
 from django.urls import reverse
 
 from . import workflow
@@ -41,7 +43,7 @@ def error_summary(adminform, inline_admin_formsets) -> list[dict]:
     for error in form.non_field_errors():
         out.append({"href": f"#{form.prefix or ''}content-main", "text": error})
     for name, errors in form.errors.items():
-        if name == "__all__":
+        if name in ("__all__", "confirm"):  # warnings to confirm: listed apart, with their checkboxes
             continue
         label = form.fields[name].label if name in form.fields else name
         for error in errors:
@@ -60,6 +62,49 @@ def error_summary(adminform, inline_admin_formsets) -> list[dict]:
                 for error in errors:
                     text = f"{label}: {error}" if name == "__all__" else f"{label}, {field}: {error}"
                     out.append({"href": f"#{formset.prefix}-{n}", "text": text})
+    return out
+
+
+ROW_KEY = re.compile(r"^(\w+)\[(\d+)\]")  # "labs[1].value": the second lab of the case document
+
+
+def _document_order(formset) -> list:
+    """The formset's rows in the order the saved case lists them (cases.models: by sequence, then id; rows added
+    on this page are saved after the stored ones, in page order): where a warning's key "labs[1]" points."""
+    live = [f for f in formset.forms if not (formset.can_delete and formset._should_delete_form(f))]
+
+    def place(item):
+        n, form = item
+        try:
+            sequence = int(form["sequence"].value()) if "sequence" in form.fields else 0
+        except (TypeError, ValueError):
+            sequence = 0
+        return (sequence, form.instance.pk is None, form.instance.pk or 0, n)
+
+    return [form for _, form in sorted(enumerate(live), key=place)]
+
+
+def pending_warnings(form, inline_admin_formsets, warnings) -> list[dict]:
+    """The warnings to confirm, one line each, for the top of the page: [{"key": "labs[1].value", "checked": False,
+    "row": "Lab result 2 (Serum total calcium)", "href": "#labs-1", "message": "3.11 mg/dL is ..."}]. The key stays
+    the checkbox's value (and the API's name); the curator reads the row in words. The row is marked (its form's
+    `pending_warning`, shown by edit_inline/compact.html)."""
+    formsets = {inline.formset.prefix: inline.formset for inline in inline_admin_formsets}
+    ticked = set(form.data.getlist("confirm")) if form.is_bound and hasattr(form.data, "getlist") else set()
+    out = []
+    for warning in warnings:
+        line = {"key": warning.key, "message": warning.message, "checked": warning.key in ticked, "row": "", "href": ""}
+        match = ROW_KEY.match(warning.key)
+        formset = formsets.get(match[1]) if match else None
+        if formset is not None:
+            ordered = _document_order(formset)
+            index = int(match[2])
+            if index < len(ordered):
+                row = ordered[index]
+                number = formset.forms.index(row)
+                row.pending_warning = True
+                line.update(row=row_label(row, number + 1), href=f"#{formset.prefix}-{number}")
+        out.append(line)
     return out
 
 

@@ -207,6 +207,15 @@ def test_timing_phrases_go_to_the_rows_of_their_sentence():
     assert lab["fields"]["day"] == 3
 
 
+def test_an_agent_named_as_the_anchor_of_a_timing_phrase_is_not_timed_by_it():
+    # "21 months after the first doxorubicin dose" times the CT, not the doxorubicin (seed 000's embolization).
+    text = "CT obtained 21 months after the first doxorubicin dose showed hypercalcemia."
+    (agent,) = of_kind(text, "intervention")
+    (finding,) = of_kind(text, "finding")
+    assert "timing_text" not in agent["fields"] and agent["timing"] is None
+    assert finding["fields"]["timing_text"] == "21 months after the first doxorubicin dose"
+
+
 def test_english_check():
     assert looks_english("Serum calcium 12 mg/dL")
     assert not looks_english("患者は67歳の女性で、高カルシウム血症を呈した。" * 3)

@@ -267,6 +267,99 @@ def test_case_1_interventions_and_outcome(loaded):
     assert hpo == {"Lethargy": "HP:0001254", "Generalized weakness": "HP:0003324", "Hypercalcemia": "HP:0003072"}
 
 
+def test_case_1_key_facts(loaded):
+    assert_seed_000_key_facts(case(1))
+
+
+SEED_000_AGENTS = {
+    "cyclophosphamide": 1,
+    "doxorubicin": 1,
+    "letrozole": 1,
+    "carboplatin": 1,
+    "paclitaxel": 1,
+    "radioembolization_y90": 1,
+    "capecitabine": 1,
+    "iv_hydration": 1,
+    "bisphosphonate_unspecified": 1,
+    "transarterial_bland_embolization": 2,
+    "exemestane": 1,
+    "everolimus": 1,
+}
+
+
+def assert_seed_000_key_facts(c: Case) -> None:
+    """The key facts of seed 000, from its fixture case (also checked on a case entered from the text in the
+    workspace: tests/browser/test_seed_000_entry.py): disorder, patient, tumor, metastases, the peak calcium with
+    its unit, PTHrP and PTH, the mechanisms, the treatments with their effect on calcium, and the outcome."""
+    assert c.source.title.startswith("Transarterial embolization of hepatic metastases")
+    assert (c.disorder, c.age_years, c.sex) == ("hypercalcemia", 67, "female")
+    (tumor,) = c.tumors.all()
+    assert (tumor.site, tumor.grade, tumor.hormone_receptor, tumor.her2) == (
+        "breast",
+        "poorly_differentiated",
+        "positive",
+        "negative",
+    )
+    assert "neuroendocrine differentiation" in tumor.histology
+    metastases = {(m.site, m.present) for m in c.metastases.all()}
+    assert metastases == {("liver", True), ("lymph_node", True), ("bone", False)}
+    mechanisms = [(m.rank, m.code, m.certainty) for m in c.mechanisms.all()]
+    assert mechanisms == [(1, "humoral_pthrp", "confirmed"), (2, "local_osteolytic", "excluded")]
+    # The peak: serum calcium "between 12 and 16 mg/dL" (normal range 8.9-10.1 mg/dL), at presentation.
+    peak = c.labs.get(analyte="calcium_total", value_high__isnull=False)
+    assert (peak.value, peak.value_high, peak.unit, peak.ref_low, peak.ref_high) == (
+        Decimal("12"),
+        Decimal("16"),
+        "mg/dL",
+        Decimal("8.9"),
+        Decimal("10.1"),
+    )
+    summary = c.calcium_summary()
+    assert (summary.peak.mg_dl, summary.peak_grade.grade) == (Decimal("16.00"), 4)
+    assert summary.nadir.mg_dl == Decimal("8.70")
+    pthrp, pth = c.labs.get(analyte="pthrp"), c.labs.get(analyte="pth_intact")
+    assert (pthrp.value, pthrp.qualitative) == (None, "high")
+    assert (pth.value, pth.unit, pth.qualitative, pth.ref_low, pth.ref_high) == (
+        Decimal("15.1"),
+        "pg/mL",
+        "low",
+        Decimal("7.5"),
+        Decimal("53.5"),
+    )
+    agents = {}
+    for i in c.interventions.all():
+        agents[i.agent.code if i.agent else i.agent_text] = agents.get(i.agent.code if i.agent else i.agent_text, 0) + 1
+    assert agents == SEED_000_AGENTS
+    assert {i.status for i in c.interventions.all()} == {"administered"}
+    by_agent = {i.agent.code: i for i in c.interventions.all()}
+    radio = by_agent["radioembolization_y90"]
+    assert (radio.category, radio.day, radio.day_is_approximate) == ("procedure", -240, True)
+    for code in ("iv_hydration", "bisphosphonate_unspecified"):  # IV fluids and bisphosphonates: temporary
+        assert (by_agent[code].intent, by_agent[code].calcium_response) == ("calcium_directed", "transient"), code
+    embolizations = c.interventions.filter(agent__code="transarterial_bland_embolization").order_by("sequence")
+    right, left = embolizations
+    assert (right.cycles, right.calcium_response, left.calcium_response, left.tumor_response) == (
+        2,
+        "partial",
+        "normalised",
+        "complete_response",
+    )
+    assert {(e.intent, e.adverse_events) for e in embolizations} == {("cancer_directed", "none_observed")}
+    # Calcium 10.6 mg/dL after the right-lobe sessions, 9.8 mg/dL (normal) after the left lobe: the embolization
+    # credited with normalising it.
+    assert c.labs.get(value=Decimal("10.6")).follows_intervention == right
+    assert c.labs.get(value=Decimal("9.8")).follows_intervention == left
+    assert summary.normalisation.normalised is True
+    assert summary.normalisation.intervention_id == left.pk
+    at_presentation = {f.hpo_id for f in c.findings.all() if f.day == 0 and f.present}
+    assert at_presentation == {
+        "HP:0001254",
+        "HP:0003324",
+        "HP:0003072",
+    }  # lethargy, generalized weakness, hypercalcemia
+    assert (c.vital_status, c.calcium_outcome, c.tumor_response) == ("not_reported", "normalised", "complete_response")
+
+
 # --- case 2 (seed 001) ----------------------------------------------------------------------------------
 
 

@@ -54,11 +54,24 @@ def test_hpo_lookup_new_intervention_link_and_unit_slip(page, live_server, roles
 
     # The unit slip is asked, nothing is saved yet.
     page.wait_for_selector("text=Please confirm")
-    assert SLIP in page.inner_text("ul.errorlist.nonfield")
+    # Once, at the top, naming the row in words, its checkbox beside it; the row itself marked.
+    line = page.locator("#confirm-warnings li")
+    assert line.count() == 1
+    assert line.inner_text().strip() == f"Lab result 2 (Serum total calcium): {SLIP}"
+    assert line.locator("input[name=confirm][value='labs[1].value']").count() == 1
+    body = page.inner_text("body")
+    assert body.count(SLIP) == 1 and "labs[1]" not in body, body[:3000]
+    assert "row-has-warning" in page.get_attribute("#labs-1", "class")
+    box = page.locator("#confirm-warnings label > span").bounding_box()
+    assert box["width"] > 600, box  # the text has the summary's width, not a narrow column
     assert page.input_value("#id_labs-1-follows_intervention") == "new:interventions-1"  # kept on the way back
     shoot(page, "unit-slip-confirm-1280")
+    page.screenshot(path=str(ARTIFACTS / "unit-slip-confirm-1280-top.png"))
+    page.locator("#labs-1").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "unit-slip-confirm-1280-row.png"))  # the row, marked
     page.set_viewport_size({"width": 390, "height": 800})
     assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    assert page.locator("#confirm-warnings label > span").bounding_box()["width"] > 250
     shoot(page, "unit-slip-confirm-390")
     page.screenshot(path=str(ARTIFACTS / "unit-slip-confirm-390-top.png"))  # the screen the curator sees first
     page.set_viewport_size({"width": 1280, "height": 800})

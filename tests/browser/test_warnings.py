@@ -30,7 +30,9 @@ def test_a_curator_confirms_a_warning_with_its_checkbox(page, live_server, roles
         page.click("input[name=_continue]")
         page.wait_for_selector("text=Please confirm")
         assert page.is_visible("input[name=confirm][value='labs[0].value']")
-        assert "A total calcium of 14.5 mg/dL is very high." in page.inner_text("ul.errorlist.nonfield")
+        line = "Lab result 1 (Serum total calcium): A total calcium of 14.5 mg/dL is very high."
+        assert page.inner_text("#confirm-warnings li").strip() == line
+        assert page.inner_text("body").count("is very high") == 1
         shoot(page, "warning-to-confirm-1280")
         page.set_viewport_size({"width": 390, "height": 900})
         shoot(page, "warning-to-confirm-390")

@@ -206,7 +206,9 @@ def test_the_admin_shows_the_warnings_on_top_and_saves_once_they_are_ticked(high
     assert response.status_code == 200  # the form again, not saved
     page = response.content.decode()
     assert page.index("Please confirm") < page.index('name="title"')  # on top of the form
-    assert "A total calcium of 14.5 mg/dL is very high. (labs[0].value)" in page
+    # One line naming the row in words (the key stays the checkbox's value, not shown)
+    assert "Lab result 1 (Serum total calcium)</a>: A total calcium of 14.5 mg/dL is very high." in page
+    assert page.count("is very high") == 1 and "(labs[0].value)" not in page
     assert 'type="checkbox" name="confirm" value="labs[0].value"' in page
     case.refresh_from_db()
     assert case.version == 1

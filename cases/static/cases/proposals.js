@@ -140,9 +140,16 @@
     return rows[rows.length - 1];
   }
 
+  // A tumor fact goes to a tumor row it fits (its fields still at their defaults or the same); of several, the one
+  // quoted nearest in the text: "HR positive" printed after a histology belongs to that tumor.
   function tumorRowFor(p) {
-    return liveRows("tumors").find(row => Object.entries(p.fields).every(([k, v]) =>
+    const fits = liveRows("tumors").filter(row => Object.entries(p.fields).every(([k, v]) =>
       k === "timing_text" || !input(row, k) || DEFAULTS.has(valueOf(input(row, k))) || same(valueOf(input(row, k)), v)));
+    const distance = row => {
+      const start = input(row, "quote_start");
+      return start && start.value !== "" ? Math.abs(Number(start.value) - p.span[0]) : Infinity;
+    };
+    return fits.reduce((best, row) => (best === undefined || distance(row) < distance(best) ? row : best), undefined);
   }
 
   function accept(p) {
@@ -243,12 +250,15 @@
     return b;
   }
 
+  // Accepted together: in the order of the mentions they quote, so that the rows' timeline follows the text.
+  const inTextOrder = ps => ps.slice().sort((a, b) => a.span[0] - b.span[0]);
+
   function render() {
     const fragment = document.createDocumentFragment();
     const isOpen = p => p.state !== "rejected" && !inRecord(p);
     const open = proposals.filter(isOpen);
     if (open.length) {
-      fragment.appendChild(action(`Accept all (${open.length})`, "accept-all", () => open.forEach(accept),
+      fragment.appendChild(action(`Accept all (${open.length})`, "accept-all", () => inTextOrder(open).forEach(accept),
         "Add every open proposal as a row (nothing is saved until you save)"));
     }
     for (const {kind, title} of KINDS) {
@@ -259,7 +269,7 @@
       const heading = el("h3", "", `${title} (${mine.length})`);
       const waiting = mine.filter(isOpen);
       if (waiting.length > 1) {
-        heading.appendChild(action("accept all of this kind", "accept-kind", () => waiting.forEach(accept)));
+        heading.appendChild(action("accept all of this kind", "accept-kind", () => inTextOrder(waiting).forEach(accept)));
       }
       section.appendChild(heading);
       const ul = el("ul");
@@ -319,7 +329,19 @@
     }
   });
 
-  // Rows deleted or changed by hand change what is "in the record".
-  document.addEventListener("change", () => { if (proposals.length) render(); });
-  document.addEventListener("formset:removed", () => { if (proposals.length) render(); });
+  // Rows deleted or changed by hand change what is "in the record". A field left by pressing a button of the list
+  // fires its "change" in the middle of that click: the list is redrawn after the click, not under the pointer
+  // (a redraw there would swallow the click: "accept" after typing in a row did nothing).
+  let pressing = false, stale = false;
+  function refresh() {
+    if (!proposals.length) return;
+    if (pressing) stale = true; else render();
+  }
+  list.addEventListener("pointerdown", () => { pressing = true; }, true);
+  document.addEventListener("pointerup", () => setTimeout(() => {
+    pressing = false;
+    if (stale) { stale = false; render(); }
+  }), true);
+  document.addEventListener("change", refresh);
+  document.addEventListener("formset:removed", refresh);
 })();

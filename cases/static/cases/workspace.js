@@ -152,13 +152,21 @@
     button.focus();
   });
 
-  // A new row goes to the end of the case's timeline.
+  // A new row goes to the end of the case's timeline; a new mechanism ranks after the others.
   document.addEventListener("formset:added", event => {
     const row = event.target;
     const seq = row.querySelector && row.querySelector("input.row-sequence");
     if (seq) {
       seq.value = Math.max(0, ...sequences(row)) + 1;
       showPosition(row);
+    }
+    const rank = row.querySelector && row.querySelector("input[name$='-rank']");
+    const group = rank && row.closest(".compact-group");
+    if (group) {
+      const others = Array.from(group.querySelectorAll(ROW + " input[name$='-rank']"))
+        .filter(i => i !== rank && !i.closest(ROW).querySelector("input[name$='-DELETE']:checked"))
+        .map(i => Number(i.value) || 0);
+      if (others.length) rank.value = Math.max(...others) + 1;
     }
     preview(row);
     activate(row, false);
