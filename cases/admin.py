@@ -311,10 +311,12 @@ class LabResultForm(CaseRowForm):
             field.choices = [*field.choices, (token, "The intervention added on this page")]  # shown again on errors
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         follows = cleaned.get("follows_intervention")
-        if isinstance(follows, str):  # a token: linked when the interventions are saved (CaseAdmin.save_formset)
-            self.new_intervention = NEW_INTERVENTION.match(follows)[1]
+        token = NEW_INTERVENTION.match(follows) if isinstance(follows, str) else None
+        if token:  # linked when the interventions are saved (CaseAdmin.save_formset)
+            self.new_intervention = token[1]
             cleaned["follows_intervention"] = None
         # A lab entered only as a word ("elevated") keeps no unit: the page preselects one when the analyte is
         # chosen (lab_units.js), before the curator knows there will be no number.
@@ -812,14 +814,15 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
         suggested = "; ".join(f"{mechanism_label(s.code)} ({s.rule})" for s in suggestions) or (
             "no rule applies to these labs"
         )
-        verdict = {
+        verdicts: dict[str, str] = {  # keyed by the stored code
             MechanismAgreement.AGREE: "agrees with the recorded mechanism",
             MechanismAgreement.DISAGREE: "⚠ DISAGREES with the recorded mechanism ("
             + ", ".join(map(mechanism_label, recorded))
             + ")",
             MechanismAgreement.NO_SUGGESTION: "",
             MechanismAgreement.NO_MECHANISM: "no mechanism recorded",
-        }[agreement]
+        }
+        verdict = verdicts[agreement]
         rows.append(("Mechanism suggested by the labs", f"{suggested}{' — ' + verdict if verdict else ''}"))
         completeness = obj.completeness()
         missing = ", ".join(quality.CARE_ITEMS[m] for m in completeness.missing) or "nothing"

@@ -109,7 +109,7 @@ class RowSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.
 
     id = serializers.IntegerField(required=False)
     # The case and fields validated by the case document rather than by the row itself.
-    not_model_fields = ("id", "case")
+    not_model_fields: tuple[str, ...] = ("id", "case")
     validate_unique = False
 
 
@@ -587,7 +587,7 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
             mechanisms, field = list(self.instance.mechanisms.values("code", "certainty")), "disorder"
         else:
             return {}
-        errors = {}
+        errors: dict[str, str] = {}
         for n, m in enumerate(mechanisms):
             reason = mechanism_contradiction(m["code"], disorder, m.get("certainty", ""))
             if reason:

@@ -121,6 +121,8 @@ def field(
 ) -> Column:
     """A column holding a model field: dtype, meaning and allowed codes come from the field."""
     f = model._meta.get_field(name)
+    if not isinstance(f, models.Field):  # a reverse relation has no column
+        raise TypeError(f"{model.__name__}.{name} is not a field of its own.")
     if choices is not None:
         codes = codes_of(choices)
     elif f.choices:
@@ -212,7 +214,7 @@ def _children(model: type[models.Model], *order: str) -> Callable[[QuerySet], Qu
     related = row_kind(model).related  # the agent the row names, read with it
 
     def rows(cases: QuerySet) -> QuerySet:
-        selected = model.objects.filter(case__in=cases.order_by().values("pk")).order_by("case_id", *order)
+        selected = model._default_manager.filter(case__in=cases.order_by().values("pk")).order_by("case_id", *order)
         return selected.select_related(*related) if related else selected
 
     return rows

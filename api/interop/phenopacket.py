@@ -262,8 +262,8 @@ class _Builder:
         self.annotate(f"findings/{n}", _annotation(row, consumed, path))
 
     def metastasis(self, n: int, row: dict) -> None:
-        # No code for a metastasis site exists in the registry's vocabularies (domain.md), and a feature needs its
-        # type: the row is only an annotation.
+        # No code for a metastasis site exists in the registry's vocabularies (domain.md), and a feature needs a
+        # coded type: the row is only an annotation.
         self.annotate(f"metastases/{n}", _annotation(row, set(), None))
 
     def tumor(self, n: int, row: dict) -> None:
