@@ -42,6 +42,7 @@ from .models import (
     Tumor,
     parse_registry_id,
 )
+from .rows import CASE_SERVER_FIELDS, QUOTE_PLACE, RowKind, row_kind
 from .services import (
     NeedsConfirmation,
     NotDeletable,
@@ -320,10 +321,12 @@ class LabResultForm(CaseRowForm):
             field.choices = [*field.choices, (token, "The intervention added on this page")]  # shown again on errors
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         follows = cleaned.get("follows_intervention")
-        if isinstance(follows, str):  # a token: linked when the interventions are saved (CaseAdmin.save_formset)
-            self.new_intervention = NEW_INTERVENTION.match(follows)[1]
+        token = NEW_INTERVENTION.match(follows) if isinstance(follows, str) else None
+        if token:  # linked when the interventions are saved (CaseAdmin.save_formset)
+            self.new_intervention = token[1]
             cleaned["follows_intervention"] = None
         # A lab entered only as a word ("elevated") keeps no unit: the page preselects one when the analyte is
         # chosen (lab_units.js), before the curator knows there will be no number.
@@ -332,14 +335,34 @@ class LabResultForm(CaseRowForm):
         return cleaned
 
 
-class CaseInlineMixin:
-    """Inline rows of a case, validated with named errors, rendered without a query per row."""
+def _row_fieldsets(kind: RowKind, leave_out: tuple[str, ...] = ()) -> tuple:
+    """An inline row from its row kind (cases.rows): the essentials on one line (led by the row's hidden place on the
+    timeline), the rest of its fields under "details", the quote with its place in the source."""
+    kind.check_names(leave_out, "The admin's leave_out")
+    shown = [name for name in kind.fields if name not in leave_out]
+    line = sorted((name for name in shown if name in kind.essentials), key=lambda name: name != "sequence")
+    details = [name for name in shown if name not in kind.essentials]
+    details = [part for name in details for part in ((name, *QUOTE_PLACE) if name == "quote" else (name,))]
+    return ((None, {"fields": tuple(line)}), ("Details", {"fields": tuple(details)}))
+
+
+class RowInline(admin.StackedInline):
+    """A case's rows of one kind (cases.rows gives their fields, whether they are timed, and the agent loaded with
+    them), validated with named errors, rendered without a query per row."""
 
     form = CaseRowForm
     formset = NamedRowFormSet
     template = "admin/cases/edit_inline/compact.html"
-    timed = True  # rows placed on the case timeline by `sequence` (assigned by the page, not typed)
     extra = 0
+    leave_out: tuple[str, ...] = ()  # fields of the row kind this page does not show
+    timed: bool  # rows placed on the case timeline by `sequence` (assigned by the page, not typed)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        kind = row_kind(cls.model)
+        cls.fieldsets = _row_fieldsets(kind, cls.leave_out)
+        cls.timed = kind.timed
+        cls.autocomplete_fields = kind.related
 
     def get_queryset(self, request):
         # The rows' autocomplete choices (agents) come with the rows (see RowAutocompleteSelect), and so does
@@ -352,53 +375,21 @@ class CaseInlineMixin:
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-def _row_fieldsets(essentials: tuple, details: tuple) -> tuple:
-    """An inline row: the essentials on one line, the rest (with the full quote) under "details"."""
-    return ((None, {"fields": essentials}), ("Details", {"fields": details}))
-
-
-QUOTE_FIELDS = ("quote", "quote_start", "quote_end")
-TIMING_DETAILS = ("day_is_approximate", "timing_text")
-
-
-class TumorInline(CaseInlineMixin, admin.StackedInline):
+class TumorInline(RowInline):
     model = Tumor
-    fieldsets = _row_fieldsets(
-        ("sequence", "site", "histology", "er", "pr", "her2", "day"),
-        (
-            "icdo3_topography",
-            "laterality",
-            "icdo3_morphology",
-            "grade",
-            "hormone_receptor",
-            "tnm_reported",
-            "stage_text",
-            "size_mm",
-            "size_text",
-            *TIMING_DETAILS,
-            *QUOTE_FIELDS,
-        ),
-    )
 
 
-class MetastasisInline(CaseInlineMixin, admin.StackedInline):
+class MetastasisInline(RowInline):
     model = Metastasis
-    fieldsets = _row_fieldsets(("sequence", "site", "detail", "present", "day"), (*TIMING_DETAILS, *QUOTE_FIELDS))
 
 
-class MechanismInline(CaseInlineMixin, admin.StackedInline):
+class MechanismInline(RowInline):
     model = Mechanism
     formset = MechanismFormSet
-    timed = False
-    autocomplete_fields = ("suspect_agent",)
-    fieldsets = _row_fieldsets(
-        ("rank", "code", "certainty", "suspect_agent"), ("evidence", "action_taken", "dechallenge", "rechallenge")
-    )
 
 
-class FindingInline(CaseInlineMixin, admin.StackedInline):
+class FindingInline(RowInline):
     model = Finding
-    fieldsets = _row_fieldsets(("sequence", "label", "hpo_id", "present", "day"), (*TIMING_DETAILS, *QUOTE_FIELDS))
 
     class Media:
         js = ("cases/hpo_lookup.js",)
@@ -410,15 +401,11 @@ class FindingInline(CaseInlineMixin, admin.StackedInline):
         return field
 
 
-class LabResultInline(CaseInlineMixin, admin.StackedInline):
+class LabResultInline(RowInline):
     model = LabResult
     form = LabResultForm
     formset = LabFormSet
-    fieldsets = _row_fieldsets(
-        ("sequence", "analyte", "comparator", "value", "value_high", "unit", "qualitative", "ref_low", "ref_high")
-        + ("day",),
-        ("value_is_approximate", "unit_not_reported", *TIMING_DETAILS, "follows_intervention", *QUOTE_FIELDS),
-    )
+    leave_out = ("specimen", "notes")  # not on the case page (they never were): entered through the API
 
     class Media:
         js = ("cases/lab_units.js", "cases/new_interventions.js")
@@ -438,36 +425,8 @@ class LabResultInline(CaseInlineMixin, admin.StackedInline):
         return field
 
 
-class InterventionInline(CaseInlineMixin, admin.StackedInline):
+class InterventionInline(RowInline):
     model = Intervention
-    autocomplete_fields = ("agent",)
-    fieldsets = _row_fieldsets(
-        ("sequence", "category", "agent", "agent_text", "status", "day", "end_day"),
-        (
-            "day_is_approximate",
-            "timing_text",
-            "end_day_is_approximate",
-            "end_timing_text",
-            "regimen",
-            "intent",
-            "given_before_presentation",
-            "dose_text",
-            "dose_value",
-            "dose_unit",
-            "route",
-            "schedule",
-            "cycles",
-            "cycles_text",
-            "duration_days",
-            "duration_text",
-            "calcium_response",
-            "tumor_response",
-            "adverse_events",
-            "adverse_events_text",
-            "notes",
-            *QUOTE_FIELDS,
-        ),
-    )
 
 
 class CaseForm(forms.ModelForm):
@@ -617,16 +576,7 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
         "mechanisms__evidence",
     )
     autocomplete_fields = ("source",)
-    readonly_fields = (
-        "status",
-        "version",
-        "created_at",
-        "updated_at",
-        "created_by",
-        "updated_by",
-        "calcium_panel",
-        "calcium_chart",
-    )
+    readonly_fields = (*sorted(CASE_SERVER_FIELDS), "calcium_panel", "calcium_chart")
     fieldsets = (
         ("Source", {"fields": (("source", "case_label"), "title")}),
         ("Patient", {"fields": (("age_years", "sex", "menopausal_status"),)}),
@@ -876,14 +826,15 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
         suggested = "; ".join(f"{mechanism_label(s.code)} ({s.rule})" for s in suggestions) or (
             "no rule applies to these labs"
         )
-        verdict = {
+        verdicts: dict[str, str] = {  # keyed by the stored code
             MechanismAgreement.AGREE: "agrees with the recorded mechanism",
             MechanismAgreement.DISAGREE: "⚠ DISAGREES with the recorded mechanism ("
             + ", ".join(map(mechanism_label, recorded))
             + ")",
             MechanismAgreement.NO_SUGGESTION: "",
             MechanismAgreement.NO_MECHANISM: "no mechanism recorded",
-        }[agreement]
+        }
+        verdict = verdicts[agreement]
         rows.append(("Mechanism suggested by the labs", f"{suggested}{' — ' + verdict if verdict else ''}"))
         completeness = obj.completeness()
         missing = ", ".join(quality.CARE_ITEMS[m] for m in completeness.missing) or "nothing"

@@ -96,7 +96,7 @@ def _compile(model: type[models.Model], condition: Q) -> Callable:
 
 
 def _fields_of(condition: Q) -> frozenset[str]:
-    names = set()
+    names: set[str] = set()
     for child in condition.children:
         if isinstance(child, Q):
             names |= _fields_of(child)

@@ -21,11 +21,21 @@ from rest_framework import serializers
 from cases import measures, quality
 from cases.citations import check_source_duplicates, source_duplicates
 from cases.models import MAX_DAYS, Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
-from cases.rows import CASE_SERVER_FIELDS, ROW_KINDS
+from cases.rows import CASE_SERVER_FIELDS, ROW_KINDS, row_kind
 from cases.services import DocumentError, case_save_document, database_refusal_reason
 from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC, MechanismAgreement, mechanism_contradiction
 
-TIMING = ["sequence", "day", "day_is_approximate", "timing_text"]
+# A lab names the intervention it follows by its position in the document's interventions list.
+DOCUMENT_NAMES = {"follows_intervention": "follows_intervention_index"}
+
+
+def document_fields(model: type[models.Model], *, after: dict[str, tuple[str, ...]] | None = None) -> list[str]:
+    """A row object's keys: its id, then what the curator enters (cases.rows, in its order), each field followed by
+    the read-only values the server adds about it (`after`: a code's LOINC or ATC, the agent's name, ...)."""
+    kind = row_kind(model)
+    after = after or {}
+    kind.check_names(after, "document_fields(after=...)")
+    return ["id", *(n for name in kind.fields for n in (DOCUMENT_NAMES.get(name, name), *after.get(name, ())))]
 
 
 def number(value: Decimal | None) -> float | None:
@@ -99,7 +109,7 @@ class RowSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.
 
     id = serializers.IntegerField(required=False)
     # The case and fields validated by the case document rather than by the row itself.
-    not_model_fields = ("id", "case")
+    not_model_fields: tuple[str, ...] = ("id", "case")
     validate_unique = False
 
 
@@ -114,26 +124,7 @@ class TumorSerializer(RowSerializer):
 
     class Meta:
         model = Tumor
-        fields = [
-            "id",
-            "site",
-            "icdo3_topography",
-            "laterality",
-            "histology",
-            "icdo3_morphology",
-            "grade",
-            "hormone_receptor",
-            "er",
-            "pr",
-            "her2",
-            "receptor_loinc",
-            "size_mm",
-            "size_text",
-            "tnm_reported",
-            "stage_text",
-            *TIMING,
-            "quote",
-        ]
+        fields = document_fields(Tumor, after={"her2": ("receptor_loinc",)})
 
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
     def get_receptor_loinc(self, obj) -> dict:
@@ -143,7 +134,7 @@ class TumorSerializer(RowSerializer):
 class MetastasisSerializer(RowSerializer):
     class Meta:
         model = Metastasis
-        fields = ["id", "site", "detail", "present", *TIMING, "quote"]
+        fields = document_fields(Metastasis)
 
 
 class MechanismSerializer(RowSerializer):
@@ -158,24 +149,13 @@ class MechanismSerializer(RowSerializer):
 
     class Meta:
         model = Mechanism
-        fields = [
-            "id",
-            "rank",
-            "code",
-            "certainty",
-            "evidence",
-            "suspect_agent",
-            "suspect_agent_atc",
-            "action_taken",
-            "dechallenge",
-            "rechallenge",
-        ]
+        fields = document_fields(Mechanism, after={"suspect_agent": ("suspect_agent_atc",)})
 
 
 class FindingSerializer(RowSerializer):
     class Meta:
         model = Finding
-        fields = ["id", "label", "hpo_id", "present", *TIMING, "quote"]
+        fields = document_fields(Finding)
 
 
 class CalciumAroundSerializer(serializers.Serializer):
@@ -196,38 +176,7 @@ class InterventionSerializer(RowSerializer):
 
     class Meta:
         model = Intervention
-        fields = [
-            "id",
-            "category",
-            "agent",
-            "agent_name",
-            "atc",
-            "drug_class",
-            "agent_text",
-            "regimen",
-            "intent",
-            "status",
-            "dose_text",
-            "dose_value",
-            "dose_unit",
-            "route",
-            "schedule",
-            "cycles",
-            "cycles_text",
-            *TIMING,
-            "end_day",
-            "end_day_is_approximate",
-            "end_timing_text",
-            "duration_days",
-            "duration_text",
-            "calcium_response",
-            "tumor_response",
-            "adverse_events",
-            "adverse_events_text",
-            "given_before_presentation",
-            "quote",
-            "notes",
-        ]
+        fields = document_fields(Intervention, after={"agent": ("agent_name", "atc", "drug_class")})
 
 
 class UnitValuesSerializer(serializers.Serializer):
@@ -268,28 +217,9 @@ class LabResultSerializer(RowSerializer):
 
     class Meta:
         model = LabResult
-        fields = [
-            "id",
-            "analyte",
-            "loinc",
-            "specimen",
-            "comparator",
-            "value",
-            "value_high",
-            "value_is_approximate",
-            "unit",
-            "unit_not_reported",
-            "qualitative",
-            "ref_low",
-            "ref_high",
-            *TIMING,
-            "follows_intervention_index",
-            "quote",
-            "notes",
-            "si",
-            "conventional",
-            "interpretation",
-        ]
+        fields = document_fields(
+            LabResult, after={"analyte": ("loinc",), "notes": ("si", "conventional", "interpretation")}
+        )
 
     def to_representation(self, instance: LabResult) -> dict:
         data = super().to_representation(instance)
@@ -657,7 +587,7 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
             mechanisms, field = list(self.instance.mechanisms.values("code", "certainty")), "disorder"
         else:
             return {}
-        errors = {}
+        errors: dict[str, str] = {}
         for n, m in enumerate(mechanisms):
             reason = mechanism_contradiction(m["code"], disorder, m.get("certainty", ""))
             if reason:

@@ -90,7 +90,8 @@ def _label(model, record, kept: list[str]) -> str:
 
 def _changes_of(model, records) -> list[Change]:
     """Changes with their field differences, computed pairwise per object (no query per record)."""
-    out, previous = [], {}
+    out: list[Change] = []
+    previous: dict[object, object] = {}
     skip = {
         "history_id",
         "history_date",
@@ -222,7 +223,7 @@ def case_revert(*, case: Case, history_id: int, user, expected_version: int, con
         case.save()
         snapshots = {model: list(model.history.as_of(as_of).filter(case_id=case.pk)) for model in ROW_MODELS}
         for model in reversed(ROW_MODELS):  # labs before the interventions they point at
-            for row in model.objects.filter(case=case):
+            for row in model._default_manager.filter(case=case):
                 row._history_user = user
                 row._change_reason = case._change_reason
                 row.delete()

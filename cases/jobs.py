@@ -53,6 +53,8 @@ def run_import(documents, user_id: int) -> dict:
     job = get_current_job()
 
     def progress(done: int, total: int) -> None:
+        if job is None:  # run inline (not by a worker): no job to report on
+            return
         job.meta["progress"] = f"{done} of {total} case document(s) checked"
         job.save_meta()
 
@@ -75,7 +77,8 @@ def import_status(job_id: str, user) -> dict | None:
         return None
     status = job.get_status(refresh=True)
     outcome = job.return_value() if status == "finished" else None
-    failure = job.latest_result().exc_string if status == "failed" and job.latest_result() else None
+    latest = job.latest_result() if status == "failed" else None
+    failure = latest.exc_string if latest is not None else None
     return {
         "id": job.id,
         "status": str(getattr(status, "value", status)),

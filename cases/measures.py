@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import overload
 
 CONVENTIONAL = "conventional"
 SI = "si"
@@ -326,6 +327,12 @@ def convert(value: Decimal, analyte_code: str, from_unit: str, to_unit: str) -> 
     return Decimal(value) / a.si_factor
 
 
+@overload
+def round_for_unit(value: Decimal, unit: str) -> Decimal: ...
+@overload
+def round_for_unit(value: None, unit: str) -> None: ...
+@overload
+def round_for_unit(value: Decimal | None, unit: str) -> Decimal | None: ...
 def round_for_unit(value: Decimal | None, unit: str) -> Decimal | None:
     if value is None:
         return None
@@ -615,11 +622,11 @@ class CalciumPoint:
 
     @property
     def low_mg_dl(self) -> Decimal:
-        return self._mg_dl(self.low)
+        return convert(self.low, self.basis, self.unit, "mg/dL")
 
     @property
     def high_mg_dl(self) -> Decimal:
-        return self._mg_dl(self.high)
+        return convert(self.high, self.basis, self.unit, "mg/dL")
 
     @property
     def uln_mg_dl(self) -> Decimal | None:

@@ -315,14 +315,17 @@ class CaseQuerySet(models.QuerySet):
         return self if workflow.can_see_unpublished(user) else self.published()
 
     def with_children(self) -> CaseQuerySet:
-        """Everything a whole-case document needs, in a fixed number of queries."""
+        """Everything a whole-case document needs, in a fixed number of queries: every kind of row (cases.rows),
+        each with the agent it names."""
+        from .rows import ROWS  # cases.rows is built on these models
+
         return self.select_related("source", "created_by", "updated_by").prefetch_related(
-            "tumors",
-            "metastases",
-            models.Prefetch("mechanisms", Mechanism.objects.select_related("suspect_agent")),
-            "findings",
-            "labs",
-            models.Prefetch("interventions", Intervention.objects.select_related("agent")),
+            *(
+                models.Prefetch(relation, kind.model._default_manager.select_related(*kind.related))
+                if kind.related
+                else relation
+                for relation, kind in ROWS.items()
+            )
         )
 
 

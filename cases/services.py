@@ -112,7 +112,9 @@ def case_content(case_pk: int) -> tuple:
     intervention_position: dict = {}
     for relation, model in ROW_KINDS.items():  # interventions before labs
         rows = list(
-            model.objects.filter(case_id=case_pk).order_by(*model._meta.ordering).values(*row_content_fields(model))
+            model._default_manager.filter(case_id=case_pk)
+            .order_by(*(model._meta.ordering or ()))
+            .values(*row_content_fields(model))
         )
         if relation == "interventions":
             intervention_position = {row["id"]: n for n, row in enumerate(rows)}

@@ -29,6 +29,7 @@ from django.db.models.functions import Coalesce
 from . import measures, quality
 from . import vocabularies as v
 from .models import Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor, registry_id
+from .rows import TIMING, row_kind
 
 # Logical type -> (pandas dtype, R colClasses). Nullable pandas types keep NA in integer and boolean columns.
 DTYPES = {
@@ -120,6 +121,8 @@ def field(
 ) -> Column:
     """A column holding a model field: dtype, meaning and allowed codes come from the field."""
     f = model._meta.get_field(name)
+    if not isinstance(f, models.Field):  # a reverse relation has no column
+        raise TypeError(f"{model.__name__}.{name} is not a field of its own.")
     if choices is not None:
         codes = codes_of(choices)
     elif f.choices:
@@ -152,13 +155,18 @@ def row_id(name: str, what: str) -> Column:
     )
 
 
-def timing(model: type[models.Model]) -> tuple[Column, ...]:
-    return (
-        field(model, "sequence"),
-        field(model, "day", unit="days"),
-        field(model, "day_is_approximate"),
-        field(model, "timing_text"),
-    )
+def row_columns(model: type[models.Model], own: dict[str, Column | tuple[Column, ...]]) -> tuple[Column, ...]:
+    """A row table's columns after its ids: the row kind's fields (cases.rows, in its order) with the timing
+    columns first. `own` gives a field its own column(s) where the model field's is not all: a CURIE, a unit or a
+    meaning, the computed columns that follow it; () leaves the field out."""
+    kind = row_kind(model)
+    kind.check_names(own, f"The {kind.relation} table")
+    timing = [name for name in kind.fields if name in TIMING]
+    columns: list[Column] = []
+    for name in [*timing, *(name for name in kind.fields if name not in TIMING)]:
+        special = own.get(name, field(model, name, unit="days" if name == "day" else ""))
+        columns.extend(special if isinstance(special, tuple) else (special,))
+    return tuple(columns)
 
 
 CALCIUM_BASIS = tuple(
@@ -202,9 +210,11 @@ def _cases_rows(cases: QuerySet) -> QuerySet:
     )
 
 
-def _children(model: type[models.Model], *order: str, related: tuple[str, ...] = ()) -> Callable[[QuerySet], QuerySet]:
+def _children(model: type[models.Model], *order: str) -> Callable[[QuerySet], QuerySet]:
+    related = row_kind(model).related  # the agent the row names, read with it
+
     def rows(cases: QuerySet) -> QuerySet:
-        selected = model.objects.filter(case__in=cases.order_by().values("pk")).order_by("case_id", *order)
+        selected = model._default_manager.filter(case__in=cases.order_by().values("pk")).order_by("case_id", *order)
         return selected.select_related(*related) if related else selected
 
     return rows
@@ -319,33 +329,30 @@ TUMORS = Table(
     (
         CASE_ID,
         row_id("tumor_id", "tumor"),
-        *timing(Tumor),
-        field(Tumor, "site", choices=v.TumorSite),
-        Column(
-            "icdo3_topography",
-            "string",
-            "ICD-O-3 topography as a CURIE (ICDO:C50.9).",
-            lambda t: curie("ICDO", t.icdo3_topography),
+        *row_columns(
+            Tumor,
+            {
+                "site": field(Tumor, "site", choices=v.TumorSite),
+                "icdo3_topography": Column(
+                    "icdo3_topography",
+                    "string",
+                    "ICD-O-3 topography as a CURIE (ICDO:C50.9).",
+                    lambda t: curie("ICDO", t.icdo3_topography),
+                ),
+                "icdo3_morphology": Column(
+                    "icdo3_morphology",
+                    "string",
+                    "ICD-O-3 morphology as a CURIE (ICDO:8500/3), only where the histology maps without "
+                    "interpretation.",
+                    lambda t: curie("ICDO", t.icdo3_morphology),
+                ),
+                **{
+                    name: field(Tumor, name, meaning=f"{name.upper()} status (LOINC:{v.RECEPTOR_LOINC[name]}).")
+                    for name in ("er", "pr", "her2")
+                },
+                "size_mm": field(Tumor, "size_mm", unit="mm"),
+            },
         ),
-        field(Tumor, "laterality"),
-        field(Tumor, "histology"),
-        Column(
-            "icdo3_morphology",
-            "string",
-            "ICD-O-3 morphology as a CURIE (ICDO:8500/3), only where the histology maps without interpretation.",
-            lambda t: curie("ICDO", t.icdo3_morphology),
-        ),
-        field(Tumor, "grade"),
-        *(
-            field(Tumor, name, meaning=f"{name.upper()} status (LOINC:{v.RECEPTOR_LOINC[name]}).")
-            for name in ("er", "pr", "her2")
-        ),
-        field(Tumor, "hormone_receptor"),
-        field(Tumor, "tnm_reported"),
-        field(Tumor, "stage_text"),
-        field(Tumor, "size_mm", unit="mm"),
-        field(Tumor, "size_text"),
-        field(Tumor, "quote"),
     ),
     _children(Tumor, "sequence", "id"),
 )
@@ -356,13 +363,16 @@ METASTASES = Table(
     (
         CASE_ID,
         row_id("metastasis_id", "metastasis"),
-        *timing(Metastasis),
-        field(Metastasis, "site"),
-        field(Metastasis, "detail"),
-        field(
-            Metastasis, "present", meaning="TRUE: metastasis at this site; FALSE: the source says the site was free."
+        *row_columns(
+            Metastasis,
+            {
+                "present": field(
+                    Metastasis,
+                    "present",
+                    meaning="TRUE: metastasis at this site; FALSE: the source says the site was free.",
+                )
+            },
         ),
-        field(Metastasis, "quote"),
     ),
     _children(Metastasis, "sequence", "id"),
 )
@@ -373,33 +383,37 @@ MECHANISMS = Table(
     (
         CASE_ID,
         row_id("mechanism_id", "mechanism"),
-        field(Mechanism, "rank"),
-        field(Mechanism, "code", column="mechanism", meaning="Mechanism of the calcium disorder."),
-        field(Mechanism, "certainty"),
-        Column(
-            "recorded",
-            "boolean",
-            "TRUE unless the certainty is 'excluded' (a recorded mechanism).",
-            lambda m: m.is_recorded,
+        *row_columns(
+            Mechanism,
+            {
+                "code": field(Mechanism, "code", column="mechanism", meaning="Mechanism of the calcium disorder."),
+                "certainty": (
+                    field(Mechanism, "certainty"),
+                    Column(
+                        "recorded",
+                        "boolean",
+                        "TRUE unless the certainty is 'excluded' (a recorded mechanism).",
+                        lambda m: m.is_recorded,
+                    ),
+                ),
+                "suspect_agent": (
+                    Column(
+                        "suspect_agent",
+                        "string",
+                        "Drug-related mechanisms: the agent's code (agents.csv of the API).",
+                        lambda m: m.suspect_agent.code if m.suspect_agent_id else None,
+                    ),
+                    Column(
+                        "suspect_agent_atc",
+                        "string",
+                        "The suspect agent's ATC code as a CURIE (ATC:M05BX04).",
+                        lambda m: curie("ATC", m.suspect_agent.atc_code) if m.suspect_agent_id else None,
+                    ),
+                ),
+            },
         ),
-        field(Mechanism, "evidence"),
-        Column(
-            "suspect_agent",
-            "string",
-            "Drug-related mechanisms: the agent's code (agents.csv of the API).",
-            lambda m: m.suspect_agent.code if m.suspect_agent_id else None,
-        ),
-        Column(
-            "suspect_agent_atc",
-            "string",
-            "The suspect agent's ATC code as a CURIE (ATC:M05BX04).",
-            lambda m: curie("ATC", m.suspect_agent.atc_code) if m.suspect_agent_id else None,
-        ),
-        field(Mechanism, "action_taken"),
-        field(Mechanism, "dechallenge"),
-        field(Mechanism, "rechallenge"),
     ),
-    _children(Mechanism, "rank", "id", related=("suspect_agent",)),
+    _children(Mechanism, "rank", "id"),
 )
 
 FINDINGS = Table(
@@ -408,11 +422,10 @@ FINDINGS = Table(
     (
         CASE_ID,
         row_id("finding_id", "finding"),
-        *timing(Finding),
-        field(Finding, "label"),
-        field(Finding, "hpo_id", meaning="HPO term (HP:0001254), only where a checked one exists."),
-        field(Finding, "present"),
-        field(Finding, "quote"),
+        *row_columns(
+            Finding,
+            {"hpo_id": field(Finding, "hpo_id", meaning="HPO term (HP:0001254), only where a checked one exists.")},
+        ),
     ),
     _children(Finding, "sequence", "id"),
 )
@@ -456,75 +469,84 @@ def _conventional(a: measures.Analyte) -> str:
     return a.conventional_unit
 
 
+def _converted(prefix: str, unit_of: Callable[[measures.Analyte], str], units: str) -> tuple[Column, ...]:
+    unit = f"column {prefix}_unit"
+    return (
+        Column(f"{prefix}_value", "number", f"The value in {units} units.", _lab_value(unit_of, "value"), unit=unit),
+        Column(
+            f"{prefix}_value_high",
+            "number",
+            f"The high end of a range in {units} units.",
+            _lab_value(unit_of, "value_high"),
+            unit=unit,
+        ),
+        Column(f"{prefix}_unit", "string", f"The analyte's {units} unit.", _lab_unit(unit_of)),
+    )
+
+
+# Per lab row, after its reference range: the value in the analyte's SI and conventional units, and interpreted.
+LAB_DERIVED = (
+    *_converted("si", _si, "SI"),
+    *_converted("conventional", _conventional, "conventional"),
+    Column(
+        "interpretation",
+        "code",
+        "The value against its reference range.",
+        lambda lab: _interpretation(lab).flag,
+        codes=INTERPRETATION,
+    ),
+    Column(
+        "interpretation_basis",
+        "code",
+        "Which range the interpretation used.",
+        lambda lab: _interpretation(lab).basis,
+        codes=INTERPRETATION_BASIS,
+    ),
+)
+
 LABS = Table(
     "labs",
     "One row per lab result, in the unit reported and converted to SI and conventional units.",
     (
         CASE_ID,
         row_id("lab_id", "lab result"),
-        *timing(LabResult),
-        field(LabResult, "analyte", meaning="What was measured.", choices=v.Analyte),
-        Column(
-            "loinc",
-            "string",
-            "LOINC code of the analyte in this unit and specimen, as a CURIE (LOINC:17861-6).",
-            lambda lab: curie("LOINC", lab.loinc),
-        ),
-        field(LabResult, "specimen", meaning="Specimen, where reported."),
-        field(LabResult, "comparator"),
-        field(LabResult, "value", meaning="The number reported; the low end of a reported range.", unit="column unit"),
-        field(LabResult, "value_high", unit="column unit"),
-        field(LabResult, "value_is_approximate"),
-        field(LabResult, "unit", meaning="Unit of value, value_high, ref_low and ref_high, as reported."),
-        field(LabResult, "unit_not_reported"),
-        field(LabResult, "qualitative"),
-        field(LabResult, "ref_low", meaning="Reference low as reported.", unit="column unit"),
-        field(LabResult, "ref_high", meaning="Reference high as reported.", unit="column unit"),
-        Column("si_value", "number", "The value in SI units.", _lab_value(_si, "value"), unit="column si_unit"),
-        Column(
-            "si_value_high",
-            "number",
-            "The high end of a range in SI units.",
-            _lab_value(_si, "value_high"),
-            unit="column si_unit",
-        ),
-        Column("si_unit", "string", "The analyte's SI unit.", _lab_unit(_si)),
-        Column(
-            "conventional_value",
-            "number",
-            "The value in conventional units.",
-            _lab_value(_conventional, "value"),
-            unit="column conventional_unit",
-        ),
-        Column(
-            "conventional_value_high",
-            "number",
-            "The high end of a range in conventional units.",
-            _lab_value(_conventional, "value_high"),
-            unit="column conventional_unit",
-        ),
-        Column("conventional_unit", "string", "The analyte's conventional unit.", _lab_unit(_conventional)),
-        Column(
-            "interpretation",
-            "code",
-            "The value against its reference range.",
-            lambda lab: _interpretation(lab).flag,
-            codes=INTERPRETATION,
-        ),
-        Column(
-            "interpretation_basis",
-            "code",
-            "Which range the interpretation used.",
-            lambda lab: _interpretation(lab).basis,
-            codes=INTERPRETATION_BASIS,
-        ),
-        field(
+        *row_columns(
             LabResult,
-            "follows_intervention",
-            column="follows_intervention_id",
-            meaning="intervention_id of the intervention this result is reported after (interventions.csv).",
+            {
+                "analyte": (
+                    field(LabResult, "analyte", meaning="What was measured.", choices=v.Analyte),
+                    Column(
+                        "loinc",
+                        "string",
+                        "LOINC code of the analyte in this unit and specimen, as a CURIE (LOINC:17861-6).",
+                        lambda lab: curie("LOINC", lab.loinc),
+                    ),
+                ),
+                "specimen": field(LabResult, "specimen", meaning="Specimen, where reported."),
+                "value": field(
+                    LabResult,
+                    "value",
+                    meaning="The number reported; the low end of a reported range.",
+                    unit="column unit",
+                ),
+                "value_high": field(LabResult, "value_high", unit="column unit"),
+                "unit": field(
+                    LabResult, "unit", meaning="Unit of value, value_high, ref_low and ref_high, as reported."
+                ),
+                "ref_low": field(LabResult, "ref_low", meaning="Reference low as reported.", unit="column unit"),
+                "ref_high": (
+                    field(LabResult, "ref_high", meaning="Reference high as reported.", unit="column unit"),
+                    *LAB_DERIVED,
+                ),
+                "follows_intervention": field(
+                    LabResult,
+                    "follows_intervention",
+                    column="follows_intervention_id",
+                    meaning="intervention_id of the intervention this result is reported after (interventions.csv).",
+                ),
+                "notes": (),  # not exported: a curator's notes on one lab result
+            },
         ),
-        field(LabResult, "quote"),
     ),
     _children(LabResult, "sequence", "id"),
 )
@@ -535,65 +557,72 @@ INTERVENTIONS = Table(
     (
         CASE_ID,
         row_id("intervention_id", "intervention"),
-        *timing(Intervention),
-        field(Intervention, "category"),
-        Column(
-            "agent",
-            "string",
-            "The agent's code in the registry's agent list (NA: not named in the list).",
-            lambda i: i.agent.code if i.agent_id else None,
+        *row_columns(
+            Intervention,
+            {
+                "agent": (
+                    Column(
+                        "agent",
+                        "string",
+                        "The agent's code in the registry's agent list (NA: not named in the list).",
+                        lambda i: i.agent.code if i.agent_id else None,
+                    ),
+                    Column(
+                        "agent_atc",
+                        "string",
+                        "The agent's ATC code as a CURIE (ATC:M05BA08).",
+                        lambda i: curie("ATC", i.agent.atc_code) if i.agent_id else None,
+                    ),
+                    Column(
+                        "agent_drug_class",
+                        "string",
+                        "The agent's drug class.",
+                        lambda i: i.agent.drug_class if i.agent_id else None,
+                    ),
+                ),
+                "intent": field(Intervention, "intent", meaning="What the intervention was directed at."),
+                "status": field(Intervention, "status", meaning="Administered, recommended or advised against."),
+                "dose_value": field(Intervention, "dose_value", meaning="Dose as a number.", unit="column dose_unit"),
+                "dose_unit": field(Intervention, "dose_unit", meaning="Unit of the dose, as reported."),
+                "route": field(Intervention, "route", meaning="Route of administration."),
+                "end_day": field(Intervention, "end_day", unit="days"),
+                "end_day_is_approximate": field(
+                    Intervention, "end_day_is_approximate", meaning="The end day is an estimate."
+                ),
+                "end_timing_text": field(Intervention, "end_timing_text", meaning="The source's phrase for the end."),
+                "duration_days": field(Intervention, "duration_days", unit="days"),
+                "calcium_response": field(
+                    Intervention,
+                    "calcium_response",
+                    meaning="Calcium response to this intervention (administered only).",
+                ),
+                "adverse_events_text": (
+                    field(Intervention, "adverse_events_text", meaning="Adverse events as reported."),
+                    derived(
+                        "calcium_before_mg_dl",
+                        "number",
+                        "Last serum calcium before the intervention (administered only).",
+                        unit="mg/dL",
+                    ),
+                    derived(
+                        "calcium_after_mg_dl",
+                        "number",
+                        "The calcium the source links to it, or else the first before the next administered "
+                        "intervention.",
+                        unit="mg/dL",
+                    ),
+                    derived(
+                        "calcium_normal_after",
+                        "boolean",
+                        "That calcium is on the normal side of the disorder's limit.",
+                    ),
+                    derived("days_to_calcium_after", "integer", "Days from the start to that calcium.", unit="days"),
+                ),
+                "notes": field(Intervention, "notes", meaning="Curator's notes on the intervention."),
+            },
         ),
-        Column(
-            "agent_atc",
-            "string",
-            "The agent's ATC code as a CURIE (ATC:M05BA08).",
-            lambda i: curie("ATC", i.agent.atc_code) if i.agent_id else None,
-        ),
-        Column(
-            "agent_drug_class",
-            "string",
-            "The agent's drug class.",
-            lambda i: i.agent.drug_class if i.agent_id else None,
-        ),
-        field(Intervention, "agent_text"),
-        field(Intervention, "regimen"),
-        field(Intervention, "intent", meaning="What the intervention was directed at."),
-        field(Intervention, "status", meaning="Administered, recommended or advised against."),
-        field(Intervention, "given_before_presentation"),
-        field(Intervention, "dose_text"),
-        field(Intervention, "dose_value", meaning="Dose as a number.", unit="column dose_unit"),
-        field(Intervention, "dose_unit", meaning="Unit of the dose, as reported."),
-        field(Intervention, "route", meaning="Route of administration."),
-        field(Intervention, "schedule"),
-        field(Intervention, "cycles"),
-        field(Intervention, "cycles_text"),
-        field(Intervention, "end_day", unit="days"),
-        field(Intervention, "end_day_is_approximate", meaning="The end day is an estimate."),
-        field(Intervention, "end_timing_text", meaning="The source's phrase for the end."),
-        field(Intervention, "duration_days", unit="days"),
-        field(Intervention, "duration_text"),
-        field(Intervention, "calcium_response", meaning="Calcium response to this intervention (administered only)."),
-        field(Intervention, "tumor_response"),
-        field(Intervention, "adverse_events"),
-        field(Intervention, "adverse_events_text", meaning="Adverse events as reported."),
-        derived(
-            "calcium_before_mg_dl",
-            "number",
-            "Last serum calcium before the intervention (administered only).",
-            unit="mg/dL",
-        ),
-        derived(
-            "calcium_after_mg_dl",
-            "number",
-            "The calcium the source links to it, or else the first before the next administered intervention.",
-            unit="mg/dL",
-        ),
-        derived("calcium_normal_after", "boolean", "That calcium is on the normal side of the disorder's limit."),
-        derived("days_to_calcium_after", "integer", "Days from the start to that calcium.", unit="days"),
-        field(Intervention, "notes", meaning="Curator's notes on the intervention."),
-        field(Intervention, "quote"),
     ),
-    _children(Intervention, "sequence", "id", related=("agent",)),
+    _children(Intervention, "sequence", "id"),
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (CASES, TUMORS, METASTASES, MECHANISMS, FINDINGS, LABS, INTERVENTIONS)}

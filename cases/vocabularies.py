@@ -45,7 +45,7 @@ class Disorder(models.TextChoices):
 
 
 # HPO terms for the disorders, where domain.md gives one.
-DISORDER_HPO = {Disorder.HYPERCALCEMIA: "HP:0003072", Disorder.HYPOCALCEMIA: "HP:0002901"}
+DISORDER_HPO: dict[str, str] = {Disorder.HYPERCALCEMIA: "HP:0003072", Disorder.HYPOCALCEMIA: "HP:0002901"}
 
 
 class MechanismCode(models.TextChoices):
@@ -156,7 +156,7 @@ class TumorSite(models.TextChoices):
 
 
 # ICD-O-3 topography defaults for each site (domain.md); a more specific code may be entered instead.
-TUMOR_SITE_TOPOGRAPHY = {
+TUMOR_SITE_TOPOGRAPHY: dict[str, str] = {
     TumorSite.BREAST: "C50.9",
     TumorSite.LUNG: "C34.9",
     TumorSite.PROSTATE: "C61.9",

@@ -42,6 +42,7 @@ from phenopackets import Phenopacket
 from cases import measures
 from cases.document import CaseSerializer, ImportFailed, _source_for, flatten
 from cases.models import Agent, Case
+from cases.rows import ROW_KINDS
 from cases.services import case_save_document
 from cases.vocabularies import (
     DISORDER_HPO,
@@ -122,20 +123,17 @@ VITAL = {VitalStatus.ALIVE: "ALIVE", VitalStatus.DEAD: "DECEASED", VitalStatus.N
 # A calcium reported only as high or low is hypercalcemia or hypocalcemia: the one qualitative value with a code.
 CALCIUM_QUALITATIVE_HPO = {QualitativeResult.HIGH: "HP:0003072", QualitativeResult.LOW: "HP:0002901"}
 
-ROW_KINDS = ["tumors", "metastases", "mechanisms", "findings", "interventions", "labs"]
-# Returned by the API but computed by the server: neither exported as annotations nor imported.
-READ_ONLY_ROW_FIELDS = {
-    "id",
-    "receptor_loinc",
-    "suspect_agent_atc",
-    "agent_name",
-    "atc",
-    "drug_class",
-    "loinc",
-    "si",
-    "conventional",
-    "interpretation",
-}
+# Returned by the API but the server's: the row's id, and what the document's row serializers compute (read-only).
+# Neither exported as annotations nor imported.
+READ_ONLY_ROW_FIELDS = frozenset(
+    {"id"}
+    | {
+        name
+        for relation in ROW_KINDS
+        for name, field in CaseSerializer().fields[relation].child.fields.items()
+        if field.read_only
+    }
+)
 CASE_FIELDS = ["title", "case_label", "disorder", "index_event", "summary", "curation_notes"]
 SOURCE_FIELDS = ["kind", "title", "journal", "year", "url", "notes"]
 
@@ -264,8 +262,8 @@ class _Builder:
         self.annotate(f"findings/{n}", _annotation(row, consumed, path))
 
     def metastasis(self, n: int, row: dict) -> None:
-        # No code for a metastasis site exists in the registry's vocabularies (domain.md), and a feature needs its
-        # type: the row is only an annotation.
+        # No code for a metastasis site exists in the registry's vocabularies (domain.md), and a feature needs a
+        # coded type: the row is only an annotation.
         self.annotate(f"metastases/{n}", _annotation(row, set(), None))
 
     def tumor(self, n: int, row: dict) -> None:

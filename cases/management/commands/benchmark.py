@@ -108,7 +108,9 @@ def insert_rows_in_bulk(source: Source, document: dict) -> None:
         Intervention(case=case, **row) for row in document["interventions"]
     )
     for relation in ("tumors", "metastases", "mechanisms", "findings"):
-        ROW_KINDS[relation].objects.bulk_create(ROW_KINDS[relation](case=case, **row) for row in document[relation])
+        ROW_KINDS[relation]._default_manager.bulk_create(
+            ROW_KINDS[relation](case=case, **row) for row in document[relation]
+        )
     LabResult.objects.bulk_create(
         LabResult(
             case=case,
