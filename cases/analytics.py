@@ -14,7 +14,7 @@ from django.db.models import Count, F, Max, Min, Q, QuerySet, Value, Window
 from django.db.models.functions import NullIf, RowNumber
 
 from . import measures
-from .models import Case, Intervention, Mechanism, Tumor
+from .models import Case, Intervention, LabResult, Mechanism, Tumor, registry_id
 from .vocabularies import CalciumResponse, InterventionStatus, ReceptorStatus
 
 QUARTILES = (0.25, 0.5, 0.75)
@@ -191,19 +191,43 @@ def _round(value: Decimal | None, unit: str = "mg/dL") -> Decimal | None:
     return measures.round_for_unit(value, unit)
 
 
+TRAJECTORIES_PER_PAGE = 500  # the endpoint's cap: cases per page, in id order (api.analytics.TrajectoriesView)
+
+
 def trajectories(cases: QuerySet[Case], align: str = "index") -> list[dict]:
     """Per case, the calcium series and the administered intervention spans, aligned on day 0 (align="index") or
     on the start of the first administered calcium-directed intervention (align="first_calcium_directed").
-    Items without a day offset keep their timeline order (sequence) and have day null."""
+    Items without a day offset keep their timeline order (sequence) and have day null.
+
+    Set-based, three queries whatever the number of cases: the cases, then their calcium and albumin results
+    and their administered interventions, each one ordered scan of its table by (case, sequence, id) joined to
+    the cases by id (an index scan on the case foreign key per case batch). Only columns are fetched, no model
+    instances; the calcium arithmetic (albumin correction, censoring) is measures.calcium_points, the one place
+    for it. Callers bound the cohort (the endpoint pages it, the dashboard samples it)."""
+    heads = list(cases.values_list("pk", "title", "main_mechanism"))  # in the queryset's order (Case: by id)
+    ids = [pk for pk, _, _ in heads]
+    labs: dict[int, list[measures.Measurement]] = {}
+    lab_columns = ("case_id", "id", "analyte", "unit", "value", "sequence", "day", "value_high", "comparator",
+                   "qualitative", "ref_low", "ref_high", "follows_intervention_id")  # fmt: skip
+    for case_id, *fields in (
+        LabResult.objects.filter(case__in=ids, analyte__in=[*measures.CALCIUM_ANALYTES, measures.ALBUMIN])
+        .order_by("case_id", "sequence", "id")
+        .values_list(*lab_columns)
+    ):
+        labs.setdefault(case_id, []).append(measures.Measurement(*fields))
+    spans: dict[int, list[tuple]] = {}
+    for case_id, *fields in (
+        Intervention.objects.filter(case__in=ids, status=InterventionStatus.ADMINISTERED)
+        .order_by("case_id", "sequence", "id")
+        .values_list("case_id", "agent__name", "agent_text", "agent__code", "intent", "day", "end_day", "sequence")
+    ):
+        spans.setdefault(case_id, []).append(tuple(fields))
     out = []
-    for case in cases.prefetch_related("labs", "interventions__agent"):
-        labs = list(case.labs.all())
-        interventions = [i for i in case.interventions.all() if i.status == InterventionStatus.ADMINISTERED]
-        points = measures.calcium_points(lab.as_measurement() for lab in labs)
+    for pk, title, main_mechanism in heads:
+        interventions = spans.get(pk, [])
         anchor, aligned = 0, True
         if align == "first_calcium_directed":
-            first = next((i for i in interventions if i.intent == "calcium_directed"), None)
-            anchor = first.day if first is not None else None
+            anchor = next((day for _, _, _, intent, day, _, _ in interventions if intent == "calcium_directed"), None)
             aligned = anchor is not None
 
         def shift(day, anchor=anchor):
@@ -211,9 +235,9 @@ def trajectories(cases: QuerySet[Case], align: str = "index") -> list[dict]:
 
         out.append(
             {
-                "case_id": case.registry_id,
-                "title": case.title,
-                "main_mechanism": case.main_mechanism or None,
+                "case_id": registry_id(pk),
+                "title": title,
+                "main_mechanism": main_mechanism or None,
                 "aligned": aligned,
                 "unit": "mg/dL",
                 "points": [
@@ -227,18 +251,18 @@ def trajectories(cases: QuerySet[Case], align: str = "index") -> list[dict]:
                         else None,
                         "comparator": p.comparator,  # ">" for a censored value: above "value"
                     }
-                    for p in points
+                    for p in measures.calcium_points(labs.get(pk, []))
                 ],
                 "interventions": [
                     {
-                        "label": str(i),
-                        "agent": i.agent.code if i.agent else None,
-                        "intent": i.intent,
-                        "start_day": shift(i.day),
-                        "end_day": shift(i.end_day),
-                        "sequence": i.sequence,
+                        "label": agent_name if agent_name is not None else agent_text,  # as str(Intervention)
+                        "agent": agent_code,
+                        "intent": intent,
+                        "start_day": shift(day),
+                        "end_day": shift(end_day),
+                        "sequence": sequence,
                     }
-                    for i in interventions
+                    for agent_name, agent_text, agent_code, intent, day, end_day, sequence in interventions
                 ],
             }
         )

@@ -1096,6 +1096,32 @@ def test_trajectories_on_the_first_calcium_directed_intervention(analyst, cohort
     assert get(analyst, TRAJECTORIES, "align=first_calcium_directed") == with_ids(BY_FIRST, cohort)
 
 
+def test_trajectories_are_capped_per_page_and_the_pages_give_the_whole_cohort(analyst, cohort, monkeypatch):
+    from cases import analytics
+
+    whole = get(analyst, TRAJECTORIES, "align=first_calcium_directed")
+    assert len(whole) > 3  # the cohort spans several pages of 3
+    monkeypatch.setattr(analytics, "TRAJECTORIES_PER_PAGE", 3)
+    pages, url = [], f"{TRAJECTORIES}?align=first_calcium_directed"
+    while url:
+        response = analyst.get(url)
+        assert response.status_code == 200
+        assert response["X-Total-Count"] == str(len(whole))
+        assert len(response.json()) <= 3
+        pages.append(response.json())
+        url = response.headers.get("Link", "").partition(">")[0].removeprefix("<")
+    assert len(pages) == -(-len(whole) // 3)
+    assert [t for page in pages for t in page] == whole  # in id order, each case once
+    assert analyst.get(f"{TRAJECTORIES}?page={len(pages) + 1}").json() == []
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "x", ""])
+def test_a_bad_trajectories_page_is_a_400_naming_it(analyst, cohort, page):
+    response = analyst.get(f"{TRAJECTORIES}?page={page}")
+    assert response.status_code == 400
+    assert [e["field"] for e in response.json()["errors"]] == ["page"]
+
+
 @pytest.mark.parametrize("align", ["day0", "", "FIRST_CALCIUM_DIRECTED"])
 def test_an_unknown_align_is_a_400(analyst, cohort, align):
     response = analyst.get(f"{TRAJECTORIES}?align={align}")
