@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from django.db.models import Count, F, Max, Min, Q, QuerySet, Value, Window
+from django.db import connection
+from django.db.models import Aggregate, Count, DecimalField, F, Max, Min, Q, QuerySet, Value, When, Window
+from django.db.models import Case as Conditional
 from django.db.models.functions import NullIf, RowNumber
 
 from . import measures
@@ -155,11 +157,22 @@ def intervention_table(cases: QuerySet[Case], group: str, by_mechanism: bool = F
         )
         .order_by(*(F(k).asc(nulls_last=True) for k in keys))
     )
-    paired = interventions.filter(calcium_before_mg_dl__isnull=False, calcium_after_mg_dl__isnull=False)
-    before = group_medians(interventions, keys, "calcium_before_mg_dl")
-    after = group_medians(interventions, keys, "calcium_after_mg_dl")
-    change = group_medians(paired, keys, F("calcium_after_mg_dl") - F("calcium_before_mg_dl"), places=2)
-    days = group_medians(interventions.filter(calcium_normal_after=True), keys, "days_to_calcium_after")
+    medians = {
+        "before": F("calcium_before_mg_dl"),
+        "after": F("calcium_after_mg_dl"),
+        "change": F("calcium_after_mg_dl") - F("calcium_before_mg_dl"),  # null unless both are known
+        "days": Conditional(When(calcium_normal_after=True, then=F("days_to_calcium_after"))),
+    }
+    if connection.vendor == "postgresql":
+        # One pass per grouping: the counts and the four medians in the same GROUP BY (a hash aggregate over the
+        # cohort's interventions, the cohort a semi-join on case id), so the cost is one scan, not five.
+        rows = rows.annotate(**{f"median__{name}": Median(value) for name, value in medians.items()})
+        median = {name: {} for name in medians}
+    else:  # SQLite has no ordered-set aggregate: ranked windows, one query per median (cases.analytics.group_medians)
+        median = {
+            name: group_medians(interventions, keys, value, places=2 if name == "change" else None)
+            for name, value in medians.items()
+        }
     table = []
     for row in rows:
         key = tuple(row[k] for k in keys)
@@ -174,13 +187,36 @@ def intervention_table(cases: QuerySet[Case], group: str, by_mechanism: bool = F
             "advised_against": row["advised_against"],
             "calcium_response": {r: row[f"response__{r}"] for r in CalciumResponse.values},
             "with_calcium_before_and_after": row["with_calcium_before_and_after"],
-            "median_calcium_before_mg_dl": _round(before.get(key)),
-            "median_calcium_after_mg_dl": _round(after.get(key)),
-            "median_calcium_change_mg_dl": _round(change.get(key)),
-            "median_days_to_normal_calcium": _round(days.get(key), "days"),
+            **{
+                field: _round(row[f"median__{name}"] if f"median__{name}" in row else median[name].get(key), unit)
+                for field, name, unit in (
+                    ("median_calcium_before_mg_dl", "before", "mg/dL"),
+                    ("median_calcium_after_mg_dl", "after", "mg/dL"),
+                    ("median_calcium_change_mg_dl", "change", "mg/dL"),
+                    ("median_days_to_normal_calcium", "days", "days"),
+                )
+            },
         }
         table.append(entry)
     return table
+
+
+class Median(Aggregate):
+    """PostgreSQL's exact median of a numeric expression (NULLs ignored): the mean of the lower and the upper middle
+    value, each a percentile_disc (which returns a value of the column's own type, so no floating point enters;
+    percentile_cont would work in double precision). The same definition as group_medians."""
+
+    output_field = DecimalField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        if connection.vendor != "postgresql":
+            raise NotImplementedError("Median is PostgreSQL's; elsewhere use group_medians.")
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        return (
+            f"(percentile_disc(0.5) WITHIN GROUP (ORDER BY {sql}) "
+            f"+ percentile_disc(0.5) WITHIN GROUP (ORDER BY {sql} DESC)) / 2.0",
+            (*params, *params),
+        )
 
 
 def _round(value: Decimal | None, unit: str = "mg/dL") -> Decimal | None:
