@@ -415,7 +415,8 @@ class Command(BaseCommand):
         child = self._child("--export-child", path)
         self._row(
             "`analytics/trajectories/` (one page: 500 cases, the cap)",
-            f"{med(tr):.0f} ms, {len(body) / 1e6:.1f} MB, {registry.queries} q, peak RSS {child['peak_rss_mb']:.0f} MB",
+            f"{med(tr):.0f} ms, {len(body) / 1e6:.1f} MB, {registry.queries} q, peak RSS {child['peak_rss_mb']:.0f} MB "
+            f"({child['rss_before_mb']:.0f} MB before)",
             f"{med(tb):.0f} ms (hand SQL)",
             f"{med(tr) / med(tb):.1f}×",
             "paginated or capped; < 150 MB RSS",
@@ -424,9 +425,11 @@ class Command(BaseCommand):
             r, b = self._child("--export-child", path), self._child("--copy-child", path)
             self._row(
                 f"`{path.removeprefix('/api/v1/')}` (all, own process)",
-                f"{r['seconds']:.1f} s, {r['bytes'] / 1e6:.0f} MB, peak RSS {r['peak_rss_mb']:.0f} MB"
+                f"{r['seconds']:.1f} s, {r['bytes'] / 1e6:.0f} MB, peak RSS {r['peak_rss_mb']:.0f} MB "
+                f"({r['rss_before_mb']:.0f} MB before)"
                 f"{', streamed' if r['streamed'] else ', NOT streamed'}",
-                f"{b['seconds']:.1f} s, {b['bytes'] / 1e6:.0f} MB, peak RSS {b['peak_rss_mb']:.0f} MB (COPY)",
+                f"{b['seconds']:.1f} s, {b['bytes'] / 1e6:.0f} MB, peak RSS {b['peak_rss_mb']:.0f} MB "
+                f"({b['rss_before_mb']:.0f} MB before; COPY)",
                 f"{r['seconds'] / b['seconds']:.1f}×",
                 "streamed, < 150 MB RSS, ≤ 2×",
             )
