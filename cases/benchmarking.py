@@ -27,6 +27,7 @@ MECHANISMS = ["humoral_pthrp", "local_osteolytic", "calcitriol_mediated"]
 SITES = ["breast", "lung", "kidney", "prostate"]
 PERIOD = math.lcm(50, 2, 4, 3, 7)  # 2,100 distinct cases
 CHILDREN = [Tumor, Metastasis, Mechanism, Finding, Intervention, LabResult]  # none links to another here
+RELATIONS = ["tumors", "metastases", "mechanisms", "findings", "interventions", "labs"]
 ROWS_PER_CASE = 27
 
 
