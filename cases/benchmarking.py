@@ -321,8 +321,9 @@ SELECT json_agg(t ORDER BY t.id)::text FROM (
 
 # exports/cases.csv and labs.csv: every row of the table with the columns the export reads, straight out of
 # COPY. Leaves out the export's formatting (TRUE/FALSE, NA, CURIE prefixes, the labs' conversions).
+_CASE_COLUMNS = ", ".join(f"c.{f.column}" for f in _columns(Case) if f.name != "derived_json")  # not read by it
 EXPORT_COPIES = {
-    "/api/v1/exports/cases.csv": f"COPY (SELECT c.*, s.citation, s.pmid, s.doi FROM {_t(Case)} c "
+    "/api/v1/exports/cases.csv": f"COPY (SELECT {_CASE_COLUMNS}, s.citation, s.pmid, s.doi FROM {_t(Case)} c "
     f"JOIN {_t(Source)} s ON s.id = c.source_id ORDER BY c.id) TO STDOUT WITH (FORMAT csv, HEADER)",
     "/api/v1/exports/labs.csv": f"COPY (SELECT * FROM {_t(LabResult)} ORDER BY case_id, sequence, id) "
     "TO STDOUT WITH (FORMAT csv, HEADER)",

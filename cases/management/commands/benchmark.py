@@ -1,11 +1,18 @@
-"""Fill the database with synthetic cases and time the main read paths (run against a scratch database).
+"""Fill the database with synthetic cases and measure issue 16's table (run against a scratch database).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/registry_bench python manage.py benchmark --cases 2000
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/registry_bench ALLOWED_HOSTS=localhost,127.0.0.1 \
+        python manage.py benchmark --cases 100000 --keep      # every row of the table, each with its baseline
     ... python manage.py benchmark --cases 20000 --exports --keep  # only the exports: time, size and peak RSS
     ... python manage.py benchmark --cases 0 --exports              # again, on the cases a --keep run left
     ... python manage.py benchmark --cases 0 --writes               # writes: one 27-row case, a bulk import
 
-Synthetic cases are drafts titled "benchmark case N"; they are deleted at the end unless --keep.
+Synthetic cases are drafts titled "benchmark case N" (cases.benchmarking: 27 rows each, built with COPY); they are
+deleted at the end unless --keep (at 100,000 cases drop the scratch database instead: the delete takes long).
+
+The table (PostgreSQL only): each request is timed `--repeat` times alternating with its baseline (median), so a
+change in the machine's load hits both alike; the baselines are hand-written SQL on the same tables
+(cases.benchmarking says what each returns and leaves out). Reads go through the in-process test client (no HTTP)
+and, unless --no-gunicorn, through gunicorn (2 sync workers) for the p50 and throughput rows.
 
 Each export's memory is measured in a child process of its own (`--export-child PATH`), which signs in, warms up
 on a small request, then reads the whole export as a client would: it reports the peak RSS (VmHWM) before the
