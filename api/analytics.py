@@ -112,7 +112,8 @@ class TrajectoriesView(CohortView):
         size, cohort = analytics.TRAJECTORIES_PER_PAGE, self.cohort().order_by("pk")
         total = cohort.count()
         start = (int(page) - 1) * size
-        response = Response(analytics.trajectories(cohort[start : start + size], align))
+        # A page past the end is empty without asking the database (an OFFSET beyond bigint would be a 500).
+        response = Response(analytics.trajectories(cohort[start : start + size], align) if start < total else [])
         response["X-Total-Count"] = str(total)
         if start + size < total:
             following = replace_query_param(request.build_absolute_uri(), "page", int(page) + 1)

@@ -1113,6 +1113,7 @@ def test_trajectories_are_capped_per_page_and_the_pages_give_the_whole_cohort(an
     assert len(pages) == -(-len(whole) // 3)
     assert [t for page in pages for t in page] == whole  # in id order, each case once
     assert analyst.get(f"{TRAJECTORIES}?page={len(pages) + 1}").json() == []
+    assert analyst.get(f"{TRAJECTORIES}?page={10**30}").json() == []  # past any OFFSET the database takes
 
 
 @pytest.mark.parametrize("page", ["0", "-1", "x", ""])
