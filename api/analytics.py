@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
 from cases import analytics
 from cases.models import Case
@@ -77,7 +78,10 @@ class InterventionsView(CohortView):
 
 
 class TrajectoriesView(CohortView):
-    extra_query_parameters = ("align",)
+    """Capped: at most analytics.TRAJECTORIES_PER_PAGE cases per response, in id order; `page` reads on. The
+    headers tell the whole: X-Total-Count (cases in the cohort) and Link rel="next" while more pages follow."""
+
+    extra_query_parameters = ("align", "page")
 
     @extend_schema(
         summary="Per case: the calcium series (mg/dL) and intervention spans, aligned for plotting",
@@ -89,10 +93,29 @@ class TrajectoriesView(CohortView):
                 required=False,
                 description="Day 0 = the index event (default) or the start of the first "
                 "administered calcium-directed intervention.",
-            )
+            ),
+            OpenApiParameter(
+                "page",
+                int,
+                required=False,
+                description=f"At most {analytics.TRAJECTORIES_PER_PAGE} cases per response, in id order: page 1 "
+                "(default) holds the first. X-Total-Count gives the cohort's size; Link rel=\"next\" the next page.",
+            ),
         ],
         responses={200: {"type": "array", "items": {"type": "object"}}, **QUERY_ERRORS},  # one object per case
     )
     def get(self, request) -> Response:
         align = _choice("align", ["index", "first_calcium_directed"], "index", request)
-        return Response(analytics.trajectories(self.cohort(), align))
+        page = request.query_params.get("page", "1")
+        if not page.isdigit() or int(page) < 1:
+            raise serializers.ValidationError({"page": ["A page number: 1, 2, ..."]})
+        size, cohort = analytics.TRAJECTORIES_PER_PAGE, self.cohort().order_by("pk")
+        total = cohort.count()
+        start = (int(page) - 1) * size
+        # A page past the end is empty without asking the database (an OFFSET beyond bigint would be a 500).
+        response = Response(analytics.trajectories(cohort[start : start + size], align) if start < total else [])
+        response["X-Total-Count"] = str(total)
+        if start + size < total:
+            following = replace_query_param(request.build_absolute_uri(), "page", int(page) + 1)
+            response["Link"] = f'<{following}>; rel="next"'
+        return response

@@ -112,6 +112,7 @@ def responses(administered, key: str) -> dict:
     """One mark per administered intervention with an assessed calcium response, stacked by response, per agent
     (key "agent") or per the case's main mechanism (key "mechanism")."""
     rows = [r for r in administered if r["calcium_response"] in ASSESSED_RESPONSES]
+
     def label(row: dict) -> str:
         return agent_label(row["agent__name"]) if key == "agent" else mechanism_label(row["case__main_mechanism"])
 

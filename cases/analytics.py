@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from django.db.models import Count, F, Max, Min, Q, QuerySet, Value, Window
+from django.db import connection
+from django.db.models import Aggregate, Count, DecimalField, F, Max, Min, Q, QuerySet, Value, When, Window
+from django.db.models import Case as Conditional
 from django.db.models.functions import NullIf, RowNumber
 
 from . import measures
-from .models import Case, Intervention, Mechanism, Tumor
+from .models import Case, Intervention, LabResult, Mechanism, Tumor, registry_id
 from .vocabularies import CalciumResponse, InterventionStatus, ReceptorStatus
 
 QUARTILES = (0.25, 0.5, 0.75)
@@ -155,11 +157,22 @@ def intervention_table(cases: QuerySet[Case], group: str, by_mechanism: bool = F
         )
         .order_by(*(F(k).asc(nulls_last=True) for k in keys))
     )
-    paired = interventions.filter(calcium_before_mg_dl__isnull=False, calcium_after_mg_dl__isnull=False)
-    before = group_medians(interventions, keys, "calcium_before_mg_dl")
-    after = group_medians(interventions, keys, "calcium_after_mg_dl")
-    change = group_medians(paired, keys, F("calcium_after_mg_dl") - F("calcium_before_mg_dl"), places=2)
-    days = group_medians(interventions.filter(calcium_normal_after=True), keys, "days_to_calcium_after")
+    medians = {
+        "before": F("calcium_before_mg_dl"),
+        "after": F("calcium_after_mg_dl"),
+        "change": F("calcium_after_mg_dl") - F("calcium_before_mg_dl"),  # null unless both are known
+        "days": Conditional(When(calcium_normal_after=True, then=F("days_to_calcium_after"))),
+    }
+    if connection.vendor == "postgresql":
+        # One pass per grouping: the counts and the four medians in the same GROUP BY (a hash aggregate over the
+        # cohort's interventions, the cohort a semi-join on case id), so the cost is one scan, not five.
+        rows = rows.annotate(**{f"median__{name}": Median(value) for name, value in medians.items()})
+        median = {name: {} for name in medians}
+    else:  # SQLite has no ordered-set aggregate: ranked windows, one query per median (cases.analytics.group_medians)
+        median = {
+            name: group_medians(interventions, keys, value, places=2 if name == "change" else None)
+            for name, value in medians.items()
+        }
     table = []
     for row in rows:
         key = tuple(row[k] for k in keys)
@@ -174,13 +187,36 @@ def intervention_table(cases: QuerySet[Case], group: str, by_mechanism: bool = F
             "advised_against": row["advised_against"],
             "calcium_response": {r: row[f"response__{r}"] for r in CalciumResponse.values},
             "with_calcium_before_and_after": row["with_calcium_before_and_after"],
-            "median_calcium_before_mg_dl": _round(before.get(key)),
-            "median_calcium_after_mg_dl": _round(after.get(key)),
-            "median_calcium_change_mg_dl": _round(change.get(key)),
-            "median_days_to_normal_calcium": _round(days.get(key), "days"),
+            **{
+                field: _round(row[f"median__{name}"] if f"median__{name}" in row else median[name].get(key), unit)
+                for field, name, unit in (
+                    ("median_calcium_before_mg_dl", "before", "mg/dL"),
+                    ("median_calcium_after_mg_dl", "after", "mg/dL"),
+                    ("median_calcium_change_mg_dl", "change", "mg/dL"),
+                    ("median_days_to_normal_calcium", "days", "days"),
+                )
+            },
         }
         table.append(entry)
     return table
+
+
+class Median(Aggregate):
+    """PostgreSQL's exact median of a numeric expression (NULLs ignored): the mean of the lower and the upper middle
+    value, each a percentile_disc (which returns a value of the column's own type, so no floating point enters;
+    percentile_cont would work in double precision). The same definition as group_medians."""
+
+    output_field = DecimalField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        if connection.vendor != "postgresql":
+            raise NotImplementedError("Median is PostgreSQL's; elsewhere use group_medians.")
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        return (
+            f"(percentile_disc(0.5) WITHIN GROUP (ORDER BY {sql}) "
+            f"+ percentile_disc(0.5) WITHIN GROUP (ORDER BY {sql} DESC)) / 2.0",
+            (*params, *params),
+        )
 
 
 def _round(value: Decimal | None, unit: str = "mg/dL") -> Decimal | None:
@@ -191,19 +227,43 @@ def _round(value: Decimal | None, unit: str = "mg/dL") -> Decimal | None:
     return measures.round_for_unit(value, unit)
 
 
+TRAJECTORIES_PER_PAGE = 500  # the endpoint's cap: cases per page, in id order (api.analytics.TrajectoriesView)
+
+
 def trajectories(cases: QuerySet[Case], align: str = "index") -> list[dict]:
     """Per case, the calcium series and the administered intervention spans, aligned on day 0 (align="index") or
     on the start of the first administered calcium-directed intervention (align="first_calcium_directed").
-    Items without a day offset keep their timeline order (sequence) and have day null."""
+    Items without a day offset keep their timeline order (sequence) and have day null.
+
+    Set-based, three queries whatever the number of cases: the cases, then their calcium and albumin results
+    and their administered interventions, each one ordered scan of its table by (case, sequence, id) joined to
+    the cases by id (an index scan on the case foreign key per case batch). Only columns are fetched, no model
+    instances; the calcium arithmetic (albumin correction, censoring) is measures.calcium_points, the one place
+    for it. Callers bound the cohort (the endpoint pages it, the dashboard samples it)."""
+    heads = list(cases.values_list("pk", "title", "main_mechanism"))  # in the queryset's order (Case: by id)
+    ids = [pk for pk, _, _ in heads]
+    labs: dict[int, list[measures.Measurement]] = {}
+    lab_columns = ("case_id", "id", "analyte", "unit", "value", "sequence", "day", "value_high", "comparator",
+                   "qualitative", "ref_low", "ref_high", "follows_intervention_id")  # fmt: skip
+    for case_id, *fields in (
+        LabResult.objects.filter(case__in=ids, analyte__in=[*measures.CALCIUM_ANALYTES, measures.ALBUMIN])
+        .order_by("case_id", "sequence", "id")
+        .values_list(*lab_columns)
+    ):
+        labs.setdefault(case_id, []).append(measures.Measurement(*fields))
+    spans: dict[int, list[tuple]] = {}
+    for case_id, *fields in (
+        Intervention.objects.filter(case__in=ids, status=InterventionStatus.ADMINISTERED)
+        .order_by("case_id", "sequence", "id")
+        .values_list("case_id", "agent__name", "agent_text", "agent__code", "intent", "day", "end_day", "sequence")
+    ):
+        spans.setdefault(case_id, []).append(tuple(fields))
     out = []
-    for case in cases.prefetch_related("labs", "interventions__agent"):
-        labs = list(case.labs.all())
-        interventions = [i for i in case.interventions.all() if i.status == InterventionStatus.ADMINISTERED]
-        points = measures.calcium_points(lab.as_measurement() for lab in labs)
+    for pk, title, main_mechanism in heads:
+        interventions = spans.get(pk, [])
         anchor, aligned = 0, True
         if align == "first_calcium_directed":
-            first = next((i for i in interventions if i.intent == "calcium_directed"), None)
-            anchor = first.day if first is not None else None
+            anchor = next((day for _, _, _, intent, day, _, _ in interventions if intent == "calcium_directed"), None)
             aligned = anchor is not None
 
         def shift(day, anchor=anchor):
@@ -211,9 +271,9 @@ def trajectories(cases: QuerySet[Case], align: str = "index") -> list[dict]:
 
         out.append(
             {
-                "case_id": case.registry_id,
-                "title": case.title,
-                "main_mechanism": case.main_mechanism or None,
+                "case_id": registry_id(pk),
+                "title": title,
+                "main_mechanism": main_mechanism or None,
                 "aligned": aligned,
                 "unit": "mg/dL",
                 "points": [
@@ -227,18 +287,18 @@ def trajectories(cases: QuerySet[Case], align: str = "index") -> list[dict]:
                         else None,
                         "comparator": p.comparator,  # ">" for a censored value: above "value"
                     }
-                    for p in points
+                    for p in measures.calcium_points(labs.get(pk, []))
                 ],
                 "interventions": [
                     {
-                        "label": str(i),
-                        "agent": i.agent.code if i.agent else None,
-                        "intent": i.intent,
-                        "start_day": shift(i.day),
-                        "end_day": shift(i.end_day),
-                        "sequence": i.sequence,
+                        "label": agent_name if agent_name is not None else agent_text,  # as str(Intervention)
+                        "agent": agent_code,
+                        "intent": intent,
+                        "start_day": shift(day),
+                        "end_day": shift(end_day),
+                        "sequence": sequence,
                     }
-                    for i in interventions
+                    for agent_name, agent_text, agent_code, intent, day, end_day, sequence in interventions
                 ],
             }
         )

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError, models, transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from cases import measures, quality
+from cases import measures
 from cases.citations import check_source_duplicates, source_duplicates
+from cases.derived import derived_document, number
 from cases.models import MAX_DAYS, Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
 from cases.rows import CASE_SERVER_FIELDS, ROW_KINDS, row_kind
 from cases.services import DocumentError, case_save_document, database_refusal_reason
@@ -36,11 +36,6 @@ def document_fields(model: type[models.Model], *, after: dict[str, tuple[str, ..
     after = after or {}
     kind.check_names(after, "document_fields(after=...)")
     return ["id", *(n for name in kind.fields for n in (DOCUMENT_NAMES.get(name, name), *after.get(name, ())))]
-
-
-def number(value: Decimal | None) -> float | None:
-    """Decimals as JSON numbers, without the storage's trailing zeros."""
-    return None if value is None else float(value)
 
 
 class DecimalNumberField(serializers.DecimalField):
@@ -417,87 +412,6 @@ class DerivedSerializer(serializers.Serializer):
     completeness = CompletenessSerializer()
 
 
-def derived_document(case: Case, labs: list[LabResult], interventions: list[Intervention]) -> dict:
-    summary = measures.calcium_summary(
-        [lab.as_measurement() for lab in labs], [i.as_treatment() for i in interventions], case.disorder
-    )
-    lab_index = {lab.pk: n for n, lab in enumerate(labs)}
-    intervention_index = {i.pk: n for n, i in enumerate(interventions)}
-    recorded = [m.code for m in case.mechanisms.all() if m.is_recorded]
-    suggestions = case.mechanism_suggestions()
-    completeness = case.completeness()
-
-    def extreme(e):
-        return e and {
-            "mg_dl": number(e.mg_dl),
-            "mmol_l": number(e.mmol_l),
-            "comparator": e.comparator,
-            "basis": e.basis,
-            "day": e.day,
-            "lab_index": lab_index.get(e.measurement_id),
-        }
-
-    def grade(g):
-        return g and {
-            "grade": g.grade,
-            "direction": g.direction,
-            "basis": g.basis,
-            "limit_basis": g.limit_basis,
-            "note": g.note,
-        }
-
-    def point(p, high: bool):
-        return p and {
-            "lab_index": lab_index.get(p.measurement_id),
-            "basis": p.basis,
-            "mg_dl": number(measures.round_for_unit(p.high_mg_dl if high else p.low_mg_dl, "mg/dL")),
-            "comparator": p.comparator,
-            "day": p.day,
-        }
-
-    n = summary.normalisation
-    return {
-        "peak_calcium": extreme(summary.peak),
-        "nadir_calcium": extreme(summary.nadir),
-        "peak_ctcae": grade(summary.peak_grade),
-        "nadir_ctcae": grade(summary.nadir_grade),
-        "ionized_peak_calcium": extreme(summary.ionized_peak),
-        "ionized_nadir_calcium": extreme(summary.ionized_nadir),
-        "ionized_peak_ctcae": grade(summary.ionized_peak_grade),
-        "ionized_nadir_ctcae": grade(summary.ionized_nadir_grade),
-        "normalisation": n
-        and {
-            "normalised": n.normalised,
-            "days": n.days,
-            "intervention_index": intervention_index.get(n.intervention_id),
-            "lab_index": lab_index.get(n.measurement_id),
-            "first_intervention_index": intervention_index.get(n.first_intervention_id),
-            "first_intervention_normalised": n.first_normalised,
-        },
-        "interventions": [
-            {
-                "intervention_index": intervention_index[a.intervention_id],
-                "calcium_before": point(a.before, True),
-                "calcium_after": point(a.after, True),
-                "calcium_after_word": a.after_word.qualitative if a.after_word else None,
-                "calcium_normal_after": a.normal_after,
-            }
-            for a in summary.around
-        ],
-        "mechanism_check": {
-            "recorded": recorded,
-            "suggested": [{"code": s.code, "rule": s.rule} for s in suggestions],
-            "agreement": quality.mechanism_agreement(recorded, suggestions),
-        },
-        "completeness": {
-            "score": completeness.score,
-            "of": len(quality.CARE_ITEMS),
-            "present": list(completeness.present),
-            "missing": list(completeness.missing),
-        },
-    }
-
-
 class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
     id = serializers.CharField(source="registry_id", read_only=True)
     source = CaseSourceSerializer(read_only=True)
@@ -576,7 +490,11 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
 
     @extend_schema_field(DerivedSerializer)
     def get_derived(self, obj: Case) -> dict:
-        return derived_document(obj, list(obj.labs.all()), list(obj.interventions.all()))
+        # Stored at write time (Case.compute_derived); computed here only for a case no write or
+        # `manage.py refresh_derived` has stored it for yet (a raw fixture load, or rows from before the column).
+        if obj.derived_json is not None:
+            return obj.derived_json
+        return derived_document(obj)
 
     def _mechanism_contradictions(self, attrs: dict) -> dict[str, str]:
         """A mechanism must fit the disorder (domain.md's table), whichever of the two the write changes."""

@@ -19,7 +19,7 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from simple_history.models import HistoricalRecords
 
-from . import measures, quality, quotes, workflow
+from . import derived, measures, quality, quotes, workflow
 from .constraints import InMemoryConstraints
 from .vocabularies import (
     TUMOR_SITE_TOPOGRAPHY,
@@ -352,6 +352,7 @@ DERIVED_FIELDS = [
     "ionized_nadir_mmol_l",
     "ionized_peak_ctcae_grade",
     "ionized_nadir_ctcae_grade",
+    "derived_json",
 ]
 INTERVENTION_DERIVED_FIELDS = [
     "calcium_before_mg_dl",
@@ -430,6 +431,8 @@ class Case(InMemoryConstraints):
     ionized_nadir_mmol_l = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True, editable=False)
     ionized_peak_ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
     ionized_nadir_ctcae_grade = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    # The API document's `derived` block as stored at write time (cases.derived), read as is by the API.
+    derived_json = models.JSONField(null=True, blank=True, editable=False)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -514,7 +517,9 @@ class Case(InMemoryConstraints):
         self.main_mechanism = recorded[0] if recorded else ""
         self.suggested_mechanism = suggestions[0].code if suggestions else ""
         self.mechanism_agreement = quality.mechanism_agreement(recorded, suggestions)
-        self.completeness_score = self.completeness().score
+        completeness = self.completeness()
+        self.completeness_score = completeness.score
+        self.derived_json = derived.derived_document(self, summary, suggestions, completeness)
         self.peak_calcium_mmol_l = summary.peak.mmol_l if summary.peak else None
         self.nadir_calcium_mmol_l = summary.nadir.mmol_l if summary.nadir else None
         self.peak_calcium_basis = summary.peak.basis if summary.peak else ""

@@ -382,3 +382,35 @@ def test_refreshing_derived_measures_in_batches_stores_what_each_case_computes(c
     assert queries(lambda: services.cases_refresh_derived(Case.objects.all(), batch=2)) == 1 + 2 * 9
     assert {pk: Case.objects.filter(pk=pk).values(*DERIVED_FIELDS).get() for pk in pks} == stored
     assert list(Intervention.objects.order_by("pk").values_list(*INTERVENTION_DERIVED_FIELDS)) == around
+
+
+def test_the_api_serves_the_derived_block_stored_at_write_time_and_each_write_refreshes_it(curator):
+    """The `derived` block is stored with the other derived columns when a case is written (Case.derived_json) and
+    read from there: a stale stored value is what a read shows, until the next write refreshes it."""
+    from cases.derived import derived_document
+
+    created = post_case(curator)
+    pk = int(created["id"].removeprefix("CCR-"))
+    url = f"{CASES}{created['id']}/"
+    stored = Case.objects.get(pk=pk).derived_json
+    assert stored == created["derived"] == curator.get(url).json()["derived"]
+    assert stored == json_round_trip(derived_document(Case.objects.with_children().get(pk=pk)))
+    assert stored["peak_calcium"] is not None and stored["interventions"]  # the document gives it something to hold
+    stale = {**stored, "completeness": {"score": 0, "of": 0, "present": [], "missing": ["stale"]}}
+    Case.objects.filter(pk=pk).update(derived_json=stale)
+    assert curator.get(url).json()["derived"] == stale  # read from the column, not recomputed
+    assert curator.get(f"{CASES}?page_size=100").json()["results"][0]["derived"] == stale
+    response = patch(curator, created, {"labs": [{"analyte": "calcium_total", "value": 15.5, "unit": "mg/dL"}]})
+    assert response.status_code == 200, response.content
+    refreshed = Case.objects.get(pk=pk).derived_json
+    assert refreshed["peak_calcium"]["mg_dl"] == 15.5 and refreshed["completeness"] != stale["completeness"]
+    assert response.json()["derived"] == curator.get(url).json()["derived"] == refreshed
+    # A case no write has stored the block for (a raw load before `manage.py refresh_derived`): computed on read.
+    Case.objects.filter(pk=pk).update(derived_json=None)
+    assert curator.get(url).json()["derived"] == refreshed
+
+
+def json_round_trip(value):
+    import json
+
+    return json.loads(json.dumps(value))

@@ -1,11 +1,18 @@
-"""Fill the database with synthetic cases and time the main read paths (run against a scratch database).
+"""Fill the database with synthetic cases and measure issue 16's table (run against a scratch database).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/registry_bench python manage.py benchmark --cases 2000
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/registry_bench ALLOWED_HOSTS=localhost,127.0.0.1 \
+        python manage.py benchmark --cases 100000 --keep      # every row of the table, each with its baseline
     ... python manage.py benchmark --cases 20000 --exports --keep  # only the exports: time, size and peak RSS
     ... python manage.py benchmark --cases 0 --exports              # again, on the cases a --keep run left
     ... python manage.py benchmark --cases 0 --writes               # writes: one 27-row case, a bulk import
 
-Synthetic cases are drafts titled "benchmark case N"; they are deleted at the end unless --keep.
+Synthetic cases are drafts titled "benchmark case N" (cases.benchmarking: 27 rows each, built with COPY); they are
+deleted at the end unless --keep (at 100,000 cases drop the scratch database instead: the delete takes long).
+
+The table (PostgreSQL only): each request is timed `--repeat` times alternating with its baseline (median), so a
+change in the machine's load hits both alike; the baselines are hand-written SQL on the same tables
+(cases.benchmarking says what each returns and leaves out). Reads go through the in-process test client (no HTTP)
+and, unless --no-gunicorn, through gunicorn (2 sync workers) for the p50 and throughput rows.
 
 Each export's memory is measured in a child process of its own (`--export-child PATH`), which signs in, warms up
 on a small request, then reads the whole export as a client would: it reports the peak RSS (VmHWM) before the
@@ -14,12 +21,14 @@ export and after it, so the difference is what the export itself needed.
 
 import argparse
 import json
+import math
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
-from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -28,12 +37,10 @@ from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from cases.models import Case, Intervention, LabResult, Mechanism, Source, Tumor
+from cases import benchmarking
+from cases.models import Case, Intervention, LabResult, Source, registry_id
 from cases.rows import ROW_KINDS
-from cases.services import cases_refresh_derived
 
-MECHANISMS = ["humoral_pthrp", "local_osteolytic", "calcitriol_mediated"]
-SITES = ["breast", "lung", "kidney", "prostate"]
 EXPORTS = [
     "/api/v1/exports/cases.csv",
     "/api/v1/exports/labs.csv",
@@ -132,6 +139,16 @@ class Command(BaseCommand):
         parser.add_argument("--keep", action="store_true")
         parser.add_argument("--exports", action="store_true", help="Measure only the exports (time, size, peak RSS).")
         parser.add_argument("--export-child", metavar="PATH", help=argparse.SUPPRESS)
+        parser.add_argument("--copy-child", metavar="PATH", help=argparse.SUPPRESS)
+        parser.add_argument(
+            "--imports", type=int, default=100, help="Cases in the table's bulk-import row (default 100)."
+        )
+        parser.add_argument(
+            "--no-gunicorn",
+            dest="gunicorn",
+            action="store_false",
+            help="Skip the rows served by gunicorn (p50 over HTTP, throughput with 4 connections).",
+        )
         parser.add_argument(
             "--writes",
             type=int,
@@ -151,55 +168,40 @@ class Command(BaseCommand):
         keep: bool,
         exports: bool,
         export_child: str | None,
+        copy_child: str | None,
         writes: int,
+        imports: int,
+        gunicorn: bool,
         **options,
     ):
         if export_child:
             return self._export_child(export_child)
         if writes:
             return self._measure_writes(writes, repeat)
-        started = time.perf_counter()
-        created = self._fill(cases) if cases else []  # --cases 0 --exports: measure the data a --keep run left
+        if copy_child:
+            return self._copy_child(copy_child)
+        load = os.getloadavg()
         self.stdout.write(
-            f"created {cases} cases ({cases * 8} labs, {cases * 4} interventions) "
-            f"in {time.perf_counter() - started:.1f} s"
+            f"benchmark on {connection.vendor}, {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} "
+            f"{load[2]:.1f}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        )
+        started = time.perf_counter()
+        if cases:  # --cases 0: measure the data a --keep run left
+            self._fill(cases)
+        self.stdout.write(
+            f"created {cases} cases ({cases * benchmarking.ROWS_PER_CASE} rows: {cases * 16} labs, "
+            f"{cases * 4} interventions, {cases * 3} findings) in {time.perf_counter() - started:.1f} s"
         )
         user, _ = User.objects.get_or_create(username="benchmark-reviewer", defaults={"is_staff": True})
         user.groups.add(Group.objects.get(name="reviewer"))
         if exports:
             self._measure_exports()
-            if not keep:
-                self._delete()
-            return
-        if not created:
-            raise CommandError("Give --cases (at least 1) for the read-path timings.")
-        client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
-        client.force_login(user)
-        first = created[0].registry_id
-        paths = [
-            "/api/v1/cases/?page_size=100",
-            f"/api/v1/cases/{first}/",
-            "/api/v1/exports/cases.csv",
-            "/api/v1/exports/labs.csv",
-            "/api/v1/analytics/summary/",
-            "/api/v1/analytics/interventions/",
-            "/api/v1/analytics/trajectories/?align=first_calcium_directed",
-            "/admin/cases/case/",
-            f"/admin/cases/case/{created[0].pk}/change/",
-            f"/admin/cases/case/{created[0].pk}/full-history/",
-            "/dashboard/",
-        ]
-        self.stdout.write(f"{'request':62} {'median ms':>10} {'queries':>8}")
-        for path in paths:
-            timings = []
-            for _ in range(repeat):
-                with CaptureQueriesContext(connection) as queries:
-                    t0 = time.perf_counter()
-                    response = client.get(path)
-                    timings.append((time.perf_counter() - t0) * 1000)
-                if response.status_code != 200:
-                    raise CommandError(f"{path} answered {response.status_code}")
-            self.stdout.write(f"{path:62} {statistics.median(timings):10.0f} {len(queries.captured_queries):8d}")
+        else:
+            if connection.vendor != "postgresql":
+                raise CommandError("The table's baselines are PostgreSQL SQL: run it on PostgreSQL.")
+            self._table(user, repeat, imports, gunicorn)
+        load = os.getloadavg()
+        self.stdout.write(f"load average at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
         if not keep:
             self._delete()
 
@@ -293,53 +295,346 @@ class Command(BaseCommand):
         )
 
     @transaction.atomic
-    def _fill(self, n: int) -> list[Case]:
+    def _fill(self, n: int) -> None:
         source = Source.objects.create(kind="case_report", citation="benchmark", title="benchmark source")
-        cases = Case.objects.bulk_create(
-            Case(
-                source=source,
-                title=f"benchmark case {i}",
-                disorder="hypercalcemia",
-                age_years=40 + i % 50,
-                sex="female" if i % 2 else "male",
-                index_event="presentation",
+        benchmarking.fill(n, source)
+
+    # --- the issue's table: each row against its baseline, interleaved -------------------------------------
+
+    def _row(self, name: str, registry: str, baseline: str = "—", ratio: str = "—", goal: str = "") -> None:
+        self.stdout.write(f"| {name} | {registry} | {baseline} | {ratio} | {goal} |")
+        self.stdout.flush()
+
+    def _interleaved(self, registry, baseline, repeat: int) -> tuple[list[float], list[float], object, object]:
+        """Each call `repeat` times, alternating (so that a change in the machine's load hits both alike)."""
+        times_r, times_b, out_r, out_b = [], [], None, None
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            out_r = registry()
+            times_r.append((time.perf_counter() - t0) * 1000)
+            if baseline is not None:
+                t0 = time.perf_counter()
+                out_b = baseline()
+                times_b.append((time.perf_counter() - t0) * 1000)
+        return times_r, times_b, out_r, out_b
+
+    def _table(self, user, repeat: int, imports: int, gunicorn: bool) -> None:
+        client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
+        client.force_login(user)
+        raw = connection.connection  # psycopg's own connection: the baselines skip Django entirely
+        n_cases = Case.objects.count()
+        last_pk = Case.objects.order_by("-pk").values_list("pk", flat=True).first()
+        first_pk = Case.objects.order_by("pk").values_list("pk", flat=True).first()
+
+        def sql(statement: str, params=()):
+            def run():
+                with raw.cursor() as cursor:
+                    cursor.execute(statement, params)
+                    rows = cursor.fetchall()
+                return b"".join(str(v).encode() for row in rows for v in row)  # served as bytes
+
+            return run
+
+        def get(path: str):
+            def run():
+                with CaptureQueriesContext(connection) as queries:
+                    response = client.get(path)
+                if response.status_code != 200:
+                    raise CommandError(f"{path} answered {response.status_code}: {response.content[:300]!r}")
+                body = b"".join(response.streaming_content) if response.streaming else response.content
+                run.queries = len(queries.captured_queries)
+                return body
+
+            return run
+
+        def med(values):
+            return statistics.median(values)
+
+        self.stdout.write(
+            f"\n{n_cases} cases; in-process Django test client (no HTTP) unless a row says gunicorn; median of "
+            f"{repeat}, registry and baseline alternating; q = queries per request\n"
+        )
+        self.stdout.write("| request | registry | baseline | ratio | goal |\n|---|---|---|---|---|")
+        pages = {}
+        for size in (50, 100):
+            registry = get(f"/api/v1/cases/?page_size={size}")
+            tr, tb, body_r, body_b = self._interleaved(registry, sql(benchmarking.LIST_PAGE, (size, 0)), repeat)
+            pages[size] = (med(tr), med(tb))
+            self._row(
+                f"case list, {size} per page (in-process)",
+                f"{med(tr):.0f} ms, {len(body_r) / 1000:.0f} KB, {registry.queries} q",
+                f"{med(tb):.0f} ms, {len(body_b) / 1000:.0f} KB",
+                f"{med(tr) / med(tb):.1f}×",
+                "≤ 2×",
             )
-            for i in range(n)
+        # Deep pages: a numbered page near the end and a cursor page near the end, each against page 1.
+        size = 50
+        last_page = max(1, math.ceil(n_cases / size) - 1)
+        tr_deep, tb_deep, _, _ = self._interleaved(
+            get(f"/api/v1/cases/?page_size={size}&page={last_page}"),
+            sql(benchmarking.LIST_PAGE, (size, (last_page - 1) * size)),
+            repeat,
         )
-        Tumor.objects.bulk_create(
-            Tumor(case=c, site=SITES[i % 4], icdo3_topography="C50.9") for i, c in enumerate(cases)
+        tr_cursor, tb_cursor, _, _ = self._interleaved(
+            get(f"/api/v1/cases/?page_size={size}&cursor={last_pk - 2 * size}"),
+            sql(benchmarking.LIST_AFTER, (last_pk - 2 * size, size)),
+            repeat,
         )
-        Mechanism.objects.bulk_create(
-            Mechanism(case=c, code=MECHANISMS[i % 3], certainty="probable") for i, c in enumerate(cases)
+        p1r, p1b = pages[50]
+        self._row(
+            "case list, a page near the end vs page 1 (50 per page)",
+            f"page={last_page}: {med(tr_deep) / p1r:.2f}× page 1; cursor=: {med(tr_cursor) / p1r:.2f}×",
+            f"OFFSET: {med(tb_deep) / p1b:.2f}×; WHERE id >: {med(tb_cursor) / p1b:.2f}×",
+            f"cursor {med(tr_cursor):.0f} ms vs {med(tb_cursor):.0f} ms",
+            "≤ 1.2× with `cursor=`",
         )
-        interventions = Intervention.objects.bulk_create(
-            Intervention(
-                case=c,
-                sequence=2 * k + 1,
-                day=3 * k,
-                category="drug",
-                agent_text=f"drug {k}",
-                intent="calcium_directed" if k == 0 else "cancer_directed",
-                calcium_response="partial",
+        registry = get(f"/api/v1/cases/{registry_id(first_pk)}/")
+        tr, tb, body_r, body_b = self._interleaved(registry, sql(benchmarking.ONE_CASE, (first_pk,)), repeat)
+        self._row(
+            "one case (in-process)",
+            f"{med(tr):.1f} ms, {len(body_r) / 1000:.1f} KB, {registry.queries} q",
+            f"{med(tb):.1f} ms, {len(body_b) / 1000:.1f} KB",
+            f"{med(tr) / med(tb):.1f}×",
+            "≤ 2×",
+        )
+        if gunicorn:
+            self._gunicorn_rows(client, raw, first_pk, repeat)
+        analytics_rows = [
+            ("`analytics/summary/`", "/api/v1/analytics/summary/", [benchmarking.SUMMARY], "≤ 2×, < 1 s"),
+            ("`analytics/interventions/`", "/api/v1/analytics/interventions/", benchmarking.INTERVENTIONS,
+             "≤ 3×, < 1 s"),
+        ]  # fmt: skip
+        for name, path, statements, goal in analytics_rows:
+            registry = get(path)
+
+            def baseline(statements=statements):
+                return b"".join(sql(statement)() for statement in statements)
+
+            tr, tb, _, _ = self._interleaved(registry, baseline, repeat)
+            self._row(
+                name,
+                f"{med(tr):.0f} ms, {registry.queries} q",
+                f"{med(tb):.0f} ms (hand SQL)",
+                f"{med(tr) / med(tb):.1f}×",
+                goal,
             )
-            for c in cases
-            for k in range(4)
+        path = "/api/v1/analytics/trajectories/?align=first_calcium_directed"
+        registry = get(path)
+        tr, tb, body, _ = self._interleaved(registry, sql(benchmarking.TRAJECTORIES), repeat)
+        child = self._child("--export-child", path)
+        self._row(
+            "`analytics/trajectories/` (one page: 500 cases, the cap)",
+            f"{med(tr):.0f} ms, {len(body) / 1e6:.1f} MB, {registry.queries} q, peak RSS {child['peak_rss_mb']:.0f} MB "
+            f"({child['rss_before_mb']:.0f} MB before)",
+            f"{med(tb):.0f} ms (hand SQL)",
+            f"{med(tr) / med(tb):.1f}×",
+            "paginated or capped; < 150 MB RSS",
         )
-        LabResult.objects.bulk_create(
-            LabResult(
-                case=c,
-                sequence=k + 1,
-                day=k,
-                analyte="calcium_total",
-                unit="mg/dL",
-                value=Decimal(14) - Decimal(k) / 2 + Decimal(i % 7) / 10,
-                ref_low=Decimal("8.5"),
-                ref_high=Decimal("10.2"),
+        for path in benchmarking.EXPORT_COPIES:
+            r, b = self._child("--export-child", path), self._child("--copy-child", path)
+            self._row(
+                f"`{path.removeprefix('/api/v1/')}` (all, own process)",
+                f"{r['seconds']:.1f} s, {r['bytes'] / 1e6:.0f} MB, peak RSS {r['peak_rss_mb']:.0f} MB "
+                f"({r['rss_before_mb']:.0f} MB before)"
+                f"{', streamed' if r['streamed'] else ', NOT streamed'}",
+                f"{b['seconds']:.1f} s, {b['bytes'] / 1e6:.0f} MB, peak RSS {b['peak_rss_mb']:.0f} MB "
+                f"({b['rss_before_mb']:.0f} MB before; COPY)",
+                f"{r['seconds'] / b['seconds']:.1f}×",
+                "streamed, < 150 MB RSS, ≤ 2×",
             )
-            for i, c in enumerate(cases)
-            for k in range(8)
+        registry = get("/dashboard/")
+        tr, _, body, _ = self._interleaved(registry, None, 1)
+        self._row("`/dashboard/` (once)", f"{med(tr):.0f} ms, {len(body) / 1e3:.0f} KB, {registry.queries} q",
+                  goal="< 1 s, size bounded")  # fmt: skip
+        registry = get("/admin/cases/case/")
+        tr, tb, _, _ = self._interleaved(registry, sql(benchmarking.ADMIN_CHANGELIST), repeat)
+        self._row(
+            "admin changelist",
+            f"{med(tr):.0f} ms, {registry.queries} q",
+            f"{med(tb):.1f} ms",
+            f"{med(tr) / med(tb):.0f}×",
+            "< 100 ms",
         )
-        if len(interventions) != 4 * n:
-            raise CommandError("bulk insert lost interventions")
-        cases_refresh_derived(Case.objects.filter(title__startswith="benchmark case"))
-        return cases
+        registry = get(f"/admin/cases/case/{first_pk}/change/")
+        tr, _, body, _ = self._interleaved(registry, None, repeat)
+        self._row("admin case page", f"{med(tr):.0f} ms, {registry.queries} q, {len(body) / 1e3:.0f} KB HTML",
+                  goal="< 150 ms")  # fmt: skip
+        self._write_rows(repeat, imports)
+
+    def _write_rows(self, repeat: int, documents: int) -> None:
+        """A 27-row case created through the API; then `documents` of them imported in one call
+        (cases.document.import_cases: validated, with history) against COPY of exactly the rows the import
+        wrote (benchmarking.clone of the imported cases). Everything is rolled back."""
+        from cases.document import import_cases
+
+        with transaction.atomic():
+            user, _ = User.objects.get_or_create(username="benchmark-curator", defaults={"is_staff": True})
+            user.groups.add(Group.objects.get(name="curator"))
+            source = Source.objects.create(kind="case_report", citation="benchmark", title="benchmark source")
+            document = write_document(source.pk)
+            rows = 1 + sum(len(document[relation]) for relation in ROW_KINDS)  # the case and its rows
+            client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
+            client.force_login(user)
+            timings = []
+            for _ in range(repeat):
+                with CaptureQueriesContext(connection) as queries:
+                    t0 = time.perf_counter()
+                    response = client.post("/api/v1/cases/", document, content_type="application/json")
+                    timings.append((time.perf_counter() - t0) * 1000)
+                if response.status_code != 201:
+                    raise CommandError(f"create answered {response.status_code}: {response.content[:300]!r}")
+            self._row(
+                f"create one {rows - 1}-row case (POST)",
+                f"{statistics.median(timings):.0f} ms, {len(queries.captured_queries)} queries",
+                goal="≤ 30 queries",
+            )
+            t0 = time.perf_counter()
+            imported = import_cases([document] * documents, user=user)
+            seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            copied = benchmarking.clone([c.pk for c in imported], documents, title="benchmark case (copy) {i}")
+            baseline = time.perf_counter() - t0
+            total = rows * documents
+            self._row(
+                f"bulk import, {documents} cases ({total} rows)",
+                f"{documents / seconds:.1f} cases/s = {total / seconds:,.0f} rows/s",
+                f"COPY of the same {copied} rows: {copied / baseline:,.0f} rows/s",
+                f"1/{(total / seconds) and (copied / baseline) / (total / seconds):,.0f}",
+                "≥ 10,000 validated rows/s (1/20 of COPY), history complete",
+            )
+            transaction.set_rollback(True)
+
+    def _child(self, flag: str, path: str) -> dict:
+        child = subprocess.run(  # noqa: S603 (our own command)
+            [sys.executable, str(settings.BASE_DIR / "manage.py"), "benchmark", flag, path],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(child.stdout.strip().splitlines()[-1])
+
+    def _copy_child(self, path: str) -> None:
+        """The export's baseline in a process of its own: COPY ... TO STDOUT, read as a client would."""
+        connection.ensure_connection()
+        before = peak_rss_kib()
+        started = time.perf_counter()
+        size = 0
+        with connection.connection.cursor() as cursor:
+            with cursor.copy(benchmarking.EXPORT_COPIES[path]) as copy:
+                for block in copy:
+                    size += len(block)
+        seconds = time.perf_counter() - started
+        self.stdout.write(
+            json.dumps(
+                {
+                    "path": path,
+                    "seconds": seconds,
+                    "bytes": size,
+                    "streamed": True,
+                    "rss_before_mb": before / 1024,
+                    "peak_rss_mb": peak_rss_kib() / 1024,
+                }
+            )
+        )
+
+    def _gunicorn_rows(self, client: Client, raw, first_pk: int, repeat: int) -> None:
+        """The list and a case over HTTP from gunicorn (2 sync workers, one per core), p50 of sequential
+        requests; then throughput with 4 connections for 10 s against 4 database connections running the
+        baseline's SQL (no HTTP in the baseline)."""
+        import http.client
+        import threading
+
+        port = 8700 + os.getpid() % 200
+        env = {**os.environ, "ALLOWED_HOSTS": "127.0.0.1"}
+        server = subprocess.Popen(  # noqa: S603 (our own server)
+            [str(Path(sys.executable).parent / "gunicorn"), "registry.wsgi:application", "-w", "2", "-b",
+             f"127.0.0.1:{port}", "--log-level", "warning"],
+            cwd=settings.BASE_DIR, env=env,
+        )  # fmt: skip
+        cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        try:
+            for _ in range(100):
+                try:
+                    http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/")
+                    break
+                except OSError:
+                    time.sleep(0.2)
+
+            def fetch(conn, path):
+                conn.request("GET", path, headers={"Cookie": cookie, "Host": "127.0.0.1"})
+                response = conn.getresponse()
+                body = response.read()
+                if response.status != 200:
+                    raise CommandError(f"gunicorn {path}: {response.status} {body[:200]!r}")
+                return body
+
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            for name, path, statement, params in (
+                ("case list, 50 per page (gunicorn, p50)", "/api/v1/cases/?page_size=50",
+                 benchmarking.LIST_PAGE, (50, 0)),
+                ("one case (gunicorn, p50)", f"/api/v1/cases/{registry_id(first_pk)}/",
+                 benchmarking.ONE_CASE, (first_pk,)),
+            ):  # fmt: skip
+                fetch(conn, path)  # each worker warms up
+                fetch(conn, path)
+
+                def baseline(statement=statement, params=params):
+                    with raw.cursor() as cursor:
+                        cursor.execute(statement, params)
+                        return cursor.fetchone()[0].encode()
+
+                tr, tb, body_r, body_b = self._interleaved(lambda path=path: fetch(conn, path), baseline, repeat)
+                self._row(
+                    name,
+                    f"{statistics.median(tr):.1f} ms, {len(body_r) / 1000:.0f} KB",
+                    f"{statistics.median(tb):.1f} ms, {len(body_b) / 1000:.0f} KB",
+                    f"{statistics.median(tr) / statistics.median(tb):.1f}×",
+                    "≤ 2×",
+                )
+
+            def throughput(work) -> float:
+                done, stop = [0] * 4, time.perf_counter() + 10
+
+                def loop(k):
+                    state = work()
+                    while time.perf_counter() < stop:
+                        state()
+                        done[k] += 1
+
+                threads = [threading.Thread(target=loop, args=(k,)) for k in range(4)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                return sum(done) / 10
+
+            def http_worker():
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+                return lambda: fetch(c, "/api/v1/cases/?page_size=50")
+
+            def sql_worker():
+                import psycopg
+
+                params = connection.get_connection_params()
+                params.pop("cursor_factory", None)
+                params.pop("context", None)
+                db = psycopg.connect(**params, autocommit=True)
+
+                def run():
+                    with db.cursor() as cursor:
+                        cursor.execute(benchmarking.LIST_PAGE, (50, 0))
+                        cursor.fetchone()[0].encode()
+
+                return run
+
+            registry_rps, baseline_rps = throughput(http_worker), throughput(sql_worker)
+            self._row(
+                "throughput, 50 per page, 4 connections (gunicorn, 2 workers; baseline: 4 psycopg connections)",
+                f"{registry_rps:.1f} req/s",
+                f"{baseline_rps:.1f} req/s",
+                f"{baseline_rps / registry_rps:.1f}×",
+                "≤ 2×",
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
