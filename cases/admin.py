@@ -49,6 +49,7 @@ from .services import (
     case_delete,
     case_edit,
     case_transition,
+    lab_links_write,
     reference_check_change,
 )
 from .vocabularies import MechanismAgreement, MechanismCode, TumorSite, mechanism_contradiction
@@ -184,18 +185,18 @@ class LabFormSet(NamedRowFormSet):
 
     def clean(self) -> None:
         for form in self.forms:
-            prefix = getattr(form, "new_intervention", None)
-            if not prefix or (self.can_delete and self._should_delete_form(form)):
+            if self.can_delete and self._should_delete_form(form):
                 continue
-            n = int(prefix.rsplit("-", 1)[1])
-            try:
-                total = int(self.data.get("interventions-TOTAL_FORMS", 0))
-            except ValueError:
-                total = 0
-            if n >= total or not self.data.get(f"{prefix}-category"):
-                form.add_error("follows_intervention", "The intervention it follows is not on the page any more.")
-            elif self.data.get(f"{prefix}-DELETE"):
-                form.add_error("follows_intervention", "The intervention it follows is being deleted.")
+            for prefix in getattr(form, "new_interventions", ()):
+                n = int(prefix.rsplit("-", 1)[1])
+                try:
+                    total = int(self.data.get("interventions-TOTAL_FORMS", 0))
+                except ValueError:
+                    total = 0
+                if n >= total or not self.data.get(f"{prefix}-category"):
+                    form.add_error("follows", "The intervention it follows is not on the page any more.")
+                elif self.data.get(f"{prefix}-DELETE"):
+                    form.add_error("follows", "The intervention it follows is being deleted.")
         super().clean()
 
 
@@ -286,35 +287,45 @@ class CaseRowForm(forms.ModelForm):
 NEW_INTERVENTION = re.compile(r"^new:(interventions-\d+)$")
 
 
-class FollowsInterventionField(forms.ModelChoiceField):
-    """A saved intervention of the case, or the token of one added in the same save (checked by LabFormSet)."""
+class FollowsInterventionsField(forms.TypedMultipleChoiceField):
+    """The case's saved interventions a lab follows (several for a combination), and tokens of interventions added
+    in the same save (checked by LabFormSet). Choices are set per request by LabResultInline."""
 
-    def to_python(self, value):
-        if isinstance(value, str) and NEW_INTERVENTION.match(value):
-            return value
-        return super().to_python(value)
+    def __init__(self, **kwargs):
+        super().__init__(
+            required=False,
+            label="Follows interventions",
+            help_text="The interventions this result is reported after, where the source links them (hold Ctrl or "
+            "⌘ to choose several).",
+            widget=forms.SelectMultiple(attrs={"size": 3}),
+            **kwargs,
+        )
 
-    def validate(self, value):
-        if not (isinstance(value, str) and NEW_INTERVENTION.match(value)):
-            super().validate(value)
+    def valid_value(self, value) -> bool:
+        return bool(NEW_INTERVENTION.match(str(value))) or super().valid_value(value)
 
 
 class LabResultForm(CaseRowForm):
-    new_intervention: str | None = None  # the form prefix of an intervention added in the same save
+    new_interventions: tuple[str, ...] = ()  # the form prefixes of interventions added in the same save
+    follows = FollowsInterventionsField()
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, follows_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
-        field = self.fields.get("follows_intervention")
-        token = self.data.get(self.add_prefix("follows_intervention")) if self.is_bound else None
-        if field is not None and token and NEW_INTERVENTION.match(token):
-            field.choices = [*field.choices, (token, "The intervention added on this page")]  # shown again on errors
+        field = self.fields["follows"]
+        field.choices = list(follows_choices)
+        if self.instance.pk is not None:
+            self.initial.setdefault("follows", [str(pk) for pk in self.instance.followed_ids()])
+        tokens = [t for t in (self.data.getlist(self.add_prefix("follows")) if self.is_bound else [])]
+        for token in tokens:
+            if NEW_INTERVENTION.match(token):
+                field.choices = [*field.choices, (token, "The intervention added on this page")]  # shown on errors
 
     def clean(self) -> dict:
         cleaned = super().clean()
-        follows = cleaned.get("follows_intervention")
-        if isinstance(follows, str):  # a token: linked when the interventions are saved (CaseAdmin.save_formset)
-            self.new_intervention = NEW_INTERVENTION.match(follows)[1]
-            cleaned["follows_intervention"] = None
+        follows = cleaned.get("follows") or []
+        # Tokens: linked when the interventions are saved (CaseAdmin.save_formset).
+        self.new_interventions = tuple(NEW_INTERVENTION.match(v)[1] for v in follows if NEW_INTERVENTION.match(v))
+        self.followed_pks = {int(v) for v in follows if not NEW_INTERVENTION.match(v)}
         # A lab entered only as a word ("elevated") keeps no unit: the page preselects one when the analyte is
         # chosen (lab_units.js), before the curator knows there will be no number.
         if all(cleaned.get(name) is None for name in ("value", "value_high", "ref_low", "ref_high")):
@@ -407,25 +418,32 @@ class LabResultInline(CaseInlineMixin, admin.StackedInline):
     fieldsets = _row_fieldsets(
         ("sequence", "analyte", "comparator", "value", "value_high", "unit", "qualitative", "ref_low", "ref_high")
         + ("day",),
-        ("value_is_approximate", "unit_not_reported", *TIMING_DETAILS, "follows_intervention", *QUOTE_FIELDS),
+        ("value_is_approximate", "unit_not_reported", *TIMING_DETAILS, "follows", *QUOTE_FIELDS),
     )
 
     class Media:
         js = ("cases/lab_units.js", "cases/new_interventions.js")
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name != "follows_intervention":
-            return super().formfield_for_foreignkey(db_field, request, **kwargs)
-        case_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
-        kwargs["queryset"] = Intervention.objects.filter(case_id=case_id).select_related("agent")
-        kwargs["form_class"] = FollowsInterventionField
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        # The case's interventions, read once per request: every lab row's select shares this list (a
-        # ModelChoiceField would otherwise query them again for each row). Validation still uses the queryset.
-        if not hasattr(request, "_follows_intervention_choices"):
-            request._follows_intervention_choices = list(field.choices)
-        field.choices = request._follows_intervention_choices
-        return field
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("follow_links")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        """Every lab row's "follows interventions" offers the case's interventions, read once per request."""
+        choices = [
+            (str(i.pk), str(i))
+            for i in (obj.interventions.select_related("agent") if obj is not None and obj.pk else ())
+        ]
+        formset = super().get_formset(request, obj, **kwargs)
+        form = formset.form
+        formset.form = type(form.__name__, (form,), {"__init__": _with_choices(form.__init__, choices)})
+        return formset
+
+
+def _with_choices(init, choices):
+    def __init__(self, *args, **kwargs):
+        init(self, *args, follows_choices=choices, **kwargs)
+
+    return __init__
 
 
 class InterventionInline(CaseInlineMixin, admin.StackedInline):
@@ -944,13 +962,22 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
         # Labs may follow an intervention added in this save (LabResultForm.new_intervention, a form prefix): the
         # interventions' inline is saved before the labs' (CaseAdmin.inlines), keeping {form prefix: saved row}.
         saved_interventions = request.__dict__.setdefault("_saved_interventions", {})
-        for form in formset.forms:
-            if getattr(form, "new_intervention", None) and form.instance in instances:
-                form.instance.follows_intervention = saved_interventions[form.new_intervention]
         for row in instances:
             row.save()
         if formset.model is Intervention:
             saved_interventions.update({form.prefix: form.instance for form in formset.forms if form.instance.pk})
+        if formset.model is LabResult:
+            # The links of every lab on the page (those of the others stay as they are), as cases.services writes
+            # a document's: only the links that change are written, with the edit's user and reason.
+            deleted = {row.pk for row in formset.deleted_objects}
+            shown = [f for f in formset.forms if f.instance.pk and f.instance.pk not in deleted and f.has_changed()]
+            wanted = set()
+            for f in shown:
+                followed = set(getattr(f, "followed_pks", ()))
+                followed |= {saved_interventions[p].pk for p in getattr(f, "new_interventions", ())}
+                wanted |= {(f.instance.pk, i) for i in followed}
+            if shown:
+                lab_links_write(form.instance, wanted, labs={f.instance.pk for f in shown})
         formset.save_m2m()
 
     def response_change(self, request, obj: Case):

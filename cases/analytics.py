@@ -199,7 +199,7 @@ def trajectories(cases: QuerySet[Case], align: str = "index") -> list[dict]:
     for case in cases.prefetch_related("labs", "interventions__agent"):
         labs = list(case.labs.all())
         interventions = [i for i in case.interventions.all() if i.status == InterventionStatus.ADMINISTERED]
-        points = measures.calcium_points(lab.as_measurement() for lab in labs)
+        points = measures.calcium_points(lab.as_measurement(links=False) for lab in labs)
         anchor, aligned = 0, True
         if align == "first_calcium_directed":
             first = next((i for i in interventions if i.intent == "calcium_directed"), None)

@@ -249,7 +249,7 @@ class InterpretationSerializer(serializers.Serializer):
 
 
 class LabResultSerializer(RowSerializer):
-    not_model_fields = ("id", "case", "follows_intervention_index")
+    not_model_fields = ("id", "case", "follows_intervention_index", "follows_intervention_indexes")
 
     value = DecimalNumberField()
     value_high = DecimalNumberField()
@@ -259,7 +259,16 @@ class LabResultSerializer(RowSerializer):
         required=False,
         allow_null=True,
         min_value=0,
-        help_text="Position (0-based) in this case's interventions list of the intervention this result follows.",
+        help_text="Position (0-based) in this case's interventions list of the intervention this result follows; "
+        "when it follows several, the first of follows_intervention_indexes. Kept for compatibility: writing it "
+        "alone links the result to that one intervention (null: to none).",
+    )
+    follows_intervention_indexes = serializers.ListField(
+        child=serializers.IntegerField(min_value=0),
+        required=False,
+        help_text="Positions (0-based) in this case's interventions list of every intervention this result follows "
+        "(several for a combination the source reports one result after), in ascending order. Sent together with "
+        "follows_intervention_index, that one must be the first of these (or null for an empty list).",
     )
     loinc = serializers.CharField(read_only=True, allow_null=True)
     si = serializers.SerializerMethodField()
@@ -284,6 +293,7 @@ class LabResultSerializer(RowSerializer):
             "ref_high",
             *TIMING,
             "follows_intervention_index",
+            "follows_intervention_indexes",
             "quote",
             "notes",
             "si",
@@ -294,7 +304,9 @@ class LabResultSerializer(RowSerializer):
     def to_representation(self, instance: LabResult) -> dict:
         data = super().to_representation(instance)
         index = self.context.get("intervention_index", {})
-        data["follows_intervention_index"] = index.get(instance.follows_intervention_id)
+        positions = sorted(index[pk] for pk in instance.followed_ids() if pk in index)
+        data["follows_intervention_index"] = positions[0] if positions else None
+        data["follows_intervention_indexes"] = positions
         return data
 
     def _in_unit(self, obj: LabResult, target: str) -> dict | None:
@@ -673,11 +685,7 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
             else (self.instance.interventions.count() if self.instance else 0)
         )
         for n, lab in enumerate(attrs.get("labs") or []):
-            index = lab.get("follows_intervention_index")
-            if index is not None and index >= n_interventions:
-                errors[f"labs[{n}].follows_intervention_index"] = (
-                    f"There is no intervention at position {index}; this case has {n_interventions}."
-                )
+            errors.update(_follows_errors(n, lab, n_interventions))
         codes = [m["code"] for m in attrs.get("mechanisms") or []]
         for n, code in enumerate(codes):
             if code in codes[:n]:
@@ -686,6 +694,32 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+def _follows_errors(n: int, lab: dict, n_interventions: int) -> dict[str, str]:
+    """Check a lab's links to interventions and leave them in lab["follows_intervention_indexes"] (sorted), from
+    either field: the list, or the single index of the older clients (null or absent: none)."""
+    single = lab.pop("follows_intervention_index", None)
+    given = "follows_intervention_indexes" in lab
+    indexes = lab.pop("follows_intervention_indexes", None) or []
+    if not given:
+        indexes = [] if single is None else [single]
+    elif single is not None and (not indexes or single != min(indexes)):
+        return {
+            f"labs[{n}].follows_intervention_index": "It disagrees with follows_intervention_indexes: send one of "
+            "them, or this one as the first of the list."
+        }
+    errors = {}
+    for index in indexes:
+        if index >= n_interventions:
+            field = "follows_intervention_indexes" if given else "follows_intervention_index"
+            errors[f"labs[{n}].{field}"] = (
+                f"There is no intervention at position {index}; this case has {n_interventions}."
+            )
+    if len(set(indexes)) != len(indexes):
+        errors[f"labs[{n}].follows_intervention_indexes"] = "An intervention is listed twice."
+    lab["follows_intervention_indexes"] = sorted(set(indexes))
+    return errors
 
 
 def flatten(detail, prefix: str = "") -> list[dict]:

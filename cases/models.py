@@ -321,7 +321,7 @@ class CaseQuerySet(models.QuerySet):
             "metastases",
             models.Prefetch("mechanisms", Mechanism.objects.select_related("suspect_agent")),
             "findings",
-            "labs",
+            models.Prefetch("labs", LabResult.objects.prefetch_related("follow_links")),
             models.Prefetch("interventions", Intervention.objects.select_related("agent")),
         )
 
@@ -583,8 +583,11 @@ class Case(InMemoryConstraints):
 
     def calcium_summary(self) -> measures.CalciumSummary:
         """Derived calcium measures; uses prefetched labs and interventions when present."""
+        labs = self.labs.all()
+        if "labs" not in getattr(self, "_prefetched_objects_cache", {}):
+            labs = labs.prefetch_related("follow_links")  # the interventions each follows: one query, not one per lab
         return measures.calcium_summary(
-            [lab.as_measurement() for lab in self.labs.all()],
+            [lab.as_measurement() for lab in labs],
             [i.as_treatment() for i in self.interventions.all()],
             self.disorder,
         )
@@ -1054,13 +1057,13 @@ class LabResult(CaseChild):
         blank=True,
         help_text="As reported, in the same unit.",
     )
-    follows_intervention = models.ForeignKey(
+    follows_interventions = models.ManyToManyField(
         Intervention,
-        on_delete=models.SET_NULL,
-        null=True,
+        through="LabFollows",
         blank=True,
         related_name="labs_after",
-        help_text="The intervention this result is reported after, where the source links them.",
+        help_text="The interventions this result is reported after, where the source links them (one, or several "
+        "given together, e.g. a two-drug combination).",
     )
     notes = models.TextField(blank=True)
 
@@ -1182,8 +1185,6 @@ class LabResult(CaseChild):
                     f"{format(number.normalize(), 'f')} {self.unit} is not a possible {a.in_sentence}"
                     f" (at most {format(limit.normalize(), 'f')} {self.unit}); check the number and its unit."
                 )
-        if self.follows_intervention_id and self.case_id and self.follows_intervention.case_id != self.case_id:
-            errors["follows_intervention"] = "The intervention belongs to another case."
         if errors:
             raise ValidationError(errors)
 
@@ -1205,7 +1206,8 @@ class LabResult(CaseChild):
             "ref_high": convert(self.ref_high),
         }
 
-    def as_measurement(self) -> measures.Measurement:
+    def as_measurement(self, links: bool = True) -> measures.Measurement:
+        """links=False: without the interventions it follows (a caller that plots values needs no links)."""
         return measures.Measurement(
             id=self.pk,
             analyte=self.analyte,
@@ -1218,8 +1220,16 @@ class LabResult(CaseChild):
             qualitative=self.qualitative,
             ref_low=self.ref_low,
             ref_high=self.ref_high,
-            follows=self.follows_intervention_id,
+            follows=self.followed_ids() if links else (),
         )
+
+    def followed_ids(self) -> tuple:
+        """The ids of the interventions this result follows, from the prefetched links when loaded (no query)."""
+        if self.pk is None:
+            return ()
+        cache = getattr(self, "_prefetched_objects_cache", {})
+        links = cache["follow_links"] if "follow_links" in cache else self.follow_links.all()
+        return tuple(sorted(link.intervention_id for link in links))
 
     def interpretation(self) -> measures.Interpretation:
         return measures.interpret(
@@ -1232,6 +1242,40 @@ class LabResult(CaseChild):
             ref_low=self.ref_low,
             ref_high=self.ref_high,
         )
+
+
+class LabFollows(models.Model):
+    """A lab result follows an intervention (the source links them): the many-to-many between LabResult and
+    Intervention, with the case kept so that the case's history lists the links (by label) and a revert restores
+    them. Both rows belong to that case (cases.services and the admin check it before writing)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    lab = models.ForeignKey(LabResult, on_delete=models.CASCADE, related_name="follow_links")
+    intervention = models.ForeignKey(Intervention, on_delete=models.CASCADE, related_name="+")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["lab", "intervention"]
+        verbose_name = "lab follows intervention"
+        verbose_name_plural = "labs follow interventions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lab", "intervention"],
+                name="labfollows_once",
+                violation_error_message="A lab can follow an intervention once.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        lab = self.lab if self.lab_id else "A deleted lab result"
+        intervention = self.intervention if self.intervention_id else "a deleted intervention"
+        return f"{lab} after {intervention}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.lab_id and self.intervention_id and self.intervention.case_id != self.lab.case_id:
+            raise ValidationError({"intervention": "The intervention belongs to another case."})
 
 
 release_version_validator = RegexValidator(

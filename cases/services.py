@@ -20,6 +20,7 @@ from .models import (
     Agent,
     Case,
     Intervention,
+    LabFollows,
     Mechanism,
     Source,
     deidentified_age,
@@ -116,10 +117,16 @@ def case_content(case_pk: int) -> tuple:
         )
         if relation == "interventions":
             intervention_position = {row["id"]: n for n, row in enumerate(rows)}
+        if relation == "labs":
+            followed: dict = {}
+            for lab_id, intervention_id in LabFollows.objects.filter(case_id=case_pk).values_list(
+                "lab_id", "intervention_id"
+            ):
+                followed.setdefault(lab_id, []).append(intervention_position.get(intervention_id))
+            for row in rows:
+                row["follows"] = tuple(sorted(followed.get(row["id"], [])))
         for row in rows:
             row.pop("id")
-            if relation == "labs":
-                row["follows_intervention_id"] = intervention_position.get(row["follows_intervention_id"])
         content.append((relation, [tuple(row.items()) for row in rows]))
     return tuple(content)
 
@@ -186,7 +193,8 @@ def cases_refresh_derived(cases, batch: int = 500) -> int:
     count = 0
     pks = list(cases.order_by("pk").values_list("pk", flat=True))
     for start in range(0, len(pks), batch):
-        chunk = list(Case.objects.filter(pk__in=pks[start : start + batch]).prefetch_related(*WRITE_ORDER))
+        chunk = Case.objects.filter(pk__in=pks[start : start + batch])
+        chunk = list(chunk.prefetch_related(*WRITE_ORDER, "labs__follow_links"))
         interventions = [i for case in chunk for i in case.compute_derived()]
         # bulk_update writes CASE WHEN id = ... per field: its cost grows with the square of its batch, keep it small
         Case.objects.bulk_update(chunk, DERIVED_FIELDS, batch_size=100)
@@ -220,12 +228,12 @@ def _check_links_kept(case: Case, interventions: list[dict]) -> None:
     kept = {data["id"] for data in interventions if data.get("id") is not None}
     labs = list(case.labs.all())
     errors = {
-        f"labs[{n}].follows_intervention_index": (
-            f"This lab follows intervention {lab.follows_intervention_id}, which the new interventions list leaves "
-            "out. Send that intervention with its id, or send the labs too."
+        f"labs[{n}].follows_intervention_indexes": (
+            f"This lab follows intervention {left_out[0]}, which the new interventions list leaves out. Send that "
+            "intervention with its id, or send the labs too."
         )
         for n, lab in enumerate(labs)
-        if lab.follows_intervention_id is not None and lab.follows_intervention_id not in kept
+        if (left_out := [pk for pk in lab.followed_ids() if pk not in kept])
     }
     if errors:
         raise DocumentError(errors)
@@ -279,20 +287,19 @@ def _sync_rows(
     blank = model(case=case)
     editable = [f for f in model._meta.concrete_fields if f.editable and not f.primary_key and f.name != "case"]
     built = []
+    follows: dict[int, list[Intervention]] = {}  # a lab's position -> the interventions it follows
     for n, data in enumerate(rows):
         data = dict(data)
         row_id = data.pop("id", None)
-        follows = data.pop("follows_intervention_index", None) if relation == "labs" else None
+        if relation == "labs":
+            follows[n] = [interventions[i] for i in data.pop("follows_intervention_indexes", None) or []]
         row = existing[row_id] if row_id is not None else model(case=case)
         for field in editable:
             setattr(row, field.attname, getattr(blank, field.attname))
         for name, value in data.items():
             setattr(row, name, value)
-        if relation == "labs":
-            row.follows_intervention = interventions[follows] if follows is not None else None
         try:
-            # The lab's intervention is one of this document's, just written: no query to check that it exists.
-            row.full_clean(exclude=["case", "follows_intervention"], validate_unique=False)
+            row.full_clean(exclude=["case"], validate_unique=False)
         except ValidationError as exc:
             raise _row_errors(relation, n, exc) from exc
         row._history_user = case._history_user
@@ -306,7 +313,27 @@ def _sync_rows(
             row._change_reason = getattr(case, "_change_reason", None)
             row.delete()
     _write_rows(model, case, [row for row in built if row.pk is not None], [row for row in built if row.pk is None])
+    if relation == "labs":
+        lab_links_write(case, {(built[n].pk, i.pk) for n, followed in follows.items() for i in followed}, new_case)
     return built
+
+
+def lab_links_write(case: Case, wanted: set[tuple[int, int]], new_case: bool = False, labs=None) -> None:
+    """Make the case's lab -> intervention links exactly `wanted` ({(lab id, intervention id)}), for every lab of
+    the case or only for those in `labs` (ids): the links no longer wanted deleted (one by one, so that the history
+    records each), the new ones inserted with their history in one INSERT each. The interventions are the case's
+    own (a document names them by position, the admin offers only the case's)."""
+    history = {"default_user": case._history_user, "default_change_reason": getattr(case, "_change_reason", None)}
+    existing = [] if new_case else list(LabFollows.objects.filter(case=case))
+    have = {(link.lab_id, link.intervention_id) for link in existing}
+    for link in existing:
+        if (link.lab_id, link.intervention_id) not in wanted and (labs is None or link.lab_id in labs):
+            link._history_user = case._history_user
+            link._change_reason = history["default_change_reason"]
+            link.delete()
+    new = [LabFollows(case=case, lab_id=lab, intervention_id=i) for lab, i in sorted(wanted - have)]
+    if new:
+        bulk_create_with_history(new, LabFollows, **history)
 
 
 def _write_rows(model, case: Case, kept: list, new: list) -> None:

@@ -28,7 +28,18 @@ from django.db.models.functions import Coalesce
 
 from . import measures, quality
 from . import vocabularies as v
-from .models import Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor, registry_id
+from .models import (
+    Case,
+    Finding,
+    Intervention,
+    LabFollows,
+    LabResult,
+    Mechanism,
+    Metastasis,
+    Source,
+    Tumor,
+    registry_id,
+)
 
 # Logical type -> (pandas dtype, R colClasses). Nullable pandas types keep NA in integer and boolean columns.
 DTYPES = {
@@ -202,9 +213,12 @@ def _cases_rows(cases: QuerySet) -> QuerySet:
     )
 
 
-def _children(model: type[models.Model], *order: str, related: tuple[str, ...] = ()) -> Callable[[QuerySet], QuerySet]:
+def _children(
+    model: type[models.Model], *order: str, related: tuple[str, ...] = (), prefetch: tuple[str, ...] = ()
+) -> Callable[[QuerySet], QuerySet]:
     def rows(cases: QuerySet) -> QuerySet:
         selected = model.objects.filter(case__in=cases.order_by().values("pk")).order_by("case_id", *order)
+        selected = selected.prefetch_related(*prefetch) if prefetch else selected  # one query per chunk
         return selected.select_related(*related) if related else selected
 
     return rows
@@ -518,15 +532,16 @@ LABS = Table(
             lambda lab: _interpretation(lab).basis,
             codes=INTERPRETATION_BASIS,
         ),
-        field(
-            LabResult,
-            "follows_intervention",
-            column="follows_intervention_id",
-            meaning="intervention_id of the intervention this result is reported after (interventions.csv).",
+        Column(
+            "follows_intervention_id",
+            "integer",
+            "intervention_id of the intervention this result is reported after (interventions.csv); of several, the "
+            "lowest (all of them: lab_follows.csv).",
+            lambda lab: next(iter(lab.followed_ids()), None),
         ),
         field(LabResult, "quote"),
     ),
-    _children(LabResult, "sequence", "id"),
+    _children(LabResult, "sequence", "id", prefetch=("follow_links",)),
 )
 
 INTERVENTIONS = Table(
@@ -596,7 +611,25 @@ INTERVENTIONS = Table(
     _children(Intervention, "sequence", "id", related=("agent",)),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (CASES, TUMORS, METASTASES, MECHANISMS, FINDINGS, LABS, INTERVENTIONS)}
+LAB_FOLLOWS = Table(
+    "lab_follows",
+    "One row per link of a lab result to an intervention it is reported after (several for a combination).",
+    (
+        CASE_ID,
+        Column("lab_id", "integer", "lab_id of the result (labs.csv).", lambda link: link.lab_id),
+        Column(
+            "intervention_id",
+            "integer",
+            "intervention_id it follows (interventions.csv).",
+            lambda link: link.intervention_id,
+        ),
+    ),
+    _children(LabFollows, "lab_id", "intervention_id"),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (CASES, TUMORS, METASTASES, MECHANISMS, FINDINGS, LABS, INTERVENTIONS, LAB_FOLLOWS)
+}
 
 
 # --- cells and streaming ----------------------------------------------------------------------------------

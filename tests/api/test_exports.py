@@ -432,6 +432,8 @@ def test_the_lab_table_gives_each_value_in_si_and_conventional_units(curator, co
     after = df.loc[a_labs[1]["id"]]  # 9.5 x 0.2495 = 2.370 -> 2.37 mmol/L; within 8.9-10.1
     assert (after["si_value"], after["interpretation"]) == (2.37, "normal")
     assert after["follows_intervention_id"] == zoledronic_acid
+    links = read_csv(curator, f"{EXPORTS}lab_follows.csv")  # every link, one row each (issue 13)
+    assert list(links.itertuples(index=False, name=None)) == [(cohort["A"]["id"], a_labs[1]["id"], zoledronic_acid)]
 
     low = df.loc[c_labs[0]["id"]]  # 1.6 mmol/L / 0.2495 = 6.413 -> 6.41 mg/dL; below 2.1
     assert (low["value"], low["unit"], low["si_value"], low["si_unit"]) == (1.6, "mmol/L", 1.6, "mmol/L")
@@ -500,10 +502,17 @@ def test_the_exports_stream_in_the_same_number_of_queries_for_1_or_12_cases(cura
     # Each table is one query over a server-side cursor, whatever the number of rows:
     #   cases.csv: the cases joined to their source, with the first calcium-directed intervention as a subquery;
     #   every long table: its rows of the filtered cases (a subquery), joined to the agent where it has one.
-    # tables.zip: the seven tables' queries (7). phenopackets.jsonl / .zip (per chunk of 200 cases, so 7 here):
-    #   the cases with source and users, then tumors, metastases, mechanisms (+agents), findings, labs,
-    #   interventions (+agents).
-    expected = {**{url: 1 for url in TABLE_URLS}, TABLES_ZIP: 7, PHENOPACKETS_JSONL: 7, PHENOPACKETS_ZIP: 7}
+    #   labs.csv: also the links to the interventions each result follows, per chunk of rows (issue 13: 2).
+    # tables.zip: the eight tables' queries and the labs' links (9). phenopackets.jsonl / .zip (per chunk of 200
+    #   cases, so 8 here): the cases with source and users, then tumors, metastases, mechanisms (+agents),
+    #   findings, labs, their links to interventions, interventions (+agents).
+    expected = {
+        **{url: 1 for url in TABLE_URLS},
+        f"{EXPORTS}labs.csv": 2,
+        TABLES_ZIP: 9,
+        PHENOPACKETS_JSONL: 8,
+        PHENOPACKETS_ZIP: 8,
+    }
     post_case(curator, A)
     curator.get(CASES_CSV)  # the first request of a user also reads its permissions (2 queries)
 

@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from cases.models import Case, Intervention, LabResult, Mechanism, Source, Tumor
+from cases.models import Case, Intervention, LabFollows, LabResult, Mechanism, Source, Tumor
 from cases.rows import ROW_KINDS
 from cases.services import cases_refresh_derived
 
@@ -109,15 +109,14 @@ def insert_rows_in_bulk(source: Source, document: dict) -> None:
     )
     for relation in ("tumors", "metastases", "mechanisms", "findings"):
         ROW_KINDS[relation].objects.bulk_create(ROW_KINDS[relation](case=case, **row) for row in document[relation])
-    LabResult.objects.bulk_create(
-        LabResult(
-            case=case,
-            follows_intervention=interventions[row["follows_intervention_index"]]
-            if "follows_intervention_index" in row
-            else None,
-            **{k: v for k, v in row.items() if k != "follows_intervention_index"},
-        )
+    labs = LabResult.objects.bulk_create(
+        LabResult(case=case, **{k: v for k, v in row.items() if k != "follows_intervention_index"})
         for row in document["labs"]
+    )
+    LabFollows.objects.bulk_create(
+        LabFollows(case=case, lab=lab, intervention=interventions[row["follows_intervention_index"]])
+        for lab, row in zip(labs, document["labs"], strict=True)
+        if "follows_intervention_index" in row
     )
 
 
