@@ -24,6 +24,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from . import measures, quality, quotes, workflow
 from .admin_proposals import ProposalsMixin
 from .admin_reference import CitationImportMixin
+from .anchors import AnchorCycle, Timing, intervention_days
 from .citations import LikelySourceDuplicate, check_source_duplicates
 from .course_chart import calcium_course, plain_number
 from .document import ImportFailed, confirm_in_documents, export_documents
@@ -33,6 +34,7 @@ from .models import (
     REGISTRY_ID_PREFIX,
     Agent,
     Case,
+    DoseStep,
     Finding,
     Intervention,
     LabResult,
@@ -334,7 +336,12 @@ class LabResultForm(CaseRowForm):
 
 
 class CaseInlineMixin:
-    """Inline rows of a case, validated with named errors, rendered without a query per row."""
+    """Inline rows of a case, validated with named errors, rendered without a query per row.
+
+    case_intervention_fields: foreign keys to one of the case's saved interventions (a dose step's intervention, a
+    row's anchor), offered from one list read once per request."""
+
+    case_intervention_fields: tuple[str, ...] = ("anchor",)
 
     form = CaseRowForm
     formset = NamedRowFormSet
@@ -348,6 +355,14 @@ class CaseInlineMixin:
         return super().get_queryset(request).select_related(*self.autocomplete_fields)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.case_intervention_fields:
+            case_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+            kwargs["queryset"] = Intervention.objects.filter(case_id=case_id).select_related("agent")
+            field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+            if not hasattr(request, "_case_interventions"):
+                request._case_interventions = list(field.choices)  # validation still uses the queryset
+            field.choices = request._case_interventions
+            return field
         if db_field.name in self.get_autocomplete_fields(request) and "widget" not in kwargs:
             kwargs["widget"] = RowAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -360,6 +375,8 @@ def _row_fieldsets(essentials: tuple, details: tuple) -> tuple:
 
 QUOTE_FIELDS = ("quote", "quote_start", "quote_end")
 TIMING_DETAILS = ("day_is_approximate", "timing_text")
+# Timing relative to an intervention (cases.anchors): the day is then computed when the case is saved.
+ANCHOR_FIELDS = ("anchor", "anchor_offset_days", "anchor_offset_is_approximate")
 
 
 class TumorInline(CaseInlineMixin, admin.StackedInline):
@@ -384,7 +401,9 @@ class TumorInline(CaseInlineMixin, admin.StackedInline):
 
 class MetastasisInline(CaseInlineMixin, admin.StackedInline):
     model = Metastasis
-    fieldsets = _row_fieldsets(("sequence", "site", "detail", "present", "day"), (*TIMING_DETAILS, *QUOTE_FIELDS))
+    fieldsets = _row_fieldsets(
+        ("sequence", "site", "detail", "present", "day"), (*TIMING_DETAILS, *ANCHOR_FIELDS, *QUOTE_FIELDS)
+    )
 
 
 class MechanismInline(CaseInlineMixin, admin.StackedInline):
@@ -399,7 +418,9 @@ class MechanismInline(CaseInlineMixin, admin.StackedInline):
 
 class FindingInline(CaseInlineMixin, admin.StackedInline):
     model = Finding
-    fieldsets = _row_fieldsets(("sequence", "label", "hpo_id", "present", "day"), (*TIMING_DETAILS, *QUOTE_FIELDS))
+    fieldsets = _row_fieldsets(
+        ("sequence", "label", "hpo_id", "present", "day"), (*TIMING_DETAILS, *ANCHOR_FIELDS, *QUOTE_FIELDS)
+    )
 
     class Media:
         js = ("cases/hpo_lookup.js",)
@@ -418,7 +439,7 @@ class LabResultInline(CaseInlineMixin, admin.StackedInline):
     fieldsets = _row_fieldsets(
         ("sequence", "analyte", "comparator", "value", "value_high", "unit", "qualitative", "ref_low", "ref_high")
         + ("day",),
-        ("value_is_approximate", "unit_not_reported", *TIMING_DETAILS, "follows", *QUOTE_FIELDS),
+        ("value_is_approximate", "unit_not_reported", *TIMING_DETAILS, *ANCHOR_FIELDS, "follows", *QUOTE_FIELDS),
     )
 
     class Media:
@@ -446,14 +467,50 @@ def _with_choices(init, choices):
     return __init__
 
 
+class DoseStepInline(CaseInlineMixin, admin.StackedInline):
+    """The dose steps of the case's interventions (a titration), each naming its intervention: a sub-form of the
+    interventions, saved with the case. An intervention added on the page can be chosen once the case is saved."""
+
+    model = DoseStep
+    timed = False
+    verbose_name = "dose step"
+    fieldsets = _row_fieldsets(
+        ("intervention", "position", "dose_text", "value", "unit", "day"), ("day_is_approximate", "timing_text")
+    )
+
+    case_intervention_fields = ("intervention",)
+
+
+class InterventionFormSet(NamedRowFormSet):
+    """Interventions may be timed from each other, never in a circle (cases.anchors)."""
+
+    def clean(self) -> None:
+        timings = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if not data or form.instance.pk is None or (self.can_delete and self._should_delete_form(form)):
+                continue
+            anchor = data.get("anchor")
+            timings.append(Timing(form.instance.pk, None, False, anchor.pk if anchor else None, 0))
+        try:
+            intervention_days(timings)
+        except AnchorCycle as exc:
+            for form in self.forms:
+                if form.instance.pk in exc.keys and "anchor" not in form.errors:
+                    form.add_error("anchor", "These interventions are timed from each other in a circle.")
+        super().clean()
+
+
 class InterventionInline(CaseInlineMixin, admin.StackedInline):
     model = Intervention
+    formset = InterventionFormSet
     autocomplete_fields = ("agent",)
     fieldsets = _row_fieldsets(
         ("sequence", "category", "agent", "agent_text", "status", "day", "end_day"),
         (
             "day_is_approximate",
             "timing_text",
+            *ANCHOR_FIELDS,
             "end_day_is_approximate",
             "end_timing_text",
             "regimen",
@@ -669,7 +726,10 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
             },
         ),
     )
-    inlines = (TumorInline, MetastasisInline, MechanismInline, FindingInline, InterventionInline, LabResultInline)
+    inlines = (
+        *(TumorInline, MetastasisInline, MechanismInline, FindingInline, InterventionInline, DoseStepInline),
+        LabResultInline,
+    )
     actions = ["delete_selected"] + [transition_action(name) for name in workflow.TRANSITIONS]
     actions += ["export_json", "export_csv"]
 

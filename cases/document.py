@@ -19,13 +19,28 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cases import measures, quality
+from cases.anchors import AnchorCycle, Timing, intervention_days, relative_day
 from cases.citations import check_source_duplicates, source_duplicates
-from cases.models import MAX_DAYS, Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
+from cases.models import (
+    MAX_DAYS,
+    Agent,
+    Case,
+    DoseStep,
+    Finding,
+    Intervention,
+    LabResult,
+    Mechanism,
+    Metastasis,
+    Source,
+    Tumor,
+)
 from cases.rows import CASE_SERVER_FIELDS, ROW_KINDS
 from cases.services import DocumentError, case_save_document, database_refusal_reason
 from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC, MechanismAgreement, mechanism_contradiction
 
 TIMING = ["sequence", "day", "day_is_approximate", "timing_text"]
+# Timing relative to an intervention (cases.anchors), for metastases, findings, interventions and labs.
+ANCHOR = ["anchor_intervention_index", "anchor_offset_days", "anchor_offset_is_approximate"]
 
 
 def number(value: Decimal | None) -> float | None:
@@ -85,8 +100,10 @@ class ModelValidationMixin:
         for name, value in attrs.items():
             if name not in self.not_model_fields:
                 setattr(instance, name, value)
+        instance._anchor_by_position = by_position = getattr(self, "_anchor_by_position", False)
+        exclude = [*self.not_model_fields, *(["anchor"] if by_position else [])]  # the position is checked by the case
         try:
-            instance.full_clean(exclude=list(self.not_model_fields), validate_unique=self.validate_unique)
+            instance.full_clean(exclude=exclude, validate_unique=self.validate_unique)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc
         return attrs
@@ -101,6 +118,31 @@ class RowSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.
     # The case and fields validated by the case document rather than by the row itself.
     not_model_fields = ("id", "case")
     validate_unique = False
+
+
+class AnchoredRowSerializer(RowSerializer):
+    """A row whose time may be given relative to an intervention (cases.anchors): anchor_intervention_index names it
+    by position in the case's interventions (the document checks it). The row's day comes from it."""
+
+    not_model_fields = ("id", "case", "anchor_intervention_index")
+    anchor_intervention_index = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="Position (0-based) in this case's interventions of the intervention this row's time is given "
+        "relative to ('one month after denosumab'), with anchor_offset_days (30) and the phrase in timing_text. "
+        "The row's day is then that intervention's day + the offset (null while that day is unknown): send it as "
+        "that or leave it out.",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        self._anchor_by_position = attrs.get("anchor_intervention_index") is not None
+        return super().validate(attrs)
+
+    def to_representation(self, instance) -> dict:
+        data = super().to_representation(instance)
+        data["anchor_intervention_index"] = self.context.get("intervention_index", {}).get(instance.anchor_id)
+        return data
 
 
 class AgentCodeField(serializers.SlugRelatedField):
@@ -140,10 +182,10 @@ class TumorSerializer(RowSerializer):
         return RECEPTOR_LOINC
 
 
-class MetastasisSerializer(RowSerializer):
+class MetastasisSerializer(AnchoredRowSerializer):
     class Meta:
         model = Metastasis
-        fields = ["id", "site", "detail", "present", *TIMING, "quote"]
+        fields = ["id", "site", "detail", "present", *TIMING, *ANCHOR, "quote"]
 
 
 class MechanismSerializer(RowSerializer):
@@ -172,10 +214,10 @@ class MechanismSerializer(RowSerializer):
         ]
 
 
-class FindingSerializer(RowSerializer):
+class FindingSerializer(AnchoredRowSerializer):
     class Meta:
         model = Finding
-        fields = ["id", "label", "hpo_id", "present", *TIMING, "quote"]
+        fields = ["id", "label", "hpo_id", "present", *TIMING, *ANCHOR, "quote"]
 
 
 class CalciumAroundSerializer(serializers.Serializer):
@@ -186,8 +228,28 @@ class CalciumAroundSerializer(serializers.Serializer):
     day = serializers.IntegerField(allow_null=True)
 
 
-class InterventionSerializer(RowSerializer):
+class DoseStepSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.ModelSerializer):
+    """One step of an intervention's dose, in the order of the list (its position is its place in the list)."""
+
+    not_model_fields = ("case", "intervention", "position")
+    validate_unique = False
+    value = DecimalNumberField()
+
+    class Meta:
+        model = DoseStep
+        fields = ["dose_text", "value", "unit", "day", "day_is_approximate", "timing_text"]
+
+
+class InterventionSerializer(AnchoredRowSerializer):
+    not_model_fields = ("id", "case", "dose_steps", "anchor_intervention_index")
+
     agent = AgentCodeField()
+    dose_steps = DoseStepSerializer(
+        many=True,
+        required=False,
+        help_text="The dose in ordered steps where the source titrates it (each as printed, with its number, unit "
+        "and timing where given); empty when the source gives one dose (dose_text / dose_value).",
+    )
     # From the coded agent; null when the intervention names none (agent_text only).
     agent_name = serializers.CharField(source="agent.name", read_only=True, default=None, allow_null=True)
     atc = serializers.CharField(source="agent.atc_code", read_only=True, default=None, allow_null=True)
@@ -210,11 +272,13 @@ class InterventionSerializer(RowSerializer):
             "dose_text",
             "dose_value",
             "dose_unit",
+            "dose_steps",
             "route",
             "schedule",
             "cycles",
             "cycles_text",
             *TIMING,
+            *ANCHOR,
             "end_day",
             "end_day_is_approximate",
             "end_timing_text",
@@ -248,8 +312,14 @@ class InterpretationSerializer(serializers.Serializer):
     note = serializers.CharField()
 
 
-class LabResultSerializer(RowSerializer):
-    not_model_fields = ("id", "case", "follows_intervention_index", "follows_intervention_indexes")
+class LabResultSerializer(AnchoredRowSerializer):
+    not_model_fields = (
+        "id",
+        "case",
+        "follows_intervention_index",
+        "follows_intervention_indexes",
+        "anchor_intervention_index",
+    )
 
     value = DecimalNumberField()
     value_high = DecimalNumberField()
@@ -292,6 +362,7 @@ class LabResultSerializer(RowSerializer):
             "ref_low",
             "ref_high",
             *TIMING,
+            *ANCHOR,
             "follows_intervention_index",
             "follows_intervention_indexes",
             "quote",
@@ -686,6 +757,7 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
         )
         for n, lab in enumerate(attrs.get("labs") or []):
             errors.update(_follows_errors(n, lab, n_interventions))
+        errors.update(_anchor_errors(attrs, self.instance))
         codes = [m["code"] for m in attrs.get("mechanisms") or []]
         for n, code in enumerate(codes):
             if code in codes[:n]:
@@ -694,6 +766,76 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+def _anchor_errors(attrs: dict, instance: Case | None) -> dict[str, str]:
+    """Rows timed from an intervention (cases.anchors): the position names one of the case's interventions (those
+    of the document, else the stored ones), interventions are not timed from each other in a circle, and a day sent
+    is the one the anchor gives (its day + the offset; none while its day is unknown). The day is filled in."""
+    if "interventions" in attrs:
+        interventions = [
+            Timing(
+                n,
+                i.get("day"),
+                i.get("day_is_approximate", False),
+                i.get("anchor_intervention_index"),
+                i.get("anchor_offset_days"),
+                i.get("anchor_offset_is_approximate", False),
+            )
+            for n, i in enumerate(attrs["interventions"])
+        ]
+    else:
+        stored = list(instance.interventions.all()) if instance is not None else []
+        position = {i.pk: n for n, i in enumerate(stored)}
+        interventions = [
+            Timing(
+                n,
+                i.day,
+                i.day_is_approximate,
+                position.get(i.anchor_id),
+                i.anchor_offset_days,
+                i.anchor_offset_is_approximate,
+            )
+            for n, i in enumerate(stored)
+        ]
+    errors: dict[str, str] = {}
+    for relation in ("metastases", "findings", "interventions", "labs"):
+        for n, row in enumerate(attrs.get(relation) or []):
+            index = row.get("anchor_intervention_index")
+            if index is not None and index >= len(interventions):
+                errors[f"{relation}[{n}].anchor_intervention_index"] = (
+                    f"There is no intervention at position {index}; this case has {len(interventions)}."
+                )
+    if errors:
+        return errors
+    try:
+        days = intervention_days(interventions)
+    except AnchorCycle as exc:
+        circle = " → ".join(str(k) for k in [*exc.keys, exc.keys[0]])
+        return {
+            f"interventions[{exc.keys[0]}].anchor_intervention_index": "Interventions are timed from each other in a "
+            f"circle ({circle}, by position): one of them needs its own day."
+        }
+    for relation in ("metastases", "findings", "interventions", "labs"):
+        for n, row in enumerate(attrs.get(relation) or []):
+            index = row.get("anchor_intervention_index")
+            if index is None:
+                continue
+            timing = Timing(
+                n, None, False, index, row.get("anchor_offset_days"), row.get("anchor_offset_is_approximate", False)
+            )
+            day, approximate = days[n] if relation == "interventions" else relative_day(*days[index], timing)
+            sent = row.get("day")
+            if sent is not None and (sent, row.get("day_is_approximate", False)) != (day, approximate):
+                errors[f"{relation}[{n}].day"] = (
+                    f"The day comes from the intervention it is timed from: {day}"
+                    f"{' (approximate)' if approximate else ''}. Send that, or leave the day out."
+                    if day is not None
+                    else "The intervention it is timed from has no day, so this row has none: leave the day out, "
+                    "or give that intervention a day."
+                )
+            row["day"], row["day_is_approximate"] = day, approximate
+    return errors
 
 
 def _follows_errors(n: int, lab: dict, n_interventions: int) -> dict[str, str]:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from .models import Case, Intervention, LabFollows
+from .models import Case, DoseStep, Intervention, LabFollows
 from .rows import CASE_SERVER_OR_DERIVED_FIELDS, ROW_MODELS
 from .services import case_edit
 
@@ -41,8 +41,9 @@ ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
 LABEL_RELATIONS: dict[type, tuple[str, ...]] = {Intervention: ("agent",), LabFollows: ("lab", "intervention")}
 # What those relations' own labels read, loaded with them (a link's intervention is named by its agent).
 LABEL_JOINS: dict[type, tuple[str, ...]] = {LabFollows: ("intervention__agent",)}
-# Recorded beside the rows: a lab's links to the interventions it follows (shown as "lab after intervention").
-HISTORY_MODELS = (*ROW_MODELS, LabFollows)
+# Recorded beside the rows: a lab's links to the interventions it follows (shown as "lab after intervention") and
+# the interventions' dose steps. In the order a revert restores them (each after the rows it refers to).
+HISTORY_MODELS = (*ROW_MODELS, LabFollows, DoseStep)
 
 
 @dataclass(frozen=True)

@@ -322,7 +322,9 @@ class CaseQuerySet(models.QuerySet):
             models.Prefetch("mechanisms", Mechanism.objects.select_related("suspect_agent")),
             "findings",
             models.Prefetch("labs", LabResult.objects.prefetch_related("follow_links")),
-            models.Prefetch("interventions", Intervention.objects.select_related("agent")),
+            models.Prefetch(
+                "interventions", Intervention.objects.select_related("agent").prefetch_related("dose_steps")
+            ),
         )
 
 
@@ -628,6 +630,81 @@ class CaseChild(Timed):
             raise ValidationError(errors)
 
 
+class AnchoredChild(CaseChild):
+    """A row whose time may be given relative to an intervention of the same case (issue 13): "one month after
+    denosumab" is anchor = that intervention, offset 30 days (approximate), the phrase in timing_text. Its day is
+    then the anchor's day + the offset, resolved whenever the case is written (cases.anchors), and unknown while
+    the anchor's day is; the anchor and the offset are kept."""
+
+    anchor = models.ForeignKey(
+        "cases.Intervention",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="timed from",
+        help_text="The intervention this row's time is given relative to; its day is then that intervention's day "
+        "plus the offset.",
+    )
+    anchor_offset_days = models.IntegerField(
+        "days after it",
+        null=True,
+        blank=True,
+        validators=day_range,
+        help_text="Days after the intervention it is timed from (negative = before), e.g. 30 for 'one month after'.",
+    )
+    anchor_offset_is_approximate = models.BooleanField(
+        "offset approximate", default=False, help_text="The offset is an estimate from a phrase ('about a month')."
+    )
+
+    class Meta(CaseChild.Meta):
+        abstract = True
+        constraints = [
+            *CaseChild.Meta.constraints,
+            models.CheckConstraint(
+                condition=Q(anchor__isnull=True, anchor_offset_days__isnull=True)
+                | Q(anchor__isnull=False, anchor_offset_days__isnull=False),
+                name="%(class)s_anchor_with_offset",
+                violation_error_message="A row timed from an intervention needs the days after it, and the days "
+                "need the intervention.",
+            ),
+            models.CheckConstraint(
+                condition=Q(anchor_offset_days__isnull=False) | Q(anchor_offset_is_approximate=False),
+                name="%(class)s_approximate_offset_needs_offset",
+                violation_error_message="Only an offset can be approximate: enter the estimated days.",
+            ),
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        errors = {}
+        # A document names the anchor by its position (cases.document), checked there: no instance here yet.
+        named = getattr(self, "_anchor_by_position", False)
+        anchored = self.anchor_id is not None or named
+        if anchored and self.anchor_offset_days is None:
+            errors["anchor_offset_days"] = "Enter the days after the intervention it is timed from."
+        if not anchored and self.anchor_offset_days is not None:
+            errors["anchor"] = "Choose the intervention the days are counted from."
+        if self.anchor_offset_days is None and self.anchor_offset_is_approximate:
+            errors["anchor_offset_is_approximate"] = "Only an offset can be approximate: enter the estimated days."
+        if (
+            self.anchor_id is not None
+            and self.pk is not None
+            and self.anchor_id == self.pk
+            and isinstance(self, Intervention)
+        ):
+            errors["anchor"] = "An intervention cannot be timed from itself."
+        elif (
+            not named
+            and self.anchor_id is not None
+            and self.case_id is not None
+            and self.anchor.case_id != self.case_id
+        ):
+            errors["anchor"] = "The intervention belongs to another case."
+        if errors:
+            raise ValidationError(errors)
+
+
 class Tumor(CaseChild):
     """A primary tumor; its timing fields give the time of diagnosis."""
 
@@ -719,7 +796,7 @@ class Tumor(CaseChild):
             )
 
 
-class Metastasis(CaseChild):
+class Metastasis(AnchoredChild):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="metastases")
     site = models.CharField("metastasis site", max_length=32, choices=MetastasisSite.choices)
     detail = models.CharField(max_length=300, blank=True, help_text="e.g. 'cervical spine', 'right axillary'.")
@@ -729,7 +806,7 @@ class Metastasis(CaseChild):
 
     history = HistoricalRecords()
 
-    class Meta(CaseChild.Meta):
+    class Meta(AnchoredChild.Meta):
         ordering = ["case", "sequence", "id"]
         verbose_name_plural = "metastases"
 
@@ -825,7 +902,7 @@ class Mechanism(InMemoryConstraints):
             raise ValidationError(errors)
 
 
-class Finding(CaseChild):
+class Finding(AnchoredChild):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="findings")
     label = models.CharField(max_length=200, help_text="Symptom or sign as reported, e.g. 'Lethargy'.")
     hpo_id = models.CharField(
@@ -839,14 +916,14 @@ class Finding(CaseChild):
 
     history = HistoricalRecords()
 
-    class Meta(CaseChild.Meta):
+    class Meta(AnchoredChild.Meta):
         ordering = ["case", "sequence", "id"]
 
     def __str__(self) -> str:
         return self.label
 
 
-class Intervention(CaseChild):
+class Intervention(AnchoredChild):
     """A drug, procedure, radiotherapy or supportive measure; the inherited timing fields are its start."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="interventions")
@@ -908,10 +985,10 @@ class Intervention(CaseChild):
 
     history = HistoricalRecords(excluded_fields=INTERVENTION_DERIVED_FIELDS)
 
-    class Meta(CaseChild.Meta):
+    class Meta(AnchoredChild.Meta):
         ordering = ["case", "sequence", "id"]
         constraints = [
-            *CaseChild.Meta.constraints,
+            *AnchoredChild.Meta.constraints,
             models.CheckConstraint(
                 condition=Q(end_day__isnull=True) | Q(day__isnull=True) | Q(end_day__gte=models.F("day")),
                 name="intervention_end_not_before_start",
@@ -977,6 +1054,81 @@ class Intervention(CaseChild):
         return measures.Treatment(self.pk, self.intent, self.status, self.sequence, self.day)
 
 
+class DoseStep(InMemoryConstraints):
+    """One step of an intervention's dose as the source gives it (an oral calcium dose raised in steps, an active
+    vitamin D analogue titrated over weeks): ordered within the intervention, the dose as printed and, where the
+    text gives them, its number and unit; the step's timing as a day offset and/or the source's phrase. The case is
+    kept so that the case's history lists the steps. Never entered without a source: no dose is inferred."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="dose_steps")
+    intervention = models.ForeignKey(Intervention, on_delete=models.CASCADE, related_name="dose_steps")
+    position = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), *SMALL_INTEGER_MAX],
+        help_text="1, 2, 3, ... within the intervention.",
+    )
+    dose_text = models.CharField(max_length=200, blank=True, help_text="The step's dose as printed, e.g. '1 g t.i.d.'.")
+    value = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    unit = models.CharField(max_length=20, blank=True)
+    day = models.IntegerField(
+        null=True, blank=True, validators=day_range, help_text="Day the step started, as an offset from day 0."
+    )
+    day_is_approximate = models.BooleanField(default=False)
+    timing_text = models.CharField(max_length=300, blank=True, help_text="The source's timing phrase for the step.")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["intervention", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["intervention", "position"],
+                name="dosestep_position_once",
+                violation_error_message="Two dose steps of the intervention have the same position.",
+            ),
+            models.CheckConstraint(
+                condition=Q(value__isnull=True) | Q(value__gt=0),
+                name="dosestep_value_positive",
+                violation_error_message="A dose must be greater than zero.",
+            ),
+            models.CheckConstraint(
+                condition=Q(unit="") | Q(value__isnull=False),
+                name="dosestep_unit_needs_value",
+                violation_error_message="A dose unit needs a dose value.",
+            ),
+            models.CheckConstraint(
+                condition=Q(value__isnull=False) | ~Q(dose_text=""),
+                name="dosestep_value_or_text",
+                violation_error_message="Enter the step's dose as printed, or its value.",
+            ),
+            models.CheckConstraint(
+                condition=Q(day__isnull=False) | Q(day_is_approximate=False),
+                name="dosestep_approximate_needs_day",
+                violation_error_message="Only a day offset can be approximate: enter the estimated day.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        number = f"{format(self.value.normalize(), 'f')} {self.unit}".strip() if self.value is not None else ""
+        return f"Dose step {self.position}: {self.dose_text or number}"
+
+    def clean(self) -> None:
+        super().clean()
+        errors = {}
+        if self.unit and self.value is None:
+            errors["value"] = "A dose unit needs a dose value."
+        if self.value is not None and self.value <= 0:
+            errors["value"] = "A dose must be greater than zero."
+        if self.value is None and not self.dose_text:
+            errors["dose_text"] = "Enter the step's dose as printed, or its value."
+        if self.day is None and self.day_is_approximate:
+            errors["day_is_approximate"] = "Only a day offset can be approximate: enter the estimated day."
+        if self.intervention_id and self.case_id and self.intervention.case_id != self.case_id:
+            errors["intervention"] = "The intervention belongs to another case."
+        if errors:
+            raise ValidationError(errors)
+
+
 LAB_NUMBERS = ("value", "value_high", "ref_low", "ref_high")
 
 
@@ -1005,7 +1157,7 @@ def _plausible_lab_numbers() -> Q:
     )
 
 
-class LabResult(CaseChild):
+class LabResult(AnchoredChild):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="labs")
     analyte = models.CharField(max_length=32, choices=Analyte.choices)
     specimen = models.CharField(max_length=16, choices=Specimen.choices, default=Specimen.NOT_REPORTED)
@@ -1069,11 +1221,11 @@ class LabResult(CaseChild):
 
     history = HistoricalRecords()
 
-    class Meta(CaseChild.Meta):
+    class Meta(AnchoredChild.Meta):
         ordering = ["case", "sequence", "id"]
         verbose_name = "lab result"
         constraints = [
-            *CaseChild.Meta.constraints,
+            *AnchoredChild.Meta.constraints,
             models.CheckConstraint(
                 condition=Q(value__isnull=False) | ~Q(qualitative=""),
                 name="labresult_value_or_qualitative",

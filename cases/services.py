@@ -10,18 +10,23 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import DataError, IntegrityError, transaction
-from django.db.models import F, Q, UniqueConstraint
+from django.db.models import F, Q, UniqueConstraint, Value
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from . import warnings, workflow
+from .anchors import AnchorCycle, Timing, intervention_days, relative_day
 from .models import (
     DERIVED_FIELDS,
     INTERVENTION_DERIVED_FIELDS,
     Agent,
     Case,
+    DoseStep,
+    Finding,
     Intervention,
     LabFollows,
+    LabResult,
     Mechanism,
+    Metastasis,
     Source,
     deidentified_age,
     registry_id,
@@ -128,7 +133,13 @@ def case_content(case_pk: int) -> tuple:
         for row in rows:
             row.pop("id")
         content.append((relation, [tuple(row.items()) for row in rows]))
+    steps = DoseStep.objects.filter(case_id=case_pk).values_list("intervention_id", *DOSE_STEP_FIELDS)
+    content.append(("dose_steps", sorted((intervention_position.get(i), *rest) for i, *rest in steps)))
     return tuple(content)
+
+
+# What a dose step holds besides its intervention and case (its position included).
+DOSE_STEP_FIELDS = ("position", "dose_text", "value", "unit", "day", "day_is_approximate", "timing_text")
 
 
 def case_edit(
@@ -172,6 +183,7 @@ def case_edit(
             case._history_user = user
             case._change_reason = reason or None
             change(case)
+            anchored_days_write(case)
             if not creating and case_content(case.pk) == before:
                 raise _Unchanged
             saved = Case.objects.with_children().get(pk=case.pk)
@@ -184,6 +196,42 @@ def case_edit(
             return Edit(saved, changed=True)
     except _Unchanged:
         return Edit(Case.objects.with_children().get(pk=case.pk), changed=False)
+
+
+ANCHORED = {"interventions": Intervention, "metastases": Metastasis, "findings": Finding, "labs": LabResult}
+TIMING_COLUMNS = ("id", "day", "day_is_approximate", "anchor_id", "anchor_offset_days", "anchor_offset_is_approximate")
+
+
+def anchored_days_write(case: Case) -> None:
+    """Store the day of every row of the case timed from an intervention (cases.anchors): the anchor's day + the
+    offset, along chains; unknown while the anchor's day is. One query (every intervention and the anchored rows of
+    the other kinds); a row whose day changes is saved on its own, recorded in its history. A cycle of anchors is
+    refused (DocumentError; the document and the admin refuse it before, naming the row)."""
+    kinds = list(ANCHORED.items())
+    query = None
+    for n, (relation, model) in enumerate(kinds):
+        rows = model.objects.filter(case_id=case.pk)
+        if relation != "interventions":
+            rows = rows.filter(anchor__isnull=False)
+        rows = rows.order_by().annotate(kind=Value(n)).values_list(*TIMING_COLUMNS, "kind")
+        query = rows if query is None else query.union(rows, all=True)
+    found = [(kinds[kind][0], Timing(*timing)) for *timing, kind in query]
+    try:
+        days = intervention_days([t for relation, t in found if relation == "interventions"])
+    except AnchorCycle as exc:
+        raise DocumentError(
+            {"interventions": f"Interventions {', '.join(map(str, exc.keys))} are timed from each other in a circle."}
+        ) from exc
+    for relation, t in found:
+        if t.anchor is None:
+            continue
+        want = days[t.key] if relation == "interventions" else relative_day(*days.get(t.anchor, (None, False)), t)
+        if want != (t.day, t.day_is_approximate):
+            row = ANCHORED[relation].objects.get(pk=t.key)
+            row.day, row.day_is_approximate = want
+            row._history_user = case._history_user
+            row._change_reason = getattr(case, "_change_reason", None)
+            row.save(update_fields=["day", "day_is_approximate"])
 
 
 def cases_refresh_derived(cases, batch: int = 500) -> int:
@@ -288,20 +336,34 @@ def _sync_rows(
     editable = [f for f in model._meta.concrete_fields if f.editable and not f.primary_key and f.name != "case"]
     built = []
     follows: dict[int, list[Intervention]] = {}  # a lab's position -> the interventions it follows
+    steps: dict[int, list[dict]] = {}  # an intervention's position -> its dose steps, in order
+    anchors: dict[int, int | None] = {}  # a row's position -> the position of the intervention it is timed from
     for n, data in enumerate(rows):
         data = dict(data)
         row_id = data.pop("id", None)
         if relation == "labs":
             follows[n] = [interventions[i] for i in data.pop("follows_intervention_indexes", None) or []]
+        if relation == "interventions":
+            steps[n] = data.pop("dose_steps", None) or []
+        if relation in ANCHORED:
+            anchors[n] = data.pop("anchor_intervention_index", None)
         row = existing[row_id] if row_id is not None else model(case=case)
         for field in editable:
             setattr(row, field.attname, getattr(blank, field.attname))
         for name, value in data.items():
             setattr(row, name, value)
+        if anchors.get(n) is not None:
+            row._anchor_by_position = True  # checked by the document; the intervention may not be written yet
+            if relation == "labs":  # written after the interventions; the others are linked once they are
+                row.anchor = interventions[anchors[n]]
+            else:  # held back until then (an offset needs its anchor in the table)
+                anchors[n] = (anchors[n], row.anchor_offset_days, row.anchor_offset_is_approximate)
         try:
-            row.full_clean(exclude=["case"], validate_unique=False)
+            row.full_clean(exclude=["case", "anchor"], validate_unique=False)
         except ValidationError as exc:
             raise _row_errors(relation, n, exc) from exc
+        if relation != "labs" and anchors.get(n) is not None:
+            row.anchor_offset_days, row.anchor_offset_is_approximate = None, False
         row._history_user = case._history_user
         row._change_reason = getattr(case, "_change_reason", None)
         built.append(row)
@@ -315,7 +377,58 @@ def _sync_rows(
     _write_rows(model, case, [row for row in built if row.pk is not None], [row for row in built if row.pk is None])
     if relation == "labs":
         lab_links_write(case, {(built[n].pk, i.pk) for n, followed in follows.items() for i in followed}, new_case)
+    if relation in ("metastases", "findings"):
+        case._pending_anchors = [
+            *getattr(case, "_pending_anchors", []),
+            *((built[n], index) for n, index in anchors.items() if index is not None),
+        ]
+    if relation == "interventions":
+        dose_steps_write(case, {built[n].pk: rows for n, rows in steps.items()}, new_case)
+        timed = [built[n] for n, held in anchors.items() if held is not None]
+        for n, held in anchors.items():
+            if held is not None:  # now that every intervention of the document has an id
+                index, offset, approximate = held
+                built[n].anchor, built[n].anchor_offset_days, built[n].anchor_offset_is_approximate = (
+                    built[index],
+                    offset,
+                    approximate,
+                )
+        if timed:
+            history = {
+                "default_user": case._history_user,
+                "default_change_reason": getattr(case, "_change_reason", None),
+            }
+            fields = ["anchor", "anchor_offset_days", "anchor_offset_is_approximate"]
+            bulk_update_with_history(timed, Intervention, fields, **history)
     return built
+
+
+def dose_steps_write(case: Case, wanted: dict[int, list[dict]], new_case: bool = False) -> None:
+    """Make the case's dose steps exactly `wanted` ({intervention id: its steps in order, each a dict of
+    DOSE_STEP_FIELDS but the position, which is the order}): steps that changed or went are deleted (one by one, so
+    that the history records each), new and changed ones inserted with their history in one INSERT each."""
+    history = {"default_user": case._history_user, "default_change_reason": getattr(case, "_change_reason", None)}
+    fields = DOSE_STEP_FIELDS[1:]
+    rows = [
+        DoseStep(case=case, intervention_id=i, position=n, **{name: step.get(name) for name in fields if name in step})
+        for i, steps in wanted.items()
+        for n, step in enumerate(steps, start=1)
+    ]
+
+    def key(step: DoseStep) -> tuple:
+        return (step.intervention_id, *(getattr(step, name) for name in DOSE_STEP_FIELDS))
+
+    existing = [] if new_case else list(DoseStep.objects.filter(case=case))
+    have = {key(step) for step in existing}
+    keep = {key(step) for step in rows}
+    for step in existing:
+        if key(step) not in keep:
+            step._history_user = case._history_user
+            step._change_reason = history["default_change_reason"]
+            step.delete()
+    new = [step for step in rows if key(step) not in have]
+    if new:
+        bulk_create_with_history(new, DoseStep, **history)
 
 
 def lab_links_write(case: Case, wanted: set[tuple[int, int]], new_case: bool = False, labs=None) -> None:
@@ -378,6 +491,22 @@ def case_save_document(
                 saved = _sync_rows(case, relation, children[relation], interventions, new_case=creating)
                 if relation == "interventions":
                     interventions = saved
+        # Metastases and findings are written before the interventions: timed from one, they are linked now.
+        pending = getattr(case, "_pending_anchors", [])
+        history = {"default_user": case._history_user, "default_change_reason": getattr(case, "_change_reason", None)}
+        for model in (Metastasis, Finding):
+            rows = [row for row, index in pending if isinstance(row, model)]
+            for row, (index, offset, approximate) in pending:
+                if isinstance(row, model):
+                    row.anchor, row.anchor_offset_days, row.anchor_offset_is_approximate = (
+                        interventions[index],
+                        offset,
+                        approximate,
+                    )
+            if rows:
+                fields = ["anchor", "anchor_offset_days", "anchor_offset_is_approximate"]
+                bulk_update_with_history(rows, model, fields, **history)
+        case._pending_anchors = []
 
     edit = case_edit(
         case=case or Case(), user=user, change=write, expected_version=expected_version, reason=reason, confirm=confirm

@@ -30,6 +30,7 @@ from . import measures, quality
 from . import vocabularies as v
 from .models import (
     Case,
+    DoseStep,
     Finding,
     Intervention,
     LabFollows,
@@ -627,8 +628,30 @@ LAB_FOLLOWS = Table(
     _children(LabFollows, "lab_id", "intervention_id"),
 )
 
+DOSE_STEPS = Table(
+    "dose_steps",
+    "One row per step of an intervention's dose where the source gives it in steps (a titration), in order.",
+    (
+        CASE_ID,
+        Column(
+            "intervention_id",
+            "integer",
+            "intervention_id of the intervention (interventions.csv).",
+            lambda s: s.intervention_id,
+        ),
+        field(DoseStep, "position", meaning="The step's place within the intervention (1, 2, 3, ...)."),
+        field(DoseStep, "dose_text", meaning="The step's dose as printed."),
+        field(DoseStep, "value", meaning="The step's dose as a number, where printed.", unit="column unit"),
+        field(DoseStep, "unit", meaning="The unit of value, as printed."),
+        field(DoseStep, "day", meaning="Day the step started, as an offset from day 0."),
+        field(DoseStep, "day_is_approximate"),
+        field(DoseStep, "timing_text", meaning="The source's timing phrase for the step."),
+    ),
+    _children(DoseStep, "intervention_id", "position", "id"),
+)
+
 TABLES: dict[str, Table] = {
-    t.name: t for t in (CASES, TUMORS, METASTASES, MECHANISMS, FINDINGS, LABS, INTERVENTIONS, LAB_FOLLOWS)
+    t.name: t for t in (CASES, TUMORS, METASTASES, MECHANISMS, FINDINGS, LABS, INTERVENTIONS, LAB_FOLLOWS, DOSE_STEPS)
 }
 
 

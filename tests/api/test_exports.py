@@ -130,6 +130,8 @@ C = {
             "sequence": 3,
             "day": 1,
             "calcium_response": "transient",
+            # a step in words only (synthetic: no dose is made up), so that dose_steps.csv has a row
+            "dose_steps": [{"dose_text": "continued as an infusion", "timing_text": "the next day"}],
         }
     ],
     "labs": [
@@ -503,15 +505,15 @@ def test_the_exports_stream_in_the_same_number_of_queries_for_1_or_12_cases(cura
     #   cases.csv: the cases joined to their source, with the first calcium-directed intervention as a subquery;
     #   every long table: its rows of the filtered cases (a subquery), joined to the agent where it has one.
     #   labs.csv: also the links to the interventions each result follows, per chunk of rows (issue 13: 2).
-    # tables.zip: the eight tables' queries and the labs' links (9). phenopackets.jsonl / .zip (per chunk of 200
-    #   cases, so 8 here): the cases with source and users, then tumors, metastases, mechanisms (+agents),
-    #   findings, labs, their links to interventions, interventions (+agents).
+    # tables.zip: the nine tables' queries and the labs' links (10). phenopackets.jsonl / .zip (per chunk of 200
+    #   cases, so 9 here): the cases with source and users, then tumors, metastases, mechanisms (+agents),
+    #   findings, labs, their links to interventions, interventions (+agents), their dose steps.
     expected = {
         **{url: 1 for url in TABLE_URLS},
         f"{EXPORTS}labs.csv": 2,
-        TABLES_ZIP: 9,
-        PHENOPACKETS_JSONL: 8,
-        PHENOPACKETS_ZIP: 8,
+        TABLES_ZIP: 10,
+        PHENOPACKETS_JSONL: 9,
+        PHENOPACKETS_ZIP: 9,
     }
     post_case(curator, A)
     curator.get(CASES_CSV)  # the first request of a user also reads its permissions (2 queries)

@@ -593,10 +593,10 @@ def test_the_full_history_query_count_does_not_grow_with_its_rows():
     one, twenty = make_case_with_rows(1), make_case_with_rows(20)
     # 13 for 1 and 20 interventions and labs: session, user, 2 x permissions, the case, then the records of the
     # case and of each of the six kinds of row (intervention records with their agent) and of the labs' links to
-    # interventions (issue 13: one more, with their lab and intervention) — labels are built from the records, not
-    # by reading the current rows or agents once per record.
-    assert page_queries(reviewer, f"/admin/cases/case/{one.pk}/full-history/") == 13
-    assert page_queries(reviewer, f"/admin/cases/case/{twenty.pk}/full-history/") == 13
+    # interventions and of the interventions' dose steps (issue 13: two more, the links with their lab and
+    # intervention) — labels are built from the records, not by reading the current rows or agents once per record.
+    assert page_queries(reviewer, f"/admin/cases/case/{one.pk}/full-history/") == 14
+    assert page_queries(reviewer, f"/admin/cases/case/{twenty.pk}/full-history/") == 14
 
 
 def test_a_mechanism_that_contradicts_the_disorder_is_refused_with_the_row_named():

@@ -286,14 +286,17 @@ def test_the_write_paths_cost_a_fixed_number_of_queries(curator):
     # labs' links (+1 per with_children: get_object, warnings, reload), case_content reads them (+1 each time), a
     # create inserts them with their history (+2); a put also deletes the replaced labs' links with their history
     # (the cascade reads them per deleted lab) and reads the links left before writing; a revert restores the
-    # links row by row like the other rows. Create 32, patch 47, unchanged patch 46, put 84, revert 126, import 32.
+    # links row by row like the other rows. Then the interventions' dose steps: read with every such load (+1 each,
+    # nested in the interventions' prefetch) and by case_content (+1 each time); and the days of rows timed from an
+    # intervention, resolved once per edit (cases.services.anchored_days_write: +1, one UNION query).
+    # Create 34, patch 53, unchanged patch 52, put 96, revert 137, import 34.
     assert counts == {
-        "api create": 32,
-        "api patch": 47,
-        "api patch, nothing changed": 46,
-        "api put": 84,
-        "revert": 126,
-        "import": 32,
+        "api create": 34,
+        "api patch": 53,
+        "api patch, nothing changed": 52,
+        "api put": 96,
+        "revert": 137,
+        "import": 34,
     }
 
 
@@ -315,8 +318,10 @@ def test_the_admin_change_page_and_its_saves_cost_a_fixed_number_of_queries():
     changed = queries(lambda: curator.post(url, data))
     # Issue 13: the labs' inline reads their links to interventions with the rows (+1 on the page). The saves read
     # them too (with the rows, in case_content before and after, with the warnings' case) but no longer look up each
-    # lab's chosen intervention one query per lab (the single ModelChoiceField did): unchanged 65, changed 69.
-    assert (page, unchanged, changed) == (31, 65, 69)
+    # lab's chosen intervention one query per lab (the single ModelChoiceField did). The dose steps' inline (its rows
+    # and the case's interventions offered to it and to every row's "timed from", once) +2 on the page; the saves
+    # also read the steps (inline, case_content x2, reload, warnings' case) and resolve anchored days once.
+    assert (page, unchanged, changed) == (34, 72, 76)
 
 
 def twenty_seven_rows() -> dict:
@@ -358,8 +363,9 @@ def test_a_27_row_case_is_created_in_a_bounded_number_of_queries(curator):
 
     # as the base document (29), plus each coded agent looked up by the serializer and checked by the row's
     # full_clean, twice (serializer and service) = 3 x 2 agents; the lab links (issue 13: LabFollows rows) are one
-    # INSERT with one history INSERT and read once with the reload = 38, whatever their number
-    assert queries(create) == 38
+    # INSERT with one history INSERT and read once with the reload, the dose steps read with the reload, the anchored
+    # days resolved once = 40, whatever their number
+    assert queries(create) == 40
     assert response.status_code == 201, response.content
     pk = int(response.json()["id"].removeprefix("CCR-"))
     history = {model: model.history.filter(case_id=pk) for model in ROW_KINDS.values()}
