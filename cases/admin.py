@@ -359,6 +359,7 @@ class CaseInlineMixin:
             case_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
             kwargs["queryset"] = Intervention.objects.filter(case_id=case_id).select_related("agent")
             field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+            field.label_from_instance = intervention_choice_label
             if not hasattr(request, "_case_interventions"):
                 request._case_interventions = list(field.choices)  # validation still uses the queryset
             field.choices = request._case_interventions
@@ -451,13 +452,20 @@ class LabResultInline(CaseInlineMixin, admin.StackedInline):
     def get_formset(self, request, obj=None, **kwargs):
         """Every lab row's "follows interventions" offers the case's interventions, read once per request."""
         choices = [
-            (str(i.pk), str(i))
+            (str(i.pk), intervention_choice_label(i))
             for i in (obj.interventions.select_related("agent") if obj is not None and obj.pk else ())
         ]
         formset = super().get_formset(request, obj, **kwargs)
         form = formset.form
         formset.form = type(form.__name__, (form,), {"__init__": _with_choices(form.__init__, choices)})
         return formset
+
+
+def intervention_choice_label(intervention: Intervention) -> str:
+    """An intervention as offered to a lab, a dose step or a row timed from it: two of the same drug differ by
+    their place on the timeline."""
+    day = f", day {intervention.day}" if intervention.day is not None else ""
+    return f"{intervention} (timeline {intervention.sequence}{day})"
 
 
 def _with_choices(init, choices):
