@@ -270,10 +270,25 @@ def _check_ids(relation: str, rows: list[dict], existing: dict) -> None:
         raise DocumentError(errors)
 
 
-def _check_links_kept(case: Case, interventions: list[dict]) -> None:
+def _check_links_kept(case: Case, interventions: list[dict], sent: dict) -> None:
     """Replacing the interventions without sending the labs must not silently unlink a lab from the
-    intervention it follows (the link would be cleared when that intervention is deleted)."""
+    intervention it follows (the link would be cleared when that intervention is deleted), nor a row not sent from
+    the intervention its time is given from (issue 13)."""
     kept = {data["id"] for data in interventions if data.get("id") is not None}
+    errors = {
+        f"{relation}[{n}].anchor_intervention_index": (
+            f"This row's time is given from intervention {row.anchor_id}, which the new interventions list leaves "
+            f"out. Send that intervention with its id, or send the {relation} too."
+        )
+        for relation in ("metastases", "findings", "labs")
+        if relation not in sent
+        for n, row in enumerate(getattr(case, relation).all())
+        if row.anchor_id is not None and row.anchor_id not in kept
+    }
+    if errors:
+        raise DocumentError(errors)
+    if "labs" in sent:
+        return
     labs = list(case.labs.all())
     errors = {
         f"labs[{n}].follows_intervention_indexes": (
@@ -484,8 +499,8 @@ def case_save_document(
         creating = case.pk is None
         case.save()
         interventions = [] if creating else list(case.interventions.all())
-        if "interventions" in children and "labs" not in children:
-            _check_links_kept(case, children["interventions"])
+        if "interventions" in children:
+            _check_links_kept(case, children["interventions"], sent=children)
         for relation in WRITE_ORDER:
             if relation in children:
                 saved = _sync_rows(case, relation, children[relation], interventions, new_case=creating)

@@ -150,3 +150,15 @@ def test_the_admin_times_a_row_from_an_intervention_and_refuses_a_circle(curator
     assert refused.status_code == 200
     assert "These interventions are timed from each other in a circle." in refused.content.decode()
     assert Case.objects.get(pk=case.pk).version == 2
+
+
+def test_replacing_the_interventions_without_the_rows_timed_from_them_is_refused(curator):
+    findings = [{"label": "Tetany", "sequence": 6, "anchor_intervention_index": 0, "anchor_offset_days": 3}]
+    doc = post(curator, document(findings=findings))
+    without_ids = [{k: v for k, v in i.items() if k != "id"} for i in doc["interventions"]]
+    response = curator.patch(
+        f"{CASES}{doc['id']}/", {"interventions": without_ids}, format="json", HTTP_IF_MATCH='"v1"'
+    )
+    assert response.status_code == 400
+    assert "findings[0].anchor_intervention_index" in [e["field"] for e in response.json()["errors"]]
+    assert Finding.objects.get(pk=doc["findings"][0]["id"]).anchor_id == doc["interventions"][0]["id"]
