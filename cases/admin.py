@@ -1025,8 +1025,17 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
         instances = formset.save(commit=False)
         for row in [*formset.deleted_objects, *instances]:
             row._history_user, row._change_reason = request.user, reason
+        # An intervention deleted in this save: the rows saved after it (labs, dose steps) still hold it as loaded.
+        gone = request.__dict__.setdefault("_deleted_interventions", set())
+        if formset.model is Intervention:
+            gone.update(row.pk for row in formset.deleted_objects)
         for row in formset.deleted_objects:
             row.delete()
+        for row in list(instances):
+            if getattr(row, "anchor_id", None) in gone:  # as the database's SET NULL does for rows not on the form
+                row.anchor = None
+            if isinstance(row, DoseStep) and row.intervention_id in gone:
+                instances.remove(row)  # deleted with its intervention
         # Labs may follow an intervention added in this save (LabResultForm.new_intervention, a form prefix): the
         # interventions' inline is saved before the labs' (CaseAdmin.inlines), keeping {form prefix: saved row}.
         saved_interventions = request.__dict__.setdefault("_saved_interventions", {})
@@ -1043,7 +1052,7 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
             for f in shown:
                 followed = set(getattr(f, "followed_pks", ()))
                 followed |= {saved_interventions[p].pk for p in getattr(f, "new_interventions", ())}
-                wanted |= {(f.instance.pk, i) for i in followed}
+                wanted |= {(f.instance.pk, i) for i in followed if i not in gone}  # not one deleted in this save
             if shown:
                 lab_links_write(form.instance, wanted, labs={f.instance.pk for f in shown})
         formset.save_m2m()

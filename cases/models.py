@@ -661,12 +661,12 @@ class AnchoredChild(CaseChild):
         abstract = True
         constraints = [
             *CaseChild.Meta.constraints,
+            # Not the other way round: an intervention deleted sets the anchor to NULL and leaves the offset (with the
+            # phrase as printed); a curator entering days without an intervention is refused by clean().
             models.CheckConstraint(
-                condition=Q(anchor__isnull=True, anchor_offset_days__isnull=True)
-                | Q(anchor__isnull=False, anchor_offset_days__isnull=False),
-                name="%(class)s_anchor_with_offset",
-                violation_error_message="A row timed from an intervention needs the days after it, and the days "
-                "need the intervention.",
+                condition=Q(anchor__isnull=True) | Q(anchor_offset_days__isnull=False),
+                name="%(class)s_anchor_needs_offset",
+                violation_error_message="A row timed from an intervention needs the days after it.",
             ),
             models.CheckConstraint(
                 condition=Q(anchor_offset_days__isnull=False) | Q(anchor_offset_is_approximate=False),

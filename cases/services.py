@@ -212,7 +212,7 @@ def anchored_days_write(case: Case) -> None:
     for n, (relation, model) in enumerate(kinds):
         rows = model.objects.filter(case_id=case.pk)
         if relation != "interventions":
-            rows = rows.filter(anchor__isnull=False)
+            rows = rows.filter(Q(anchor__isnull=False) | Q(anchor_offset_days__isnull=False))
         rows = rows.order_by().annotate(kind=Value(n)).values_list(*TIMING_COLUMNS, "kind")
         query = rows if query is None else query.union(rows, all=True)
     found = [(kinds[kind][0], Timing(*timing)) for *timing, kind in query]
@@ -224,14 +224,22 @@ def anchored_days_write(case: Case) -> None:
         ) from exc
     for relation, t in found:
         if t.anchor is None:
+            if t.offset is not None:  # its intervention was deleted (SET_NULL): the row keeps its day, not the offset
+                _save_timing(case, relation, t.key, anchor_offset_days=None, anchor_offset_is_approximate=False)
             continue
         want = days[t.key] if relation == "interventions" else relative_day(*days.get(t.anchor, (None, False)), t)
         if want != (t.day, t.day_is_approximate):
-            row = ANCHORED[relation].objects.get(pk=t.key)
-            row.day, row.day_is_approximate = want
-            row._history_user = case._history_user
-            row._change_reason = getattr(case, "_change_reason", None)
-            row.save(update_fields=["day", "day_is_approximate"])
+            _save_timing(case, relation, t.key, day=want[0], day_is_approximate=want[1])
+
+
+def _save_timing(case: Case, relation: str, pk: int, **values) -> None:
+    """Save these timing fields of one row, recorded in its history with the edit's user and reason."""
+    row = ANCHORED[relation].objects.get(pk=pk)
+    for name, value in values.items():
+        setattr(row, name, value)
+    row._history_user = case._history_user
+    row._change_reason = getattr(case, "_change_reason", None)
+    row.save(update_fields=list(values))
 
 
 def cases_refresh_derived(cases, batch: int = 500) -> int:

@@ -662,13 +662,9 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="finding",
             constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("anchor__isnull", True), ("anchor_offset_days__isnull", True)),
-                    models.Q(("anchor__isnull", False), ("anchor_offset_days__isnull", False)),
-                    _connector="OR",
-                ),
-                name="finding_anchor_with_offset",
-                violation_error_message="A row timed from an intervention needs the days after it, and the days need the intervention.",
+                condition=models.Q(("anchor__isnull", True), ("anchor_offset_days__isnull", False), _connector="OR"),
+                name="finding_anchor_needs_offset",
+                violation_error_message="A row timed from an intervention needs the days after it.",
             ),
         ),
         migrations.AddConstraint(
@@ -684,13 +680,9 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="intervention",
             constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("anchor__isnull", True), ("anchor_offset_days__isnull", True)),
-                    models.Q(("anchor__isnull", False), ("anchor_offset_days__isnull", False)),
-                    _connector="OR",
-                ),
-                name="intervention_anchor_with_offset",
-                violation_error_message="A row timed from an intervention needs the days after it, and the days need the intervention.",
+                condition=models.Q(("anchor__isnull", True), ("anchor_offset_days__isnull", False), _connector="OR"),
+                name="intervention_anchor_needs_offset",
+                violation_error_message="A row timed from an intervention needs the days after it.",
             ),
         ),
         migrations.AddConstraint(
@@ -706,13 +698,9 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="labresult",
             constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("anchor__isnull", True), ("anchor_offset_days__isnull", True)),
-                    models.Q(("anchor__isnull", False), ("anchor_offset_days__isnull", False)),
-                    _connector="OR",
-                ),
-                name="labresult_anchor_with_offset",
-                violation_error_message="A row timed from an intervention needs the days after it, and the days need the intervention.",
+                condition=models.Q(("anchor__isnull", True), ("anchor_offset_days__isnull", False), _connector="OR"),
+                name="labresult_anchor_needs_offset",
+                violation_error_message="A row timed from an intervention needs the days after it.",
             ),
         ),
         migrations.AddConstraint(
@@ -728,13 +716,9 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="metastasis",
             constraint=models.CheckConstraint(
-                condition=models.Q(
-                    models.Q(("anchor__isnull", True), ("anchor_offset_days__isnull", True)),
-                    models.Q(("anchor__isnull", False), ("anchor_offset_days__isnull", False)),
-                    _connector="OR",
-                ),
-                name="metastasis_anchor_with_offset",
-                violation_error_message="A row timed from an intervention needs the days after it, and the days need the intervention.",
+                condition=models.Q(("anchor__isnull", True), ("anchor_offset_days__isnull", False), _connector="OR"),
+                name="metastasis_anchor_needs_offset",
+                violation_error_message="A row timed from an intervention needs the days after it.",
             ),
         ),
         migrations.AddConstraint(

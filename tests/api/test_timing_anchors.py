@@ -162,3 +162,23 @@ def test_replacing_the_interventions_without_the_rows_timed_from_them_is_refused
     assert response.status_code == 400
     assert "findings[0].anchor_intervention_index" in [e["field"] for e in response.json()["errors"]]
     assert Finding.objects.get(pk=doc["findings"][0]["id"]).anchor_id == doc["interventions"][0]["id"]
+
+
+def test_deleting_the_intervention_a_row_is_timed_from_in_the_admin_leaves_the_row_its_day(curator):
+    doc = post(curator, document(lab_timing={"anchor_intervention_index": 0, "anchor_offset_days": 21}))
+    case = Case.objects.get(pk=int(doc["id"].removeprefix("CCR-")))
+    a = case.interventions.get(agent_text="drug A")
+    admin = login("curator", "admin-curator")
+    url = f"/admin/cases/case/{case.pk}/change/"
+    data = posted_form(admin, url)
+    ia = next(n for n in range(2) if data[f"interventions-{n}-id"] == str(a.pk))
+    data[f"interventions-{ia}-DELETE"] = "on"
+    saved = admin.post(url, data)
+    assert saved.status_code == 302, saved.content.decode()[:3000]
+    lab = LabResult.objects.get(pk=doc["labs"][1]["id"])
+    assert (lab.anchor_id, lab.anchor_offset_days, lab.day, lab.timing_text) == (
+        None,
+        None,
+        21,
+        "one month after denosumab",
+    )
