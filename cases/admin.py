@@ -24,6 +24,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from . import measures, quality, quotes, workflow
 from .admin_proposals import ProposalsMixin
 from .admin_reference import CitationImportMixin
+from .anchors import AnchorCycle, Timing, intervention_days
 from .citations import LikelySourceDuplicate, check_source_duplicates
 from .course_chart import calcium_course, plain_number
 from .document import ImportFailed, confirm_in_documents, export_documents
@@ -33,6 +34,7 @@ from .models import (
     REGISTRY_ID_PREFIX,
     Agent,
     Case,
+    DoseStep,
     Finding,
     Intervention,
     LabResult,
@@ -50,6 +52,7 @@ from .services import (
     case_delete,
     case_edit,
     case_transition,
+    lab_links_write,
     reference_check_change,
 )
 from .vocabularies import MechanismAgreement, MechanismCode, TumorSite, mechanism_contradiction
@@ -185,18 +188,18 @@ class LabFormSet(NamedRowFormSet):
 
     def clean(self) -> None:
         for form in self.forms:
-            prefix = getattr(form, "new_intervention", None)
-            if not prefix or (self.can_delete and self._should_delete_form(form)):
+            if self.can_delete and self._should_delete_form(form):
                 continue
-            n = int(prefix.rsplit("-", 1)[1])
-            try:
-                total = int(self.data.get("interventions-TOTAL_FORMS", 0))
-            except ValueError:
-                total = 0
-            if n >= total or not self.data.get(f"{prefix}-category"):
-                form.add_error("follows_intervention", "The intervention it follows is not on the page any more.")
-            elif self.data.get(f"{prefix}-DELETE"):
-                form.add_error("follows_intervention", "The intervention it follows is being deleted.")
+            for prefix in getattr(form, "new_interventions", ()):
+                n = int(prefix.rsplit("-", 1)[1])
+                try:
+                    total = int(self.data.get("interventions-TOTAL_FORMS", 0))
+                except ValueError:
+                    total = 0
+                if n >= total or not self.data.get(f"{prefix}-category"):
+                    form.add_error("follows", "The intervention it follows is not on the page any more.")
+                elif self.data.get(f"{prefix}-DELETE"):
+                    form.add_error("follows", "The intervention it follows is being deleted.")
         super().clean()
 
 
@@ -297,42 +300,55 @@ class CaseRowForm(forms.ModelForm):
 NEW_INTERVENTION = re.compile(r"^new:(interventions-\d+)$")
 
 
-class FollowsInterventionField(forms.ModelChoiceField):
-    """A saved intervention of the case, or the token of one added in the same save (checked by LabFormSet)."""
+class FollowsInterventionsField(forms.TypedMultipleChoiceField):
+    """The case's saved interventions a lab follows (several for a combination), and tokens of interventions added
+    in the same save (checked by LabFormSet). Choices are set per request by LabResultInline."""
 
-    def to_python(self, value):
-        if isinstance(value, str) and NEW_INTERVENTION.match(value):
-            return value
-        return super().to_python(value)
+    def __init__(self, **kwargs):
+        super().__init__(
+            required=False,
+            label="Follows interventions",
+            help_text="The interventions this result is reported after, where the source links them (hold Ctrl or "
+            "⌘ to choose several).",
+            widget=forms.SelectMultiple(attrs={"size": 3}),
+            **kwargs,
+        )
 
-    def validate(self, value):
-        if not (isinstance(value, str) and NEW_INTERVENTION.match(value)):
-            super().validate(value)
+    def valid_value(self, value) -> bool:
+        return bool(NEW_INTERVENTION.match(str(value))) or super().valid_value(value)
 
 
 class LabResultForm(CaseRowForm):
-    new_intervention: str | None = None  # the form prefix of an intervention added in the same save
+    new_interventions: tuple[str, ...] = ()  # the form prefixes of interventions added in the same save
+    follows = FollowsInterventionsField()
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, follows_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
-        field = self.fields.get("follows_intervention")
-        token = self.data.get(self.add_prefix("follows_intervention")) if self.is_bound else None
-        if field is not None and token and NEW_INTERVENTION.match(token):
-            field.choices = [*field.choices, (token, "The intervention added on this page")]  # shown again on errors
+        field = self.fields["follows"]
+        field.choices = list(follows_choices)
+        if self.instance.pk is not None:
+            self.initial.setdefault("follows", [str(pk) for pk in self.instance.followed_ids()])
+        tokens = [t for t in (self.data.getlist(self.add_prefix("follows")) if self.is_bound else [])]
+        for token in tokens:
+            if NEW_INTERVENTION.match(token):
+                field.choices = [*field.choices, (token, "The intervention added on this page")]  # shown on errors
 
     def clean(self) -> dict:
         super().clean()
         cleaned = self.cleaned_data
-        follows = cleaned.get("follows_intervention")
-        token = NEW_INTERVENTION.match(follows) if isinstance(follows, str) else None
-        if token:  # linked when the interventions are saved (CaseAdmin.save_formset)
-            self.new_intervention = token[1]
-            cleaned["follows_intervention"] = None
+        follows = cleaned.get("follows") or []
+        # Tokens: linked when the interventions are saved (CaseAdmin.save_formset).
+        self.new_interventions = tuple(NEW_INTERVENTION.match(v)[1] for v in follows if NEW_INTERVENTION.match(v))
+        self.followed_pks = {int(v) for v in follows if not NEW_INTERVENTION.match(v)}
         # A lab entered only as a word ("elevated") keeps no unit: the page preselects one when the analyte is
         # chosen (lab_units.js), before the curator knows there will be no number.
         if all(cleaned.get(name) is None for name in ("value", "value_high", "ref_low", "ref_high")):
             cleaned["unit"] = ""
         return cleaned
+
+
+# The form's names for fields of a row kind (cases.rows) it enters otherwise: a lab's links are one multiple choice.
+ADMIN_NAMES = {"follow_links": "follows"}
 
 
 def _row_fieldsets(kind: RowKind, leave_out: tuple[str, ...] = ()) -> tuple:
@@ -341,19 +357,48 @@ def _row_fieldsets(kind: RowKind, leave_out: tuple[str, ...] = ()) -> tuple:
     kind.check_names(leave_out, "The admin's leave_out")
     shown = [name for name in kind.fields if name not in leave_out]
     line = sorted((name for name in shown if name in kind.essentials), key=lambda name: name != "sequence")
-    details = [name for name in shown if name not in kind.essentials]
+    details = [ADMIN_NAMES.get(name, name) for name in shown if name not in kind.essentials]
     details = [part for name in details for part in ((name, *QUOTE_PLACE) if name == "quote" else (name,))]
     return ((None, {"fields": tuple(line)}), ("Details", {"fields": tuple(details)}))
 
 
-class RowInline(admin.StackedInline):
-    """A case's rows of one kind (cases.rows gives their fields, whether they are timed, and the agent loaded with
-    them), validated with named errors, rendered without a query per row."""
+class CaseRowInline(admin.StackedInline):
+    """Inline rows of a case, validated with named errors, rendered without a query per row.
+
+    case_intervention_fields: foreign keys to one of the case's saved interventions (a dose step's intervention, a
+    row's anchor), offered from one list read once per request."""
+
+    case_intervention_fields: tuple[str, ...] = ("anchor",)
 
     form = CaseRowForm
     formset = NamedRowFormSet
     template = "admin/cases/edit_inline/compact.html"
     extra = 0
+
+    def get_queryset(self, request):
+        # The rows' autocomplete choices (agents) come with the rows (see RowAutocompleteSelect), and so does
+        # what their __str__ shows in the inline's header (an intervention's agent).
+        return super().get_queryset(request).select_related(*self.autocomplete_fields)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.case_intervention_fields:
+            case_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+            kwargs["queryset"] = Intervention.objects.filter(case_id=case_id).select_related("agent")
+            field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+            field.label_from_instance = intervention_choice_label
+            if not hasattr(request, "_case_interventions"):
+                request._case_interventions = list(field.choices)  # validation still uses the queryset
+            field.choices = request._case_interventions
+            return field
+        if db_field.name in self.get_autocomplete_fields(request) and "widget" not in kwargs:
+            kwargs["widget"] = RowAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class RowInline(CaseRowInline):
+    """A case's rows of one kind (cases.rows gives their fields, whether they are timed, and the agent loaded with
+    them)."""
+
     leave_out: tuple[str, ...] = ()  # fields of the row kind this page does not show
     timed: bool  # rows placed on the case timeline by `sequence` (assigned by the page, not typed)
 
@@ -363,16 +408,6 @@ class RowInline(admin.StackedInline):
         cls.fieldsets = _row_fieldsets(kind, cls.leave_out)
         cls.timed = kind.timed
         cls.autocomplete_fields = kind.related
-
-    def get_queryset(self, request):
-        # The rows' autocomplete choices (agents) come with the rows (see RowAutocompleteSelect), and so does
-        # what their __str__ shows in the inline's header (an intervention's agent).
-        return super().get_queryset(request).select_related(*self.autocomplete_fields)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name in self.get_autocomplete_fields(request) and "widget" not in kwargs:
-            kwargs["widget"] = RowAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class TumorInline(RowInline):
@@ -410,23 +445,74 @@ class LabResultInline(RowInline):
     class Media:
         js = ("cases/lab_units.js", "cases/new_interventions.js")
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name != "follows_intervention":
-            return super().formfield_for_foreignkey(db_field, request, **kwargs)
-        case_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
-        kwargs["queryset"] = Intervention.objects.filter(case_id=case_id).select_related("agent")
-        kwargs["form_class"] = FollowsInterventionField
-        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        # The case's interventions, read once per request: every lab row's select shares this list (a
-        # ModelChoiceField would otherwise query them again for each row). Validation still uses the queryset.
-        if not hasattr(request, "_follows_intervention_choices"):
-            request._follows_intervention_choices = list(field.choices)
-        field.choices = request._follows_intervention_choices
-        return field
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("follow_links")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        """Every lab row's "follows interventions" offers the case's interventions, read once per request."""
+        choices = [
+            (str(i.pk), intervention_choice_label(i))
+            for i in (obj.interventions.select_related("agent") if obj is not None and obj.pk else ())
+        ]
+        formset = super().get_formset(request, obj, **kwargs)
+        form = formset.form
+        formset.form = type(form.__name__, (form,), {"__init__": _with_choices(form.__init__, choices)})
+        return formset
+
+
+def intervention_choice_label(intervention: Intervention) -> str:
+    """An intervention as offered to a lab, a dose step or a row timed from it: two of the same drug differ by
+    their place on the timeline."""
+    day = f", day {intervention.day}" if intervention.day is not None else ""
+    return f"{intervention} (timeline {intervention.sequence}{day})"
+
+
+def _with_choices(init, choices):
+    def __init__(self, *args, **kwargs):
+        init(self, *args, follows_choices=choices, **kwargs)
+
+    return __init__
+
+
+class DoseStepInline(CaseRowInline):
+    """The dose steps of the case's interventions (a titration), each naming its intervention: a sub-form of the
+    interventions, saved with the case. An intervention added on the page can be chosen once the case is saved."""
+
+    model = DoseStep
+    timed = False
+    verbose_name = "dose step"
+    fieldsets = (
+        (None, {"fields": ("intervention", "position", "dose_text", "value", "unit", "day")}),
+        ("Details", {"fields": ("day_is_approximate", "timing_text")}),
+    )
+
+    case_intervention_fields = ("intervention",)
+
+
+class InterventionFormSet(NamedRowFormSet):
+    """Interventions may be timed from each other, never in a circle (cases.anchors)."""
+
+    def clean(self) -> None:
+        timings = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if not data or form.instance.pk is None or (self.can_delete and self._should_delete_form(form)):
+                continue
+            anchor = data.get("anchor")
+            timings.append(Timing(form.instance.pk, None, False, anchor.pk if anchor else None, 0))
+        try:
+            intervention_days(timings)
+        except AnchorCycle as exc:
+            for form in self.forms:
+                if form.instance.pk in exc.keys and "anchor" not in form.errors:
+                    form.add_error("anchor", "These interventions are timed from each other in a circle.")
+        super().clean()
 
 
 class InterventionInline(RowInline):
     model = Intervention
+    formset = InterventionFormSet
+    leave_out = ("dose_steps",)  # entered in their own inline (DoseStepInline), each naming its intervention
 
 
 class CaseForm(forms.ModelForm):
@@ -613,7 +699,10 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
             },
         ),
     )
-    inlines = (TumorInline, MetastasisInline, MechanismInline, FindingInline, InterventionInline, LabResultInline)
+    inlines = (
+        *(TumorInline, MetastasisInline, MechanismInline, FindingInline, InterventionInline, DoseStepInline),
+        LabResultInline,
+    )
     actions = ["delete_selected"] + [transition_action(name) for name in workflow.TRANSITIONS]
     actions += ["export_json", "export_csv"]
 
@@ -902,18 +991,36 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
         instances = formset.save(commit=False)
         for row in [*formset.deleted_objects, *instances]:
             row._history_user, row._change_reason = request.user, reason
+        # An intervention deleted in this save: the rows saved after it (labs, dose steps) still hold it as loaded.
+        gone = request.__dict__.setdefault("_deleted_interventions", set())
+        if formset.model is Intervention:
+            gone.update(row.pk for row in formset.deleted_objects)
         for row in formset.deleted_objects:
             row.delete()
-        # Labs may follow an intervention added in this save (LabResultForm.new_intervention, a form prefix): the
+        for row in list(instances):
+            if getattr(row, "anchor_id", None) in gone:  # as the database's SET NULL does for rows not on the form
+                row.anchor = None
+            if isinstance(row, DoseStep) and row.intervention_id in gone:
+                instances.remove(row)  # deleted with its intervention
+        # Labs may follow an intervention added in this save (LabResultForm.new_interventions, form prefixes): the
         # interventions' inline is saved before the labs' (CaseAdmin.inlines), keeping {form prefix: saved row}.
         saved_interventions = request.__dict__.setdefault("_saved_interventions", {})
-        for form in formset.forms:
-            if getattr(form, "new_intervention", None) and form.instance in instances:
-                form.instance.follows_intervention = saved_interventions[form.new_intervention]
         for row in instances:
             row.save()
         if formset.model is Intervention:
             saved_interventions.update({form.prefix: form.instance for form in formset.forms if form.instance.pk})
+        if formset.model is LabResult:
+            # The links of every lab on the page (those of the others stay as they are), as cases.services writes
+            # a document's: only the links that change are written, with the edit's user and reason.
+            deleted = {row.pk for row in formset.deleted_objects}
+            shown = [f for f in formset.forms if f.instance.pk and f.instance.pk not in deleted and f.has_changed()]
+            wanted = set()
+            for f in shown:
+                followed = set(getattr(f, "followed_pks", ()))
+                followed |= {saved_interventions[p].pk for p in getattr(f, "new_interventions", ())}
+                wanted |= {(f.instance.pk, i) for i in followed if i not in gone}  # not one deleted in this save
+            if shown:
+                lab_links_write(form.instance, wanted, labs={f.instance.pk for f in shown})
         formset.save_m2m()
 
     def response_change(self, request, obj: Case):

@@ -243,8 +243,10 @@ def trajectories(cases: QuerySet[Case], align: str = "index") -> list[dict]:
     heads = list(cases.values_list("pk", "title", "main_mechanism"))  # in the queryset's order (Case: by id)
     ids = [pk for pk, _, _ in heads]
     labs: dict[int, list[measures.Measurement]] = {}
+    # Without the interventions a result follows (LabFollows): the points plotted do not depend on them
+    # (Measurement.follows stays empty, as LabResult.as_measurement(links=False) leaves it).
     lab_columns = ("case_id", "id", "analyte", "unit", "value", "sequence", "day", "value_high", "comparator",
-                   "qualitative", "ref_low", "ref_high", "follows_intervention_id")  # fmt: skip
+                   "qualitative", "ref_low", "ref_high")  # fmt: skip
     for case_id, *fields in (
         LabResult.objects.filter(case__in=ids, analyte__in=[*measures.CALCIUM_ANALYTES, measures.ALBUMIN])
         .order_by("case_id", "sequence", "id")

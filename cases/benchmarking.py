@@ -20,13 +20,31 @@ from decimal import Decimal
 
 from django.db import connection, models
 
-from .models import Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
+from .models import (
+    Case,
+    DoseStep,
+    Finding,
+    Intervention,
+    LabFollows,
+    LabResult,
+    Mechanism,
+    Metastasis,
+    Source,
+    Tumor,
+)
 from .services import cases_refresh_derived
 
 MECHANISMS = ["humoral_pthrp", "local_osteolytic", "calcitriol_mediated"]
 SITES = ["breast", "lung", "kidney", "prostate"]
 PERIOD = math.lcm(50, 2, 4, 3, 7)  # 2,100 distinct cases
-CHILDREN = [Tumor, Metastasis, Mechanism, Finding, Intervention, LabResult]  # none links to another here
+# None names another here (no row is timed from an intervention: clone() copies the columns as they are)...
+CHILDREN = [Tumor, Metastasis, Mechanism, Finding, Intervention, LabResult]
+# ... these do: the rows of the case they name by their foreign keys (attname -> model), given new ids by clone().
+LINKS = {
+    LabFollows: {"lab_id": LabResult, "intervention_id": Intervention},
+    DoseStep: {"intervention_id": Intervention},
+}
+ANCHORED = [Metastasis, Finding, Intervention, LabResult]  # rows that may be timed from an intervention
 RELATIONS = ["tumors", "metastases", "mechanisms", "findings", "interventions", "labs"]
 ROWS_PER_CASE = 27
 
@@ -155,6 +173,20 @@ def clone(prototypes: list[int], count: int, start: int = 0, title: str = "bench
     if len(new) != count:
         raise RuntimeError(f"expected {count} new cases, found {len(new)} (is something else writing?)")
     written = count
+    if any(model.objects.filter(case__in=prototypes, anchor__isnull=False).exists() for model in ANCHORED):
+        raise RuntimeError("clone() copies no row timed from an intervention: a prototype has one.")
+    # Rows that name other rows of their case (a lab's links to interventions, dose steps): written after those,
+    # with the copies' ids (the k-th copy's rows were written in the order of its prototype's).
+    links = {
+        model: list(
+            model.objects.filter(case__in=prototypes)
+            .order_by("case_id", "pk")
+            .values_list(*[f.attname for f in _columns(model)])
+        )
+        for model in LINKS
+    }
+    named = {target for model, fields in LINKS.items() if links[model] for target in fields.values()}
+    copies: dict[type, dict[tuple[int, int], int]] = {}  # model -> {(k, prototype's row pk): the copy's pk}
     for model in CHILDREN:
         columns = _columns(model)
         case_at = [f.attname for f in columns].index("case_id")
@@ -162,19 +194,44 @@ def clone(prototypes: list[int], count: int, start: int = 0, title: str = "bench
         for row in (
             model.objects.filter(case__in=prototypes)
             .order_by("case_id", "pk")
-            .values_list(*[f.attname for f in columns])
+            .values_list("pk", *[f.attname for f in columns])
         ):
-            rows_of.setdefault(row[case_at], []).append(row)
+            rows_of.setdefault(row[1 + case_at], []).append(row)
 
         def child_rows(rows_of=rows_of, case_at=case_at):
             for k, pk in enumerate(new):
-                for row in rows_of.get(prototypes[(start + k) % len(prototypes)], []):
-                    row = list(row)
+                for _, *row in rows_of.get(prototypes[(start + k) % len(prototypes)], []):
                     row[case_at] = pk
                     yield row
 
-        before = model.objects.count()
+        (before,) = model.objects.aggregate(m=models.Max("pk")).values()
+        before = before or 0
         _write(model, columns, child_rows())
+        pks = list(model.objects.filter(pk__gt=before).order_by("pk").values_list("pk", flat=True))
+        written += len(pks)
+        if model in named:
+            prototype_pks = (
+                (k, row[0]) for k in range(count) for row in rows_of.get(prototypes[(start + k) % len(prototypes)], [])
+            )
+            copies[model] = dict(zip(prototype_pks, pks, strict=True))
+    for model, fields in LINKS.items():
+        columns = _columns(model)
+        at = {f.attname: n for n, f in enumerate(columns)}
+        links_of: dict[int, list[tuple]] = {}
+        for row in links[model]:
+            links_of.setdefault(row[at["case_id"]], []).append(row)
+
+        def link_rows(model=model, fields=fields, at=at, links_of=links_of):
+            for k, pk in enumerate(new):
+                for row in links_of.get(prototypes[(start + k) % len(prototypes)], []):
+                    row = list(row)
+                    row[at["case_id"]] = pk
+                    for attname, target in fields.items():
+                        row[at[attname]] = copies[target][(k, row[at[attname]])]
+                    yield row
+
+        before = model.objects.count()
+        _write(model, columns, link_rows())
         written += model.objects.count() - before
     return written
 

@@ -18,15 +18,33 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cases import measures
+from cases.anchors import AnchorCycle, Timing, intervention_days, relative_day
 from cases.citations import check_source_duplicates, source_duplicates
 from cases.derived import derived_document, number
-from cases.models import MAX_DAYS, Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
+from cases.models import (
+    MAX_DAYS,
+    Agent,
+    Case,
+    DoseStep,
+    Finding,
+    Intervention,
+    LabResult,
+    Mechanism,
+    Metastasis,
+    Source,
+    Tumor,
+)
 from cases.rows import CASE_SERVER_FIELDS, ROW_KINDS, row_kind
 from cases.services import DocumentError, case_save_document, database_refusal_reason
 from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC, MechanismAgreement, mechanism_contradiction
 
-# A lab names the intervention it follows by its position in the document's interventions list.
-DOCUMENT_NAMES = {"follows_intervention": "follows_intervention_index"}
+# The document's names for fields of a row kind (cases.rows) it writes otherwise: a row timed from an intervention
+# and a lab's links name the interventions by their position in the document's interventions list (a lab's by the
+# list of them, and by the first alone for the older clients).
+DOCUMENT_NAMES: dict[str, tuple[str, ...]] = {
+    "anchor": ("anchor_intervention_index",),
+    "follow_links": ("follows_intervention_index", "follows_intervention_indexes"),
+}
 
 
 def document_fields(model: type[models.Model], *, after: dict[str, tuple[str, ...]] | None = None) -> list[str]:
@@ -35,7 +53,7 @@ def document_fields(model: type[models.Model], *, after: dict[str, tuple[str, ..
     kind = row_kind(model)
     after = after or {}
     kind.check_names(after, "document_fields(after=...)")
-    return ["id", *(n for name in kind.fields for n in (DOCUMENT_NAMES.get(name, name), *after.get(name, ())))]
+    return ["id", *(n for name in kind.fields for n in (*DOCUMENT_NAMES.get(name, (name,)), *after.get(name, ())))]
 
 
 class DecimalNumberField(serializers.DecimalField):
@@ -90,8 +108,10 @@ class ModelValidationMixin:
         for name, value in attrs.items():
             if name not in self.not_model_fields:
                 setattr(instance, name, value)
+        instance._anchor_by_position = by_position = getattr(self, "_anchor_by_position", False)
+        exclude = [*self.not_model_fields, *(["anchor"] if by_position else [])]  # the position is checked by the case
         try:
-            instance.full_clean(exclude=list(self.not_model_fields), validate_unique=self.validate_unique)
+            instance.full_clean(exclude=exclude, validate_unique=self.validate_unique)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc
         return attrs
@@ -106,6 +126,31 @@ class RowSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.
     # The case and fields validated by the case document rather than by the row itself.
     not_model_fields: tuple[str, ...] = ("id", "case")
     validate_unique = False
+
+
+class AnchoredRowSerializer(RowSerializer):
+    """A row whose time may be given relative to an intervention (cases.anchors): anchor_intervention_index names it
+    by position in the case's interventions (the document checks it). The row's day comes from it."""
+
+    not_model_fields = ("id", "case", "anchor_intervention_index")
+    anchor_intervention_index = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        help_text="Position (0-based) in this case's interventions of the intervention this row's time is given "
+        "relative to ('one month after denosumab'), with anchor_offset_days (30) and the phrase in timing_text. "
+        "The row's day is then that intervention's day + the offset (null while that day is unknown): send it as "
+        "that or leave it out.",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        self._anchor_by_position = attrs.get("anchor_intervention_index") is not None
+        return super().validate(attrs)
+
+    def to_representation(self, instance) -> dict:
+        data = super().to_representation(instance)
+        data["anchor_intervention_index"] = self.context.get("intervention_index", {}).get(instance.anchor_id)
+        return data
 
 
 class AgentCodeField(serializers.SlugRelatedField):
@@ -126,7 +171,7 @@ class TumorSerializer(RowSerializer):
         return RECEPTOR_LOINC
 
 
-class MetastasisSerializer(RowSerializer):
+class MetastasisSerializer(AnchoredRowSerializer):
     class Meta:
         model = Metastasis
         fields = document_fields(Metastasis)
@@ -147,7 +192,7 @@ class MechanismSerializer(RowSerializer):
         fields = document_fields(Mechanism, after={"suspect_agent": ("suspect_agent_atc",)})
 
 
-class FindingSerializer(RowSerializer):
+class FindingSerializer(AnchoredRowSerializer):
     class Meta:
         model = Finding
         fields = document_fields(Finding)
@@ -161,8 +206,28 @@ class CalciumAroundSerializer(serializers.Serializer):
     day = serializers.IntegerField(allow_null=True)
 
 
-class InterventionSerializer(RowSerializer):
+class DoseStepSerializer(RefuseUnknownFieldsMixin, ModelValidationMixin, serializers.ModelSerializer):
+    """One step of an intervention's dose, in the order of the list (its position is its place in the list)."""
+
+    not_model_fields = ("case", "intervention", "position")
+    validate_unique = False
+    value = DecimalNumberField()
+
+    class Meta:
+        model = DoseStep
+        fields = ["dose_text", "value", "unit", "day", "day_is_approximate", "timing_text"]
+
+
+class InterventionSerializer(AnchoredRowSerializer):
+    not_model_fields = ("id", "case", "dose_steps", "anchor_intervention_index")
+
     agent = AgentCodeField()
+    dose_steps = DoseStepSerializer(
+        many=True,
+        required=False,
+        help_text="The dose in ordered steps where the source titrates it (each as printed, with its number, unit "
+        "and timing where given); empty when the source gives one dose (dose_text / dose_value).",
+    )
     # From the coded agent; null when the intervention names none (agent_text only).
     agent_name = serializers.CharField(source="agent.name", read_only=True, default=None, allow_null=True)
     atc = serializers.CharField(source="agent.atc_code", read_only=True, default=None, allow_null=True)
@@ -192,8 +257,14 @@ class InterpretationSerializer(serializers.Serializer):
     note = serializers.CharField()
 
 
-class LabResultSerializer(RowSerializer):
-    not_model_fields = ("id", "case", "follows_intervention_index")
+class LabResultSerializer(AnchoredRowSerializer):
+    not_model_fields = (
+        "id",
+        "case",
+        "follows_intervention_index",
+        "follows_intervention_indexes",
+        "anchor_intervention_index",
+    )
 
     value = DecimalNumberField()
     value_high = DecimalNumberField()
@@ -203,7 +274,16 @@ class LabResultSerializer(RowSerializer):
         required=False,
         allow_null=True,
         min_value=0,
-        help_text="Position (0-based) in this case's interventions list of the intervention this result follows.",
+        help_text="Position (0-based) in this case's interventions list of the intervention this result follows; "
+        "when it follows several, the first of follows_intervention_indexes. Kept for compatibility: writing it "
+        "alone links the result to that one intervention (null: to none).",
+    )
+    follows_intervention_indexes = serializers.ListField(
+        child=serializers.IntegerField(min_value=0),
+        required=False,
+        help_text="Positions (0-based) in this case's interventions list of every intervention this result follows "
+        "(several for a combination the source reports one result after), in ascending order. Sent together with "
+        "follows_intervention_index, that one must be the first of these (or null for an empty list).",
     )
     loinc = serializers.CharField(read_only=True, allow_null=True)
     si = serializers.SerializerMethodField()
@@ -219,7 +299,9 @@ class LabResultSerializer(RowSerializer):
     def to_representation(self, instance: LabResult) -> dict:
         data = super().to_representation(instance)
         index = self.context.get("intervention_index", {})
-        data["follows_intervention_index"] = index.get(instance.follows_intervention_id)
+        positions = sorted(index[pk] for pk in instance.followed_ids() if pk in index)
+        data["follows_intervention_index"] = positions[0] if positions else None
+        data["follows_intervention_indexes"] = positions
         return data
 
     def _in_unit(self, obj: LabResult, target: str) -> dict | None:
@@ -521,11 +603,8 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
             else (self.instance.interventions.count() if self.instance else 0)
         )
         for n, lab in enumerate(attrs.get("labs") or []):
-            index = lab.get("follows_intervention_index")
-            if index is not None and index >= n_interventions:
-                errors[f"labs[{n}].follows_intervention_index"] = (
-                    f"There is no intervention at position {index}; this case has {n_interventions}."
-                )
+            errors.update(_follows_errors(n, lab, n_interventions))
+        errors.update(_anchor_errors(attrs, self.instance))
         codes = [m["code"] for m in attrs.get("mechanisms") or []]
         for n, code in enumerate(codes):
             if code in codes[:n]:
@@ -534,6 +613,102 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+def _anchor_errors(attrs: dict, instance: Case | None) -> dict[str, str]:
+    """Rows timed from an intervention (cases.anchors): the position names one of the case's interventions (those
+    of the document, else the stored ones), interventions are not timed from each other in a circle, and a day sent
+    is the one the anchor gives (its day + the offset; none while its day is unknown). The day is filled in."""
+    if "interventions" in attrs:
+        interventions = [
+            Timing(
+                n,
+                i.get("day"),
+                i.get("day_is_approximate", False),
+                i.get("anchor_intervention_index"),
+                i.get("anchor_offset_days"),
+                i.get("anchor_offset_is_approximate", False),
+            )
+            for n, i in enumerate(attrs["interventions"])
+        ]
+    else:
+        stored = list(instance.interventions.all()) if instance is not None else []
+        position = {i.pk: n for n, i in enumerate(stored)}
+        interventions = [
+            Timing(
+                n,
+                i.day,
+                i.day_is_approximate,
+                position.get(i.anchor_id),
+                i.anchor_offset_days,
+                i.anchor_offset_is_approximate,
+            )
+            for n, i in enumerate(stored)
+        ]
+    errors: dict[str, str] = {}
+    for relation in ("metastases", "findings", "interventions", "labs"):
+        for n, row in enumerate(attrs.get(relation) or []):
+            index = row.get("anchor_intervention_index")
+            if index is not None and index >= len(interventions):
+                errors[f"{relation}[{n}].anchor_intervention_index"] = (
+                    f"There is no intervention at position {index}; this case has {len(interventions)}."
+                )
+    if errors:
+        return errors
+    try:
+        days = intervention_days(interventions)
+    except AnchorCycle as exc:
+        circle = " → ".join(str(k) for k in [*exc.keys, exc.keys[0]])
+        return {
+            f"interventions[{exc.keys[0]}].anchor_intervention_index": "Interventions are timed from each other in a "
+            f"circle ({circle}, by position): one of them needs its own day."
+        }
+    for relation in ("metastases", "findings", "interventions", "labs"):
+        for n, row in enumerate(attrs.get(relation) or []):
+            index = row.get("anchor_intervention_index")
+            if index is None:
+                continue
+            timing = Timing(
+                n, None, False, index, row.get("anchor_offset_days"), row.get("anchor_offset_is_approximate", False)
+            )
+            day, approximate = days[n] if relation == "interventions" else relative_day(*days[index], timing)
+            sent = row.get("day")
+            if sent is not None and (sent, row.get("day_is_approximate", False)) != (day, approximate):
+                errors[f"{relation}[{n}].day"] = (
+                    f"The day comes from the intervention it is timed from: {day}"
+                    f"{' (approximate)' if approximate else ''}. Send that, or leave the day out."
+                    if day is not None
+                    else "The intervention it is timed from has no day, so this row has none: leave the day out, "
+                    "or give that intervention a day."
+                )
+            row["day"], row["day_is_approximate"] = day, approximate
+    return errors
+
+
+def _follows_errors(n: int, lab: dict, n_interventions: int) -> dict[str, str]:
+    """Check a lab's links to interventions and leave them in lab["follows_intervention_indexes"] (sorted), from
+    either field: the list, or the single index of the older clients (null or absent: none)."""
+    single = lab.pop("follows_intervention_index", None)
+    given = "follows_intervention_indexes" in lab
+    indexes = lab.pop("follows_intervention_indexes", None) or []
+    if not given:
+        indexes = [] if single is None else [single]
+    elif single is not None and (not indexes or single != min(indexes)):
+        return {
+            f"labs[{n}].follows_intervention_index": "It disagrees with follows_intervention_indexes: send one of "
+            "them, or this one as the first of the list."
+        }
+    errors = {}
+    for index in indexes:
+        if index >= n_interventions:
+            field = "follows_intervention_indexes" if given else "follows_intervention_index"
+            errors[f"labs[{n}].{field}"] = (
+                f"There is no intervention at position {index}; this case has {n_interventions}."
+            )
+    if len(set(indexes)) != len(indexes):
+        errors[f"labs[{n}].follows_intervention_indexes"] = "An intervention is listed twice."
+    lab["follows_intervention_indexes"] = sorted(set(indexes))
+    return errors
 
 
 def flatten(detail, prefix: str = "") -> list[dict]:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from .models import Case, Intervention
+from .models import Case, DoseStep, Intervention, LabFollows
 from .rows import CASE_SERVER_OR_DERIVED_FIELDS, ROW_MODELS
 from .services import case_edit
 
@@ -38,7 +38,12 @@ class Change:
 
 ACTIONS = {"+": "created", "~": "changed", "-": "deleted"}
 # The relations each kind of row's __str__ reads (Intervention: its agent's name), loaded with the records.
-LABEL_RELATIONS: dict[type, tuple[str, ...]] = {Intervention: ("agent",)}
+LABEL_RELATIONS: dict[type, tuple[str, ...]] = {Intervention: ("agent",), LabFollows: ("lab", "intervention")}
+# What those relations' own labels read, loaded with them (a link's intervention is named by its agent).
+LABEL_JOINS: dict[type, tuple[str, ...]] = {LabFollows: ("intervention__agent",)}
+# Recorded beside the rows: a lab's links to the interventions it follows (shown as "lab after intervention") and
+# the interventions' dose steps. In the order a revert restores them (each after the rows it refers to).
+HISTORY_MODELS = (*ROW_MODELS, LabFollows, DoseStep)
 
 
 @dataclass(frozen=True)
@@ -136,10 +141,10 @@ def _changes_of(model, records) -> list[Change]:
 def case_changes(case: Case) -> list[Change]:
     """Every recorded change of the case and its rows, newest first (one query per kind of row)."""
     changes = []
-    for model in (Case, *ROW_MODELS):
+    for model in (Case, *HISTORY_MODELS):
         records = (
             model.history.filter(**{"id" if model is Case else "case_id": case.pk})
-            .select_related("history_user", *LABEL_RELATIONS.get(model, ()))
+            .select_related("history_user", *LABEL_RELATIONS.get(model, ()), *LABEL_JOINS.get(model, ()))
             .order_by("history_date", "history_id")
         )
         changes.extend(_changes_of(model, records))
@@ -221,13 +226,13 @@ def case_revert(*, case: Case, history_id: int, user, expected_version: int, con
             if f.attname not in NOT_REVERTED and f.name not in NOT_REVERTED:
                 setattr(case, f.attname, getattr(record, f.attname))
         case.save()
-        snapshots = {model: list(model.history.as_of(as_of).filter(case_id=case.pk)) for model in ROW_MODELS}
+        snapshots = {model: list(model.history.as_of(as_of).filter(case_id=case.pk)) for model in HISTORY_MODELS}
         for model in reversed(ROW_MODELS):  # labs before the interventions they point at
             for row in model._default_manager.filter(case=case):
                 row._history_user = user
                 row._change_reason = case._change_reason
                 row.delete()
-        for model in ROW_MODELS:  # interventions before labs
+        for model in HISTORY_MODELS:  # interventions before labs, labs before their links
             for row in snapshots[model]:
                 row._history_user = user
                 row._change_reason = case._change_reason

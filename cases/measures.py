@@ -585,7 +585,7 @@ class Measurement:
     qualitative: str = ""
     ref_low: Decimal | None = None
     ref_high: Decimal | None = None
-    follows: object = None  # id of the intervention the source reports this result after
+    follows: tuple = ()  # ids of the interventions the source reports this result after (one or several)
 
 
 @dataclass(frozen=True)
@@ -615,7 +615,7 @@ class CalciumPoint:
     limit_basis: str
     comparator: str = ""  # "<", "<=", ">", ">=" for a censored value
     albumin_id: object = None
-    follows: object = None
+    follows: tuple = ()
 
     def _mg_dl(self, value: Decimal | None) -> Decimal | None:
         return None if value is None else convert(value, self.basis, self.unit, "mg/dL")
@@ -830,10 +830,12 @@ def _word_is_normal(word: str, direction: str | None) -> bool | None:
     return flag != (HIGH if direction == HYPER else LOW)
 
 
-def _before_next(t: Treatment, administered: list[Treatment]):
+def _before_next(t: Treatment, administered: list[Treatment], together: tuple = ()):
     """Whether a result lies after t and before the next administered intervention: a value measured after a
-    later intervention reflects that one, never t (even when the source links it to t)."""
-    following = next((o for o in administered if o.sequence > t.sequence), None)
+    later intervention reflects that one, never t (even when the source links it to t). `together`: the
+    interventions a result is linked to; a later one of them is not "next" for that result (a combination the
+    source reports one result after)."""
+    following = next((o for o in administered if o.sequence > t.sequence and o.id not in together), None)
 
     def within(sequence: int, day: int | None) -> bool:
         if sequence <= t.sequence:
@@ -858,9 +860,13 @@ def _calcium_after(
     only a word such as "normalised"), else the first value after it; in both cases before the next administered
     intervention (which would confound the reading)."""
     within = _before_next(t, administered)
+
+    def linked_within(m) -> bool:  # linked to t (maybe with others given with it), before any other intervention
+        return t.id in m.follows and _before_next(t, administered, m.follows)(m.sequence, m.day)
+
     candidates = [p for p in serum if within(p.sequence, p.day)]
-    linked = next((p for p in candidates if p.follows is not None and p.follows == t.id), None)
-    linked_word = next((m for m in words if m.follows == t.id and within(m.sequence, m.day)), None)
+    linked = next((p for p in serum if linked_within(p)), None)
+    linked_word = next((m for m in words if linked_within(m)), None)
     before = next((p for p in reversed(serum) if p.sequence < t.sequence), None)
     if linked is None and linked_word is not None:
         return AroundIntervention(t.id, before, None, linked_word, _word_is_normal(linked_word.qualitative, direction))
@@ -921,9 +927,11 @@ def _normalisation(
         return None
     sequence, day, measurement_id, follows, _ = hit
     before = [t for t in administered if t.sequence < sequence]
-    linked = next((t for t in before if t.id == follows), None)
-    # Interventions at the same timeline position were given together: the first listed stands for them.
-    credited = linked or next(t for t in before if t.sequence == before[-1].sequence)
+    linked = [t for t in before if t.id in follows]
+    # Interventions at the same timeline position were given together: the first listed stands for them. Of several
+    # the reading is linked to, the latest started is credited (it immediately preceded the normal value).
+    last = linked or before
+    credited = next(t for t in last if t.sequence == last[-1].sequence)
     # Days count from the start of calcium-directed treatment (the first one), whichever intervention is credited.
     days = day - first.start_day if day is not None and first.start_day is not None else None
     return Normalisation(credited.id, True, measurement_id, days, first.id, first_normalised)

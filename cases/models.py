@@ -316,13 +316,17 @@ class CaseQuerySet(models.QuerySet):
 
     def with_children(self) -> CaseQuerySet:
         """Everything a whole-case document needs, in a fixed number of queries: every kind of row (cases.rows),
-        each with the agent it names."""
+        each with the agent it names and the rows entered with it (a lab's follow links, an intervention's dose
+        steps)."""
         from .rows import ROWS  # cases.rows is built on these models
 
         return self.select_related("source", "created_by", "updated_by").prefetch_related(
             *(
-                models.Prefetch(relation, kind.model._default_manager.select_related(*kind.related))
-                if kind.related
+                models.Prefetch(
+                    relation,
+                    kind.model._default_manager.select_related(*kind.related).prefetch_related(*kind.nested),
+                )
+                if kind.related or kind.nested
                 else relation
                 for relation, kind in ROWS.items()
             )
@@ -591,8 +595,11 @@ class Case(InMemoryConstraints):
 
     def calcium_summary(self) -> measures.CalciumSummary:
         """Derived calcium measures; uses prefetched labs and interventions when present."""
+        labs = self.labs.all()
+        if "labs" not in getattr(self, "_prefetched_objects_cache", {}):
+            labs = labs.prefetch_related("follow_links")  # the interventions each follows: one query, not one per lab
         return measures.calcium_summary(
-            [lab.as_measurement() for lab in self.labs.all()],
+            [lab.as_measurement() for lab in labs],
             [i.as_treatment() for i in self.interventions.all()],
             self.disorder,
         )
@@ -629,6 +636,81 @@ class CaseChild(Timed):
         errors = quotes.quote_offsets_errors(
             self.quote, self.quote_start, self.quote_end, quotes.source_text_of(source)
         )
+        if errors:
+            raise ValidationError(errors)
+
+
+class AnchoredChild(CaseChild):
+    """A row whose time may be given relative to an intervention of the same case (issue 13): "one month after
+    denosumab" is anchor = that intervention, offset 30 days (approximate), the phrase in timing_text. Its day is
+    then the anchor's day + the offset, resolved whenever the case is written (cases.anchors), and unknown while
+    the anchor's day is; the anchor and the offset are kept."""
+
+    anchor = models.ForeignKey(
+        "cases.Intervention",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="timed from",
+        help_text="The intervention this row's time is given relative to; its day is then that intervention's day "
+        "plus the offset.",
+    )
+    anchor_offset_days = models.IntegerField(
+        "days after it",
+        null=True,
+        blank=True,
+        validators=day_range,
+        help_text="Days after the intervention it is timed from (negative = before), e.g. 30 for 'one month after'.",
+    )
+    anchor_offset_is_approximate = models.BooleanField(
+        "offset approximate", default=False, help_text="The offset is an estimate from a phrase ('about a month')."
+    )
+
+    class Meta(CaseChild.Meta):
+        abstract = True
+        constraints = [
+            *CaseChild.Meta.constraints,
+            # Not the other way round: an intervention deleted sets the anchor to NULL and leaves the offset (with the
+            # phrase as printed); a curator entering days without an intervention is refused by clean().
+            models.CheckConstraint(
+                condition=Q(anchor__isnull=True) | Q(anchor_offset_days__isnull=False),
+                name="%(class)s_anchor_needs_offset",
+                violation_error_message="A row timed from an intervention needs the days after it.",
+            ),
+            models.CheckConstraint(
+                condition=Q(anchor_offset_days__isnull=False) | Q(anchor_offset_is_approximate=False),
+                name="%(class)s_approximate_offset_needs_offset",
+                violation_error_message="Only an offset can be approximate: enter the estimated days.",
+            ),
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        errors = {}
+        # A document names the anchor by its position (cases.document), checked there: no instance here yet.
+        named = getattr(self, "_anchor_by_position", False)
+        anchored = self.anchor_id is not None or named
+        if anchored and self.anchor_offset_days is None:
+            errors["anchor_offset_days"] = "Enter the days after the intervention it is timed from."
+        if not anchored and self.anchor_offset_days is not None:
+            errors["anchor"] = "Choose the intervention the days are counted from."
+        if self.anchor_offset_days is None and self.anchor_offset_is_approximate:
+            errors["anchor_offset_is_approximate"] = "Only an offset can be approximate: enter the estimated days."
+        if (
+            self.anchor_id is not None
+            and self.pk is not None
+            and self.anchor_id == self.pk
+            and isinstance(self, Intervention)
+        ):
+            errors["anchor"] = "An intervention cannot be timed from itself."
+        elif (
+            not named
+            and self.anchor_id is not None
+            and self.case_id is not None
+            and self.anchor.case_id != self.case_id
+        ):
+            errors["anchor"] = "The intervention belongs to another case."
         if errors:
             raise ValidationError(errors)
 
@@ -724,7 +806,7 @@ class Tumor(CaseChild):
             )
 
 
-class Metastasis(CaseChild):
+class Metastasis(AnchoredChild):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="metastases")
     site = models.CharField("metastasis site", max_length=32, choices=MetastasisSite.choices)
     detail = models.CharField(max_length=300, blank=True, help_text="e.g. 'cervical spine', 'right axillary'.")
@@ -734,7 +816,7 @@ class Metastasis(CaseChild):
 
     history = HistoricalRecords()
 
-    class Meta(CaseChild.Meta):
+    class Meta(AnchoredChild.Meta):
         ordering = ["case", "sequence", "id"]
         verbose_name_plural = "metastases"
 
@@ -830,7 +912,7 @@ class Mechanism(InMemoryConstraints):
             raise ValidationError(errors)
 
 
-class Finding(CaseChild):
+class Finding(AnchoredChild):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="findings")
     label = models.CharField(max_length=200, help_text="Symptom or sign as reported, e.g. 'Lethargy'.")
     hpo_id = models.CharField(
@@ -844,14 +926,14 @@ class Finding(CaseChild):
 
     history = HistoricalRecords()
 
-    class Meta(CaseChild.Meta):
+    class Meta(AnchoredChild.Meta):
         ordering = ["case", "sequence", "id"]
 
     def __str__(self) -> str:
         return self.label
 
 
-class Intervention(CaseChild):
+class Intervention(AnchoredChild):
     """A drug, procedure, radiotherapy or supportive measure; the inherited timing fields are its start."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="interventions")
@@ -913,10 +995,10 @@ class Intervention(CaseChild):
 
     history = HistoricalRecords(excluded_fields=INTERVENTION_DERIVED_FIELDS)
 
-    class Meta(CaseChild.Meta):
+    class Meta(AnchoredChild.Meta):
         ordering = ["case", "sequence", "id"]
         constraints = [
-            *CaseChild.Meta.constraints,
+            *AnchoredChild.Meta.constraints,
             models.CheckConstraint(
                 condition=Q(end_day__isnull=True) | Q(day__isnull=True) | Q(end_day__gte=models.F("day")),
                 name="intervention_end_not_before_start",
@@ -982,6 +1064,81 @@ class Intervention(CaseChild):
         return measures.Treatment(self.pk, self.intent, self.status, self.sequence, self.day)
 
 
+class DoseStep(InMemoryConstraints):
+    """One step of an intervention's dose as the source gives it (an oral calcium dose raised in steps, an active
+    vitamin D analogue titrated over weeks): ordered within the intervention, the dose as printed and, where the
+    text gives them, its number and unit; the step's timing as a day offset and/or the source's phrase. The case is
+    kept so that the case's history lists the steps. Never entered without a source: no dose is inferred."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="dose_steps")
+    intervention = models.ForeignKey(Intervention, on_delete=models.CASCADE, related_name="dose_steps")
+    position = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), *SMALL_INTEGER_MAX],
+        help_text="1, 2, 3, ... within the intervention.",
+    )
+    dose_text = models.CharField(max_length=200, blank=True, help_text="The step's dose as printed, e.g. '1 g t.i.d.'.")
+    value = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    unit = models.CharField(max_length=20, blank=True)
+    day = models.IntegerField(
+        null=True, blank=True, validators=day_range, help_text="Day the step started, as an offset from day 0."
+    )
+    day_is_approximate = models.BooleanField(default=False)
+    timing_text = models.CharField(max_length=300, blank=True, help_text="The source's timing phrase for the step.")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["intervention", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["intervention", "position"],
+                name="dosestep_position_once",
+                violation_error_message="Two dose steps of the intervention have the same position.",
+            ),
+            models.CheckConstraint(
+                condition=Q(value__isnull=True) | Q(value__gt=0),
+                name="dosestep_value_positive",
+                violation_error_message="A dose must be greater than zero.",
+            ),
+            models.CheckConstraint(
+                condition=Q(unit="") | Q(value__isnull=False),
+                name="dosestep_unit_needs_value",
+                violation_error_message="A dose unit needs a dose value.",
+            ),
+            models.CheckConstraint(
+                condition=Q(value__isnull=False) | ~Q(dose_text=""),
+                name="dosestep_value_or_text",
+                violation_error_message="Enter the step's dose as printed, or its value.",
+            ),
+            models.CheckConstraint(
+                condition=Q(day__isnull=False) | Q(day_is_approximate=False),
+                name="dosestep_approximate_needs_day",
+                violation_error_message="Only a day offset can be approximate: enter the estimated day.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        number = f"{format(self.value.normalize(), 'f')} {self.unit}".strip() if self.value is not None else ""
+        return f"Dose step {self.position}: {self.dose_text or number}"
+
+    def clean(self) -> None:
+        super().clean()
+        errors = {}
+        if self.unit and self.value is None:
+            errors["value"] = "A dose unit needs a dose value."
+        if self.value is not None and self.value <= 0:
+            errors["value"] = "A dose must be greater than zero."
+        if self.value is None and not self.dose_text:
+            errors["dose_text"] = "Enter the step's dose as printed, or its value."
+        if self.day is None and self.day_is_approximate:
+            errors["day_is_approximate"] = "Only a day offset can be approximate: enter the estimated day."
+        if self.intervention_id and self.case_id and self.intervention.case_id != self.case_id:
+            errors["intervention"] = "The intervention belongs to another case."
+        if errors:
+            raise ValidationError(errors)
+
+
 LAB_NUMBERS = ("value", "value_high", "ref_low", "ref_high")
 
 
@@ -1010,7 +1167,7 @@ def _plausible_lab_numbers() -> Q:
     )
 
 
-class LabResult(CaseChild):
+class LabResult(AnchoredChild):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="labs")
     analyte = models.CharField(max_length=32, choices=Analyte.choices)
     specimen = models.CharField(max_length=16, choices=Specimen.choices, default=Specimen.NOT_REPORTED)
@@ -1062,23 +1219,23 @@ class LabResult(CaseChild):
         blank=True,
         help_text="As reported, in the same unit.",
     )
-    follows_intervention = models.ForeignKey(
+    follows_interventions = models.ManyToManyField(
         Intervention,
-        on_delete=models.SET_NULL,
-        null=True,
+        through="LabFollows",
         blank=True,
         related_name="labs_after",
-        help_text="The intervention this result is reported after, where the source links them.",
+        help_text="The interventions this result is reported after, where the source links them (one, or several "
+        "given together, e.g. a two-drug combination).",
     )
     notes = models.TextField(blank=True)
 
     history = HistoricalRecords()
 
-    class Meta(CaseChild.Meta):
+    class Meta(AnchoredChild.Meta):
         ordering = ["case", "sequence", "id"]
         verbose_name = "lab result"
         constraints = [
-            *CaseChild.Meta.constraints,
+            *AnchoredChild.Meta.constraints,
             models.CheckConstraint(
                 condition=Q(value__isnull=False) | ~Q(qualitative=""),
                 name="labresult_value_or_qualitative",
@@ -1190,8 +1347,6 @@ class LabResult(CaseChild):
                     f"{format(number.normalize(), 'f')} {self.unit} is not a possible {a.in_sentence}"
                     f" (at most {format(limit.normalize(), 'f')} {self.unit}); check the number and its unit."
                 )
-        if self.follows_intervention_id and self.case_id and self.follows_intervention.case_id != self.case_id:
-            errors["follows_intervention"] = "The intervention belongs to another case."
         if errors:
             raise ValidationError(errors)
 
@@ -1213,7 +1368,8 @@ class LabResult(CaseChild):
             "ref_high": convert(self.ref_high),
         }
 
-    def as_measurement(self) -> measures.Measurement:
+    def as_measurement(self, links: bool = True) -> measures.Measurement:
+        """links=False: without the interventions it follows (a caller that plots values needs no links)."""
         return measures.Measurement(
             id=self.pk,
             analyte=self.analyte,
@@ -1226,8 +1382,16 @@ class LabResult(CaseChild):
             qualitative=self.qualitative,
             ref_low=self.ref_low,
             ref_high=self.ref_high,
-            follows=self.follows_intervention_id,
+            follows=self.followed_ids() if links else (),
         )
+
+    def followed_ids(self) -> tuple:
+        """The ids of the interventions this result follows, from the prefetched links when loaded (no query)."""
+        if self.pk is None:
+            return ()
+        cache = getattr(self, "_prefetched_objects_cache", {})
+        links = cache["follow_links"] if "follow_links" in cache else self.follow_links.all()
+        return tuple(sorted(link.intervention_id for link in links))
 
     def interpretation(self) -> measures.Interpretation:
         return measures.interpret(
@@ -1240,6 +1404,40 @@ class LabResult(CaseChild):
             ref_low=self.ref_low,
             ref_high=self.ref_high,
         )
+
+
+class LabFollows(models.Model):
+    """A lab result follows an intervention (the source links them): the many-to-many between LabResult and
+    Intervention, with the case kept so that the case's history lists the links (by label) and a revert restores
+    them. Both rows belong to that case (cases.services and the admin check it before writing)."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    lab = models.ForeignKey(LabResult, on_delete=models.CASCADE, related_name="follow_links")
+    intervention = models.ForeignKey(Intervention, on_delete=models.CASCADE, related_name="+")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["lab", "intervention"]
+        verbose_name = "lab follows intervention"
+        verbose_name_plural = "labs follow interventions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lab", "intervention"],
+                name="labfollows_once",
+                violation_error_message="A lab can follow an intervention once.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        lab = self.lab if self.lab_id else "A deleted lab result"
+        intervention = self.intervention if self.intervention_id else "a deleted intervention"
+        return f"{lab} after {intervention}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.lab_id and self.intervention_id and self.intervention.case_id != self.lab.case_id:
+            raise ValidationError({"intervention": "The intervention belongs to another case."})
 
 
 release_version_validator = RegexValidator(

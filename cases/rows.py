@@ -15,6 +15,9 @@ TIMING = ("sequence", "day", "day_is_approximate", "timing_text")
 # Where a row's quote stands in the source text: set by the admin page when the curator selects the passage, not
 # entered as such; neither the case document nor the tables carry them.
 QUOTE_PLACE = ("quote_start", "quote_end")
+# Where a row's time is given relative to an intervention ("one month after denosumab", cases.anchors): its day is
+# then computed from that intervention's.
+ANCHOR = ("anchor", "anchor_offset_days", "anchor_offset_is_approximate")
 
 
 @dataclass(frozen=True)
@@ -22,18 +25,24 @@ class RowKind:
     """One kind of row. `fields` are what a curator enters, in order: the document's row object (cases.document),
     the tidy table (cases.tables; its timing columns first) and the admin inline (cases.admin) all follow it.
     `essentials` are the fields of the admin's one-line row (the rest go under "details"); `related` the foreign
-    keys loaded with the row (the agent it names: an autocomplete in the admin)."""
+    keys loaded with the row (the agent it names: an autocomplete in the admin). `nested` are the names among
+    `fields` that are not columns of the row but rows entered with it (a lab's links to the interventions it
+    follows, an intervention's dose steps): related names on the model, prefetched with the row."""
 
     relation: str  # the related name on Case, the document's key
     model: type[models.Model]
     fields: tuple[str, ...]
     essentials: tuple[str, ...]
     related: tuple[str, ...] = ()
+    nested: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = set(self.essentials) - set(self.fields)
         if unknown:
             raise ValueError(f"{self.relation}: essentials {sorted(unknown)} are not among its fields.")
+        unknown = set(self.nested) - set(self.fields)
+        if unknown:
+            raise ValueError(f"{self.relation}: nested {sorted(unknown)} are not among its fields.")
 
     @property
     def timed(self) -> bool:
@@ -46,7 +55,7 @@ class RowKind:
             raise ValueError(f"{what} names {sorted(unknown)}, which are not fields of {self.relation}.")
 
 
-# In write order: interventions before labs (a lab refers to the intervention it follows, by position in the
+# In write order: interventions before labs (a lab refers to the interventions it follows, by position in the
 # document). Deleting goes the other way.
 ROWS: dict[str, RowKind] = {
     kind.relation: kind
@@ -77,7 +86,7 @@ ROWS: dict[str, RowKind] = {
         RowKind(
             "metastases",
             Metastasis,
-            fields=("site", "detail", "present", *TIMING, "quote"),
+            fields=("site", "detail", "present", *TIMING, *ANCHOR, "quote"),
             essentials=("site", "detail", "present", "sequence", "day"),
         ),
         RowKind(
@@ -99,7 +108,7 @@ ROWS: dict[str, RowKind] = {
         RowKind(
             "findings",
             Finding,
-            fields=("label", "hpo_id", "present", *TIMING, "quote"),
+            fields=("label", "hpo_id", "present", *TIMING, *ANCHOR, "quote"),
             essentials=("label", "hpo_id", "present", "sequence", "day"),
         ),
         RowKind(
@@ -116,11 +125,13 @@ ROWS: dict[str, RowKind] = {
                 "dose_text",
                 "dose_value",
                 "dose_unit",
+                "dose_steps",
                 "route",
                 "schedule",
                 "cycles",
                 "cycles_text",
                 *TIMING,
+                *ANCHOR,
                 "end_day",
                 "end_day_is_approximate",
                 "end_timing_text",
@@ -135,6 +146,7 @@ ROWS: dict[str, RowKind] = {
             ),
             essentials=("category", "agent", "agent_text", "status", "sequence", "day", "end_day"),
             related=("agent",),
+            nested=("dose_steps",),
         ),
         RowKind(
             "labs",
@@ -152,7 +164,8 @@ ROWS: dict[str, RowKind] = {
                 "ref_low",
                 "ref_high",
                 *TIMING,
-                "follows_intervention",
+                *ANCHOR,
+                "follow_links",
                 "quote",
                 "notes",
             ),
@@ -168,6 +181,7 @@ ROWS: dict[str, RowKind] = {
                 "sequence",
                 "day",
             ),
+            nested=("follow_links",),
         ),
     )
 }

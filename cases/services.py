@@ -10,17 +10,23 @@ from dataclasses import dataclass
 from django.apps import apps
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import DataError, IntegrityError, transaction
-from django.db.models import F, Q, UniqueConstraint
+from django.db.models import F, Q, UniqueConstraint, Value
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from . import warnings, workflow
+from .anchors import AnchorCycle, Timing, intervention_days, relative_day
 from .models import (
     DERIVED_FIELDS,
     INTERVENTION_DERIVED_FIELDS,
     Agent,
     Case,
+    DoseStep,
+    Finding,
     Intervention,
+    LabFollows,
+    LabResult,
     Mechanism,
+    Metastasis,
     Source,
     deidentified_age,
     registry_id,
@@ -118,12 +124,24 @@ def case_content(case_pk: int) -> tuple:
         )
         if relation == "interventions":
             intervention_position = {row["id"]: n for n, row in enumerate(rows)}
+        if relation == "labs":
+            followed: dict = {}
+            for lab_id, intervention_id in LabFollows.objects.filter(case_id=case_pk).values_list(
+                "lab_id", "intervention_id"
+            ):
+                followed.setdefault(lab_id, []).append(intervention_position.get(intervention_id))
+            for row in rows:
+                row["follows"] = tuple(sorted(followed.get(row["id"], [])))
         for row in rows:
             row.pop("id")
-            if relation == "labs":
-                row["follows_intervention_id"] = intervention_position.get(row["follows_intervention_id"])
         content.append((relation, [tuple(row.items()) for row in rows]))
+    steps = DoseStep.objects.filter(case_id=case_pk).values_list("intervention_id", *DOSE_STEP_FIELDS)
+    content.append(("dose_steps", sorted((intervention_position.get(i), *rest) for i, *rest in steps)))
     return tuple(content)
+
+
+# What a dose step holds besides its intervention and case (its position included).
+DOSE_STEP_FIELDS = ("position", "dose_text", "value", "unit", "day", "day_is_approximate", "timing_text")
 
 
 def case_edit(
@@ -167,6 +185,7 @@ def case_edit(
             case._history_user = user
             case._change_reason = reason or None
             change(case)
+            anchored_days_write(case)
             if not creating and case_content(case.pk) == before:
                 raise _Unchanged
             saved = Case.objects.with_children().get(pk=case.pk)
@@ -181,6 +200,50 @@ def case_edit(
         return Edit(Case.objects.with_children().get(pk=case.pk), changed=False)
 
 
+ANCHORED = {"interventions": Intervention, "metastases": Metastasis, "findings": Finding, "labs": LabResult}
+TIMING_COLUMNS = ("id", "day", "day_is_approximate", "anchor_id", "anchor_offset_days", "anchor_offset_is_approximate")
+
+
+def anchored_days_write(case: Case) -> None:
+    """Store the day of every row of the case timed from an intervention (cases.anchors): the anchor's day + the
+    offset, along chains; unknown while the anchor's day is. One query (every intervention and the anchored rows of
+    the other kinds); a row whose day changes is saved on its own, recorded in its history. A cycle of anchors is
+    refused (DocumentError; the document and the admin refuse it before, naming the row)."""
+    kinds = list(ANCHORED.items())
+    query = None
+    for n, (relation, model) in enumerate(kinds):
+        rows = model.objects.filter(case_id=case.pk)
+        if relation != "interventions":
+            rows = rows.filter(Q(anchor__isnull=False) | Q(anchor_offset_days__isnull=False))
+        rows = rows.order_by().annotate(kind=Value(n)).values_list(*TIMING_COLUMNS, "kind")
+        query = rows if query is None else query.union(rows, all=True)
+    found = [(kinds[kind][0], Timing(*timing)) for *timing, kind in query]
+    try:
+        days = intervention_days([t for relation, t in found if relation == "interventions"])
+    except AnchorCycle as exc:
+        raise DocumentError(
+            {"interventions": f"Interventions {', '.join(map(str, exc.keys))} are timed from each other in a circle."}
+        ) from exc
+    for relation, t in found:
+        if t.anchor is None:
+            if t.offset is not None:  # its intervention was deleted (SET_NULL): the row keeps its day, not the offset
+                _save_timing(case, relation, t.key, anchor_offset_days=None, anchor_offset_is_approximate=False)
+            continue
+        want = days[t.key] if relation == "interventions" else relative_day(*days.get(t.anchor, (None, False)), t)
+        if want != (t.day, t.day_is_approximate):
+            _save_timing(case, relation, t.key, day=want[0], day_is_approximate=want[1])
+
+
+def _save_timing(case: Case, relation: str, pk: int, **values) -> None:
+    """Save these timing fields of one row, recorded in its history with the edit's user and reason."""
+    row = ANCHORED[relation].objects.get(pk=pk)
+    for name, value in values.items():
+        setattr(row, name, value)
+    row._history_user = case._history_user
+    row._change_reason = getattr(case, "_change_reason", None)
+    row.save(update_fields=list(values))
+
+
 def cases_refresh_derived(cases, batch: int = 500) -> int:
     """Recompute the stored derived measures of these cases (after a fixture load or a bulk change): computed in
     memory a batch of cases at a time (their rows prefetched), stored with one UPDATE per 100 cases and one per 100
@@ -188,7 +251,8 @@ def cases_refresh_derived(cases, batch: int = 500) -> int:
     count = 0
     pks = list(cases.order_by("pk").values_list("pk", flat=True))
     for start in range(0, len(pks), batch):
-        chunk = list(Case.objects.filter(pk__in=pks[start : start + batch]).prefetch_related(*WRITE_ORDER))
+        chunk = Case.objects.filter(pk__in=pks[start : start + batch])
+        chunk = list(chunk.prefetch_related(*WRITE_ORDER, "labs__follow_links"))
         interventions = [i for case in chunk for i in case.compute_derived()]
         # bulk_update writes CASE WHEN id = ... per field: its cost grows with the square of its batch, keep it small
         Case.objects.bulk_update(chunk, DERIVED_FIELDS, batch_size=100)
@@ -216,18 +280,33 @@ def _check_ids(relation: str, rows: list[dict], existing: dict) -> None:
         raise DocumentError(errors)
 
 
-def _check_links_kept(case: Case, interventions: list[dict]) -> None:
+def _check_links_kept(case: Case, interventions: list[dict], sent: dict) -> None:
     """Replacing the interventions without sending the labs must not silently unlink a lab from the
-    intervention it follows (the link would be cleared when that intervention is deleted)."""
+    intervention it follows (the link would be cleared when that intervention is deleted), nor a row not sent from
+    the intervention its time is given from (issue 13)."""
     kept = {data["id"] for data in interventions if data.get("id") is not None}
+    errors = {
+        f"{relation}[{n}].anchor_intervention_index": (
+            f"This row's time is given from intervention {row.anchor_id}, which the new interventions list leaves "
+            f"out. Send that intervention with its id, or send the {relation} too."
+        )
+        for relation in ("metastases", "findings", "labs")
+        if relation not in sent
+        for n, row in enumerate(getattr(case, relation).all())
+        if row.anchor_id is not None and row.anchor_id not in kept
+    }
+    if errors:
+        raise DocumentError(errors)
+    if "labs" in sent:
+        return
     labs = list(case.labs.all())
     errors = {
-        f"labs[{n}].follows_intervention_index": (
-            f"This lab follows intervention {lab.follows_intervention_id}, which the new interventions list leaves "
-            "out. Send that intervention with its id, or send the labs too."
+        f"labs[{n}].follows_intervention_indexes": (
+            f"This lab follows intervention {left_out[0]}, which the new interventions list leaves out. Send that "
+            "intervention with its id, or send the labs too."
         )
         for n, lab in enumerate(labs)
-        if lab.follows_intervention_id is not None and lab.follows_intervention_id not in kept
+        if (left_out := [pk for pk in lab.followed_ids() if pk not in kept])
     }
     if errors:
         raise DocumentError(errors)
@@ -281,22 +360,35 @@ def _sync_rows(
     blank = model(case=case)
     editable = [f for f in model._meta.concrete_fields if f.editable and not f.primary_key and f.name != "case"]
     built = []
+    follows: dict[int, list[Intervention]] = {}  # a lab's position -> the interventions it follows
+    steps: dict[int, list[dict]] = {}  # an intervention's position -> its dose steps, in order
+    anchors: dict[int, int | None] = {}  # a row's position -> the position of the intervention it is timed from
     for n, data in enumerate(rows):
         data = dict(data)
         row_id = data.pop("id", None)
-        follows = data.pop("follows_intervention_index", None) if relation == "labs" else None
+        if relation == "labs":
+            follows[n] = [interventions[i] for i in data.pop("follows_intervention_indexes", None) or []]
+        if relation == "interventions":
+            steps[n] = data.pop("dose_steps", None) or []
+        if relation in ANCHORED:
+            anchors[n] = data.pop("anchor_intervention_index", None)
         row = existing[row_id] if row_id is not None else model(case=case)
         for field in editable:
             setattr(row, field.attname, getattr(blank, field.attname))
         for name, value in data.items():
             setattr(row, name, value)
-        if relation == "labs":
-            row.follows_intervention = interventions[follows] if follows is not None else None
+        if anchors.get(n) is not None:
+            row._anchor_by_position = True  # checked by the document; the intervention may not be written yet
+            if relation == "labs":  # written after the interventions; the others are linked once they are
+                row.anchor = interventions[anchors[n]]
+            else:  # held back until then (an offset needs its anchor in the table)
+                anchors[n] = (anchors[n], row.anchor_offset_days, row.anchor_offset_is_approximate)
         try:
-            # The lab's intervention is one of this document's, just written: no query to check that it exists.
-            row.full_clean(exclude=["case", "follows_intervention"], validate_unique=False)
+            row.full_clean(exclude=["case", "anchor"], validate_unique=False)
         except ValidationError as exc:
             raise _row_errors(relation, n, exc) from exc
+        if relation != "labs" and anchors.get(n) is not None:
+            row.anchor_offset_days, row.anchor_offset_is_approximate = None, False
         row._history_user = case._history_user
         row._change_reason = getattr(case, "_change_reason", None)
         built.append(row)
@@ -308,7 +400,78 @@ def _sync_rows(
             row._change_reason = getattr(case, "_change_reason", None)
             row.delete()
     _write_rows(model, case, [row for row in built if row.pk is not None], [row for row in built if row.pk is None])
+    if relation == "labs":
+        lab_links_write(case, {(built[n].pk, i.pk) for n, followed in follows.items() for i in followed}, new_case)
+    if relation in ("metastases", "findings"):
+        case._pending_anchors = [
+            *getattr(case, "_pending_anchors", []),
+            *((built[n], index) for n, index in anchors.items() if index is not None),
+        ]
+    if relation == "interventions":
+        dose_steps_write(case, {built[n].pk: rows for n, rows in steps.items()}, new_case)
+        timed = [built[n] for n, held in anchors.items() if held is not None]
+        for n, held in anchors.items():
+            if held is not None:  # now that every intervention of the document has an id
+                index, offset, approximate = held
+                built[n].anchor, built[n].anchor_offset_days, built[n].anchor_offset_is_approximate = (
+                    built[index],
+                    offset,
+                    approximate,
+                )
+        if timed:
+            history = {
+                "default_user": case._history_user,
+                "default_change_reason": getattr(case, "_change_reason", None),
+            }
+            fields = ["anchor", "anchor_offset_days", "anchor_offset_is_approximate"]
+            bulk_update_with_history(timed, Intervention, fields, **history)
     return built
+
+
+def dose_steps_write(case: Case, wanted: dict[int, list[dict]], new_case: bool = False) -> None:
+    """Make the case's dose steps exactly `wanted` ({intervention id: its steps in order, each a dict of
+    DOSE_STEP_FIELDS but the position, which is the order}): steps that changed or went are deleted (one by one, so
+    that the history records each), new and changed ones inserted with their history in one INSERT each."""
+    history = {"default_user": case._history_user, "default_change_reason": getattr(case, "_change_reason", None)}
+    fields = DOSE_STEP_FIELDS[1:]
+    rows = [
+        DoseStep(case=case, intervention_id=i, position=n, **{name: step.get(name) for name in fields if name in step})
+        for i, steps in wanted.items()
+        for n, step in enumerate(steps, start=1)
+    ]
+
+    def key(step: DoseStep) -> tuple:
+        return (step.intervention_id, *(getattr(step, name) for name in DOSE_STEP_FIELDS))
+
+    existing = [] if new_case else list(DoseStep.objects.filter(case=case))
+    have = {key(step) for step in existing}
+    keep = {key(step) for step in rows}
+    for step in existing:
+        if key(step) not in keep:
+            step._history_user = case._history_user
+            step._change_reason = history["default_change_reason"]
+            step.delete()
+    new = [step for step in rows if key(step) not in have]
+    if new:
+        bulk_create_with_history(new, DoseStep, **history)
+
+
+def lab_links_write(case: Case, wanted: set[tuple[int, int]], new_case: bool = False, labs=None) -> None:
+    """Make the case's lab -> intervention links exactly `wanted` ({(lab id, intervention id)}), for every lab of
+    the case or only for those in `labs` (ids): the links no longer wanted deleted (one by one, so that the history
+    records each), the new ones inserted with their history in one INSERT each. The interventions are the case's
+    own (a document names them by position, the admin offers only the case's)."""
+    history = {"default_user": case._history_user, "default_change_reason": getattr(case, "_change_reason", None)}
+    existing = [] if new_case else list(LabFollows.objects.filter(case=case))
+    have = {(link.lab_id, link.intervention_id) for link in existing}
+    for link in existing:
+        if (link.lab_id, link.intervention_id) not in wanted and (labs is None or link.lab_id in labs):
+            link._history_user = case._history_user
+            link._change_reason = history["default_change_reason"]
+            link.delete()
+    new = [LabFollows(case=case, lab_id=lab, intervention_id=i) for lab, i in sorted(wanted - have)]
+    if new:
+        bulk_create_with_history(new, LabFollows, **history)
 
 
 def _write_rows(model, case: Case, kept: list, new: list) -> None:
@@ -346,13 +509,29 @@ def case_save_document(
         creating = case.pk is None
         case.save()
         interventions = [] if creating else list(case.interventions.all())
-        if "interventions" in children and "labs" not in children:
-            _check_links_kept(case, children["interventions"])
+        if "interventions" in children:
+            _check_links_kept(case, children["interventions"], sent=children)
         for relation in WRITE_ORDER:
             if relation in children:
                 saved = _sync_rows(case, relation, children[relation], interventions, new_case=creating)
                 if relation == "interventions":
                     interventions = saved
+        # Metastases and findings are written before the interventions: timed from one, they are linked now.
+        pending = getattr(case, "_pending_anchors", [])
+        history = {"default_user": case._history_user, "default_change_reason": getattr(case, "_change_reason", None)}
+        for model in (Metastasis, Finding):
+            rows = [row for row, index in pending if isinstance(row, model)]
+            for row, (index, offset, approximate) in pending:
+                if isinstance(row, model):
+                    row.anchor, row.anchor_offset_days, row.anchor_offset_is_approximate = (
+                        interventions[index],
+                        offset,
+                        approximate,
+                    )
+            if rows:
+                fields = ["anchor", "anchor_offset_days", "anchor_offset_is_approximate"]
+                bulk_update_with_history(rows, model, fields, **history)
+        case._pending_anchors = []
 
     edit = case_edit(
         case=case or Case(), user=user, change=write, expected_version=expected_version, reason=reason, confirm=confirm

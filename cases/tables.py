@@ -28,8 +28,20 @@ from django.db.models.functions import Coalesce
 
 from . import measures, quality
 from . import vocabularies as v
-from .models import Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor, registry_id
-from .rows import TIMING, row_kind
+from .models import (
+    Case,
+    DoseStep,
+    Finding,
+    Intervention,
+    LabFollows,
+    LabResult,
+    Mechanism,
+    Metastasis,
+    Source,
+    Tumor,
+    registry_id,
+)
+from .rows import ROW_MODELS, TIMING, row_kind
 
 # Logical type -> (pandas dtype, R colClasses). Nullable pandas types keep NA in integer and boolean columns.
 DTYPES = {
@@ -163,8 +175,23 @@ def row_columns(model: type[models.Model], own: dict[str, Column | tuple[Column,
     kind.check_names(own, f"The {kind.relation} table")
     timing = [name for name in kind.fields if name in TIMING]
     columns: list[Column] = []
+    shared = {
+        "anchor": lambda: field(
+            model,
+            "anchor",
+            column="anchor_intervention_id",
+            meaning="intervention_id of the intervention this row's time is given relative to (interventions.csv); "
+            "its day is then that intervention's day plus anchor_offset_days.",
+        ),
+        "anchor_offset_days": lambda: field(model, "anchor_offset_days", unit="days"),
+    }
     for name in [*timing, *(name for name in kind.fields if name not in TIMING)]:
-        special = own.get(name, field(model, name, unit="days" if name == "day" else ""))
+        if name in own:
+            special = own[name]
+        elif name in kind.nested:
+            raise ValueError(f"The {kind.relation} table must say where {name} goes (rows of their own: ()).")
+        else:
+            special = shared[name]() if name in shared else field(model, name, unit="days" if name == "day" else "")
         columns.extend(special if isinstance(special, tuple) else (special,))
     return tuple(columns)
 
@@ -210,11 +237,12 @@ def _cases_rows(cases: QuerySet) -> QuerySet:
     )
 
 
-def _children(model: type[models.Model], *order: str) -> Callable[[QuerySet], QuerySet]:
-    related = row_kind(model).related  # the agent the row names, read with it
+def _children(model: type[models.Model], *order: str, prefetch: tuple[str, ...] = ()) -> Callable[[QuerySet], QuerySet]:
+    related = row_kind(model).related if model in ROW_MODELS else ()  # the agent the row names, read with it
 
     def rows(cases: QuerySet) -> QuerySet:
         selected = model._default_manager.filter(case__in=cases.order_by().values("pk")).order_by("case_id", *order)
+        selected = selected.prefetch_related(*prefetch) if prefetch else selected  # one query per chunk
         return selected.select_related(*related) if related else selected
 
     return rows
@@ -538,17 +566,18 @@ LABS = Table(
                     field(LabResult, "ref_high", meaning="Reference high as reported.", unit="column unit"),
                     *LAB_DERIVED,
                 ),
-                "follows_intervention": field(
-                    LabResult,
-                    "follows_intervention",
-                    column="follows_intervention_id",
-                    meaning="intervention_id of the intervention this result is reported after (interventions.csv).",
+                "follow_links": Column(
+                    "follows_intervention_id",
+                    "integer",
+                    "intervention_id of the intervention this result is reported after (interventions.csv); of "
+                    "several, the lowest (all of them: lab_follows.csv).",
+                    lambda lab: next(iter(lab.followed_ids()), None),
                 ),
                 "notes": (),  # not exported: a curator's notes on one lab result
             },
         ),
     ),
-    _children(LabResult, "sequence", "id"),
+    _children(LabResult, "sequence", "id", prefetch=("follow_links",)),
 )
 
 INTERVENTIONS = Table(
@@ -584,6 +613,7 @@ INTERVENTIONS = Table(
                 "status": field(Intervention, "status", meaning="Administered, recommended or advised against."),
                 "dose_value": field(Intervention, "dose_value", meaning="Dose as a number.", unit="column dose_unit"),
                 "dose_unit": field(Intervention, "dose_unit", meaning="Unit of the dose, as reported."),
+                "dose_steps": (),  # rows of their own: dose_steps.csv
                 "route": field(Intervention, "route", meaning="Route of administration."),
                 "end_day": field(Intervention, "end_day", unit="days"),
                 "end_day_is_approximate": field(
@@ -625,7 +655,47 @@ INTERVENTIONS = Table(
     _children(Intervention, "sequence", "id"),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (CASES, TUMORS, METASTASES, MECHANISMS, FINDINGS, LABS, INTERVENTIONS)}
+LAB_FOLLOWS = Table(
+    "lab_follows",
+    "One row per link of a lab result to an intervention it is reported after (several for a combination).",
+    (
+        CASE_ID,
+        Column("lab_id", "integer", "lab_id of the result (labs.csv).", lambda link: link.lab_id),
+        Column(
+            "intervention_id",
+            "integer",
+            "intervention_id it follows (interventions.csv).",
+            lambda link: link.intervention_id,
+        ),
+    ),
+    _children(LabFollows, "lab_id", "intervention_id"),
+)
+
+DOSE_STEPS = Table(
+    "dose_steps",
+    "One row per step of an intervention's dose where the source gives it in steps (a titration), in order.",
+    (
+        CASE_ID,
+        Column(
+            "intervention_id",
+            "integer",
+            "intervention_id of the intervention (interventions.csv).",
+            lambda s: s.intervention_id,
+        ),
+        field(DoseStep, "position", meaning="The step's place within the intervention (1, 2, 3, ...)."),
+        field(DoseStep, "dose_text", meaning="The step's dose as printed."),
+        field(DoseStep, "value", meaning="The step's dose as a number, where printed.", unit="column unit"),
+        field(DoseStep, "unit", meaning="The unit of value, as printed."),
+        field(DoseStep, "day", meaning="Day the step started, as an offset from day 0."),
+        field(DoseStep, "day_is_approximate"),
+        field(DoseStep, "timing_text", meaning="The source's timing phrase for the step."),
+    ),
+    _children(DoseStep, "intervention_id", "position", "id"),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (CASES, TUMORS, METASTASES, MECHANISMS, FINDINGS, LABS, INTERVENTIONS, LAB_FOLLOWS, DOSE_STEPS)
+}
 
 
 # --- cells and streaming ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from django.test import Client
 from cases.models import Case, Mechanism
 from tests.factories import make_agent, make_case, make_intervention, make_lab, make_user
 
-INLINE_PREFIXES = ["tumors", "metastases", "mechanisms", "findings", "interventions", "labs"]
+INLINE_PREFIXES = ["tumors", "metastases", "mechanisms", "findings", "interventions", "dose_steps", "labs"]
 
 
 def login(role: str, username: str | None = None) -> Client:
@@ -61,6 +61,7 @@ class _PostedForm(HTMLParser):
         super().__init__()
         self.form_id, self.inside, self.data = form_id, False, {}
         self.select: str | None = None
+        self.multiple = False
         self.options: list[tuple[str, bool]] = []
         self.textarea: str | None = None
 
@@ -77,7 +78,7 @@ class _PostedForm(HTMLParser):
             if not checkable or "checked" in a:
                 self.data.setdefault(a["name"], []).append(a.get("value", "on" if checkable else ""))
         elif tag == "select" and "name" in a:
-            self.select, self.options = a["name"], []
+            self.select, self.options, self.multiple = a["name"], [], "multiple" in a
         elif tag == "textarea" and "name" in a:
             self.textarea = a["name"]
             self.data.setdefault(self.textarea, []).append("")
@@ -86,8 +87,12 @@ class _PostedForm(HTMLParser):
         if tag == "form":
             self.inside = False
         elif tag == "select" and self.select:
-            chosen = [v for v, selected in self.options if selected] or [v for v, _ in self.options[:1]]
-            self.data.setdefault(self.select, []).extend(chosen)
+            # A single choice posts its first option when none is selected; a multiple choice posts none.
+            chosen = [v for v, selected in self.options if selected] or (
+                [] if self.multiple else [v for v, _ in self.options[:1]]
+            )
+            if chosen:
+                self.data.setdefault(self.select, []).extend(chosen)
             self.select = None
         elif tag == "textarea" and self.textarea:
             # HTML drops the newline that opens a textarea's content.

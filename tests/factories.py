@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from cases.models import Agent, Case, Intervention, LabResult, Source
+from cases.models import Agent, Case, Intervention, LabFollows, LabResult, Source
 from cases.vocabularies import Disorder, InterventionCategory, SourceKind
 
 
@@ -18,9 +18,14 @@ def make_case(**fields) -> Case:
     return Case.objects.create(**{**defaults, **fields})
 
 
-def make_lab(case: Case, **fields) -> LabResult:
+def make_lab(case: Case, follows_intervention=None, follows_interventions=(), **fields) -> LabResult:
+    """follows_intervention(s): the intervention(s) the lab follows (LabFollows rows)."""
     defaults = {"analyte": "calcium_total", "value": Decimal("12.0"), "unit": "mg/dL", "sequence": 1}
-    return LabResult.objects.create(case=case, **{**defaults, **fields})
+    lab = LabResult.objects.create(case=case, **{**defaults, **fields})
+    followed = [*([follows_intervention] if follows_intervention is not None else []), *follows_interventions]
+    for intervention in followed:
+        LabFollows.objects.create(case=case, lab=lab, intervention=intervention)
+    return lab
 
 
 def make_agent(**fields) -> Agent:

@@ -10,7 +10,18 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 
 from api.interop import HPO_LABELS
-from cases.models import Agent, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Source, Tumor
+from cases.models import (
+    Agent,
+    Case,
+    Finding,
+    Intervention,
+    LabFollows,
+    LabResult,
+    Mechanism,
+    Metastasis,
+    Source,
+    Tumor,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -157,11 +168,11 @@ def test_only_checked_hpo_ids_and_no_morphology(loaded):
 
 
 def test_labs_after_an_intervention_come_later_on_the_timeline(loaded):
-    linked = LabResult.objects.exclude(follows_intervention=None).select_related("follows_intervention")
+    linked = LabFollows.objects.select_related("lab", "intervention")
     assert linked.count() == 2
-    for lab in linked:
-        assert lab.follows_intervention.case_id == lab.case_id
-        assert lab.sequence > lab.follows_intervention.sequence
+    for link in linked:
+        assert link.intervention.case_id == link.lab.case_id == link.case_id
+        assert link.lab.sequence > link.intervention.sequence
 
 
 # --- case 1 (seed 000) ----------------------------------------------------------------------------------
@@ -212,12 +223,14 @@ def test_case_1_labs(loaded):
     assert (pthrp.value, pthrp.unit, pthrp.qualitative) == (None, "", "high")
     after_right = c.labs.get(value=Decimal("10.6"))
     after_left = c.labs.get(value=Decimal("9.8"))
-    assert after_right.follows_intervention.cycles == 2
-    assert after_right.follows_intervention.calcium_response == "partial"
-    assert after_left.follows_intervention.calcium_response == "normalised"
-    assert after_left.follows_intervention.tumor_response == "complete_response"
+    (right,) = after_right.follows_interventions.all()
+    (left,) = after_left.follows_interventions.all()
+    assert right.cycles == 2
+    assert right.calcium_response == "partial"
+    assert left.calcium_response == "normalised"
+    assert left.tumor_response == "complete_response"
     lowest = c.labs.get(value=Decimal("8.7"))
-    assert (lowest.qualitative, lowest.ref_low, lowest.follows_intervention) == ("", Decimal("8.9"), None)
+    assert (lowest.qualitative, lowest.ref_low, lowest.followed_ids()) == ("", Decimal("8.9"), ())
 
 
 def test_case_1_calcium_summary(loaded):
@@ -231,7 +244,7 @@ def test_case_1_calcium_summary(loaded):
     # issue 13, point 11: fluids and bisphosphonates were the first calcium-directed treatment, but the source
     # links the normal 9.8 mg/dL to the second embolization: that is the intervention credited
     assert summary.normalisation.first_intervention_id == fluids.pk
-    assert summary.normalisation.intervention_id == c.labs.get(value=Decimal("9.8")).follows_intervention_id
+    assert (summary.normalisation.intervention_id,) == c.labs.get(value=Decimal("9.8")).followed_ids()
     assert summary.normalisation.normalised is True
     assert summary.normalisation.measurement_id == c.labs.get(value=Decimal("9.8")).pk
 
@@ -347,8 +360,8 @@ def assert_seed_000_key_facts(c: Case) -> None:
     assert {(e.intent, e.adverse_events) for e in embolizations} == {("cancer_directed", "none_observed")}
     # Calcium 10.6 mg/dL after the right-lobe sessions, 9.8 mg/dL (normal) after the left lobe: the embolization
     # credited with normalising it.
-    assert c.labs.get(value=Decimal("10.6")).follows_intervention == right
-    assert c.labs.get(value=Decimal("9.8")).follows_intervention == left
+    assert c.labs.get(value=Decimal("10.6")).followed_ids() == (right.pk,)
+    assert c.labs.get(value=Decimal("9.8")).followed_ids() == (left.pk,)
     assert summary.normalisation.normalised is True
     assert summary.normalisation.intervention_id == left.pk
     at_presentation = {f.hpo_id for f in c.findings.all() if f.day == 0 and f.present}

@@ -156,7 +156,7 @@ class _Builder:
         resource = {"resourceType": resource_type, "id": resource_id, **kept}
         self.entries.append({"fullUrl": f"urn:uuid:{resource_id}", "resource": resource})
 
-    def timeline(self, row: dict, *, follows: str | None = None) -> dict:
+    def timeline(self, row: dict, *, follows: list[str] = ()) -> dict:
         """The case-timeline extension: where on the case's course the row is (the registry has no dates)."""
         parts: list[dict] = []
         if row.get("sequence") is not None:
@@ -175,8 +175,8 @@ class _Builder:
             parts.append({"url": "durationDays", "valueInteger": row["duration_days"]})
         if row.get("duration_text"):
             parts.append({"url": "durationText", "valueString": row["duration_text"]})
-        if follows:
-            parts.append({"url": "followsIntervention", "valueReference": self.ref(follows)})
+        for followed in follows:  # one part per intervention the result follows (a combination: several)
+            parts.append({"url": "followsIntervention", "valueReference": self.ref(followed)})
         return {"url": self.timeline_url, "extension": parts}
 
     # --- resources ---
@@ -427,8 +427,8 @@ class _Builder:
             "code": _concept(analyte.label, *([_coding(LOINC, lab["loinc"])] if lab["loinc"] else [])),
             "subject": self.ref(self.patient),
         }
-        follows = lab["follows_intervention_index"]
-        body["extension"] = [self.timeline(lab, follows=self.interventions[follows] if follows is not None else None)]
+        follows = [self.interventions[i] for i in lab.get("follows_intervention_indexes") or []]
+        body["extension"] = [self.timeline(lab, follows=follows)]
         word = choice_label(QualitativeResult.choices, lab["qualitative"])
         if lab["value"] is not None and lab["value_high"] is not None:
             body["valueRange"] = {

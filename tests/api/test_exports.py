@@ -130,6 +130,8 @@ C = {
             "sequence": 3,
             "day": 1,
             "calcium_response": "transient",
+            # a step in words only (synthetic: no dose is made up), so that dose_steps.csv has a row
+            "dose_steps": [{"dose_text": "continued as an infusion", "timing_text": "the next day"}],
         }
     ],
     "labs": [
@@ -406,7 +408,9 @@ def test_the_lab_table_has_one_row_per_result_in_these_columns(curator, cohort):
         *("specimen", "comparator", "value", "value_high", "value_is_approximate", "unit", "unit_not_reported"),
         *("qualitative", "ref_low", "ref_high"),
         *("si_value", "si_value_high", "si_unit", "conventional_value", "conventional_value_high"),
-        *("conventional_unit", "interpretation", "interpretation_basis", "follows_intervention_id", "quote"),
+        *("conventional_unit", "interpretation", "interpretation_basis"),
+        *("anchor_intervention_id", "anchor_offset_days", "anchor_offset_is_approximate"),  # timed from one
+        *("follows_intervention_id", "quote"),
     ]
     # A's two results, C's two, none for D.
     assert list(df["case_id"]) == [cohort["A"]["id"]] * 2 + [cohort["C"]["id"]] * 2
@@ -432,6 +436,8 @@ def test_the_lab_table_gives_each_value_in_si_and_conventional_units(curator, co
     after = df.loc[a_labs[1]["id"]]  # 9.5 x 0.2495 = 2.370 -> 2.37 mmol/L; within 8.9-10.1
     assert (after["si_value"], after["interpretation"]) == (2.37, "normal")
     assert after["follows_intervention_id"] == zoledronic_acid
+    links = read_csv(curator, f"{EXPORTS}lab_follows.csv")  # every link, one row each (issue 13)
+    assert list(links.itertuples(index=False, name=None)) == [(cohort["A"]["id"], a_labs[1]["id"], zoledronic_acid)]
 
     low = df.loc[c_labs[0]["id"]]  # 1.6 mmol/L / 0.2495 = 6.413 -> 6.41 mg/dL; below 2.1
     assert (low["value"], low["unit"], low["si_value"], low["si_unit"]) == (1.6, "mmol/L", 1.6, "mmol/L")
@@ -500,10 +506,17 @@ def test_the_exports_stream_in_the_same_number_of_queries_for_1_or_12_cases(cura
     # Each table is one query over a server-side cursor, whatever the number of rows:
     #   cases.csv: the cases joined to their source, with the first calcium-directed intervention as a subquery;
     #   every long table: its rows of the filtered cases (a subquery), joined to the agent where it has one.
-    # tables.zip: the seven tables' queries (7). phenopackets.jsonl / .zip (per chunk of 200 cases, so 7 here):
-    #   the cases with source and users, then tumors, metastases, mechanisms (+agents), findings, labs,
-    #   interventions (+agents).
-    expected = {**{url: 1 for url in TABLE_URLS}, TABLES_ZIP: 7, PHENOPACKETS_JSONL: 7, PHENOPACKETS_ZIP: 7}
+    #   labs.csv: also the links to the interventions each result follows, per chunk of rows (issue 13: 2).
+    # tables.zip: the nine tables' queries and the labs' links (10). phenopackets.jsonl / .zip (per chunk of 200
+    #   cases, so 9 here): the cases with source and users, then tumors, metastases, mechanisms (+agents),
+    #   findings, labs, their links to interventions, interventions (+agents), their dose steps.
+    expected = {
+        **{url: 1 for url in TABLE_URLS},
+        f"{EXPORTS}labs.csv": 2,
+        TABLES_ZIP: 10,
+        PHENOPACKETS_JSONL: 9,
+        PHENOPACKETS_ZIP: 9,
+    }
     post_case(curator, A)
     curator.get(CASES_CSV)  # the first request of a user also reads its permissions (2 queries)
 

@@ -66,6 +66,8 @@ def test_r_reads_every_table_with_the_codebooks_col_classes(curator, cohort, tmp
         "findings": 3,
         "labs": 4,
         "interventions": 3,
+        "lab_follows": 1,
+        "dose_steps": 1,
     }
 
     seen = pd.read_csv(tmp_path / "cases_seen.csv", dtype={"pmid": "string"}).set_index("case_id")

@@ -22,7 +22,7 @@ def curator():
 def test_unknown_fields_anywhere_in_a_new_case_are_each_named_and_nothing_is_written(curator):
     doc = make_document(ethnicity="white", disorders=["hypercalcemia", "hypocalcemia"])
     doc["labs"][0]["value_is_approximat"] = True  # a misspelt key
-    doc["interventions"][0]["dose_steps"] = [{"value": 1}]
+    doc["interventions"][0]["dose_titration"] = [{"value": 1}]  # (dose_steps is a field since issue 13)
     doc["patient"]["weight_kg"] = 60
     doc["outcome"]["died_on"] = "2020-01-01"
     response = curator.post(CASES, doc, format="json")
@@ -31,7 +31,7 @@ def test_unknown_fields_anywhere_in_a_new_case_are_each_named_and_nothing_is_wri
         "ethnicity": "Unknown field.",
         "disorders": "Unknown field.",
         "labs[0].value_is_approximat": "Unknown field.",
-        "interventions[0].dose_steps": "Unknown field.",
+        "interventions[0].dose_titration": "Unknown field.",
         "patient.weight_kg": "Unknown field.",
         "outcome.died_on": "Unknown field.",
     }

@@ -49,7 +49,7 @@ def test_hpo_lookup_new_intervention_link_and_unit_slip(page, live_server, roles
     assert page.input_value("#id_labs-1-unit") == "mg/dL"  # preselected: the slip below
     page.fill("#id_labs-1-value", "3.11")
     page.click("#labs-1 .row-details summary")
-    page.select_option("#id_labs-1-follows_intervention", label="New intervention: IV isotonic saline")
+    page.select_option("#id_labs-1-follows", label="New intervention: IV isotonic saline")
     page.click("input[name=_continue]")
 
     # The unit slip is asked, nothing is saved yet.
@@ -64,7 +64,7 @@ def test_hpo_lookup_new_intervention_link_and_unit_slip(page, live_server, roles
     assert "row-has-warning" in page.get_attribute("#labs-1", "class")
     box = page.locator("#confirm-warnings label > span").bounding_box()
     assert box["width"] > 600, box  # the text has the summary's width, not a narrow column
-    assert page.input_value("#id_labs-1-follows_intervention") == "new:interventions-1"  # kept on the way back
+    assert page.input_value("#id_labs-1-follows") == "new:interventions-1"  # kept on the way back
     shoot(page, "unit-slip-confirm-1280")
     page.screenshot(path=str(ARTIFACTS / "unit-slip-confirm-1280-top.png"))
     page.locator("#labs-1").scroll_into_view_if_needed()
@@ -84,7 +84,7 @@ def test_hpo_lookup_new_intervention_link_and_unit_slip(page, live_server, roles
     finding = case.findings.get()
     assert (finding.label, finding.hpo_id) == ("Muscle weakness", "HP:0001324")
     lab = case.labs.get(value=Decimal("3.11"))
-    assert lab.follows_intervention == case.interventions.get(agent_text="IV isotonic saline")
+    assert list(lab.follows_interventions.all()) == [case.interventions.get(agent_text="IV isotonic saline")]
 
     page.set_viewport_size({"width": 390, "height": 800})
     page.click("#findings-group .add-row a")

@@ -197,7 +197,7 @@ def test_seed_000_is_entered_from_its_text_in_at_most_100_interactions(
     c.accept("lab", "10.6 mg/dL")
     row = last_row(page, "labs")
     c.open_row(row)
-    c.set(row, "follows_intervention", f"new:{right}")
+    c.set(row, "follows", f"new:{right}")
     # The left lobe's treatment ("using 100 μm embolization microspheres"): not drawn by the extractor.
     left = c.add_row("interventions")
     c.set(left, "category", "procedure")
@@ -212,7 +212,7 @@ def test_seed_000_is_entered_from_its_text_in_at_most_100_interactions(
     c.accept("lab", "9.8 mg/dL")
     row = last_row(page, "labs")
     c.open_row(row)
-    c.set(row, "follows_intervention", f"new:{left}")
+    c.set(row, "follows", f"new:{left}")
     c.accept("lab", "8.7 mg/dL")
     c.accept("intervention", "^Exemestane")
     c.accept("intervention", "^Everolimus")

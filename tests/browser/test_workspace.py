@@ -72,6 +72,7 @@ def test_seed_000s_page_as_it_opens_is_at_most_six_screens_tall(page, live_serve
         "MECHANISMS (2)",
         "FINDINGS (7)",
         "INTERVENTIONS (13)",
+        "DOSE STEPS (0)",  # issue 13: the interventions' dose steps (seed 000 gives none)
         "LAB RESULTS (6)",
     ]
 

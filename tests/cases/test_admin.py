@@ -12,7 +12,7 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from cases import services
-from cases.models import Case, LabResult
+from cases.models import Case, LabFollows, LabResult
 from tests.admin_pages import (
     case_form_data,
     login,
@@ -235,11 +235,13 @@ def test_the_full_history_names_related_rows_by_label_not_id():
     case = make_case()
     saline = make_intervention(case, agent_text="IV isotonic saline", sequence=1)
     lab = make_lab(case, value=Decimal("12"), sequence=2)
-    lab.follows_intervention = saline
-    lab.save()
+    link = LabFollows(case=case, lab=lab, intervention=saline)
+    link._history_user = None
+    link.save()
     reviewer = login("reviewer")
     history = reviewer.get(f"/admin/cases/case/{case.pk}/full-history/").content.decode()
-    assert f"<strong>follows intervention</strong>: — → {saline}" in history
+    # A lab's link to an intervention it follows is a row of its own in the history, named by both labels.
+    assert f"{lab} after {saline}" in history
     assert f"→ {saline.pk}<" not in history
     # The History button leads to the same, full history.
     response = reviewer.get(f"/admin/cases/case/{case.pk}/history/")
@@ -589,11 +591,12 @@ def test_the_case_page_query_count_does_not_grow_with_its_rows():
 def test_the_full_history_query_count_does_not_grow_with_its_rows():
     reviewer = login("reviewer")
     one, twenty = make_case_with_rows(1), make_case_with_rows(20)
-    # 12 for 1 and 20 interventions and labs: session, user, 2 x permissions, the case, then the records of the
-    # case and of each of the six kinds of row (intervention records with their agent) — labels are built
-    # from the records, not by reading the current rows or agents once per record.
-    assert page_queries(reviewer, f"/admin/cases/case/{one.pk}/full-history/") == 12
-    assert page_queries(reviewer, f"/admin/cases/case/{twenty.pk}/full-history/") == 12
+    # 13 for 1 and 20 interventions and labs: session, user, 2 x permissions, the case, then the records of the
+    # case and of each of the six kinds of row (intervention records with their agent) and of the labs' links to
+    # interventions and of the interventions' dose steps (issue 13: two more, the links with their lab and
+    # intervention) — labels are built from the records, not by reading the current rows or agents once per record.
+    assert page_queries(reviewer, f"/admin/cases/case/{one.pk}/full-history/") == 14
+    assert page_queries(reviewer, f"/admin/cases/case/{twenty.pk}/full-history/") == 14
 
 
 def test_a_mechanism_that_contradicts_the_disorder_is_refused_with_the_row_named():

@@ -751,7 +751,7 @@ def test_a_result_linked_to_an_intervention_but_measured_after_a_later_one_is_no
             "mg/dL",
             D("10"),
             5,
-            follows="fluids",
+            follows=("fluids",),
             ref_low=SEED_000_LOW,
             ref_high=SEED_000_HIGH,
         ),

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from cases import measures
-from cases.models import Case, LabResult, Mechanism, Tumor, deidentified_age
+from cases.models import Case, LabFollows, LabResult, Mechanism, Tumor, deidentified_age
 from cases.vocabularies import Analyte, MechanismCode, ReceptorStatus
 from tests.factories import make_agent, make_case, make_intervention, make_lab, make_source
 
@@ -156,12 +156,10 @@ def test_only_a_day_can_be_approximate():
 
 def test_a_lab_cannot_follow_another_cases_intervention():
     intervention = make_intervention(make_case())
-    lab = LabResult(
-        case=make_case(), analyte="calcium_total", value=Decimal("10"), unit="mg/dL", follows_intervention=intervention
-    )
+    lab = make_lab(make_case(), value=Decimal("10"))
     with pytest.raises(ValidationError) as excinfo:
-        lab.full_clean()
-    assert excinfo.value.message_dict["follows_intervention"] == ["The intervention belongs to another case."]
+        LabFollows(case=lab.case, lab=lab, intervention=intervention).full_clean()
+    assert excinfo.value.message_dict["intervention"] == ["The intervention belongs to another case."]
 
 
 def test_hr_status_must_agree_with_er_and_pr():

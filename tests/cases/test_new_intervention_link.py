@@ -20,7 +20,7 @@ def with_new_rows(data: dict, follows: str) -> dict:
         data[f"{prefix}-TOTAL_FORMS"] = "2"
     data["interventions-1-agent_text"] = "Zoledronic acid 4 mg"
     data["labs-1-sequence"] = "9"
-    data["labs-1-follows_intervention"] = follows
+    data["labs-1-follows"] = follows
     return data
 
 
@@ -32,8 +32,10 @@ def test_a_lab_follows_an_intervention_added_in_the_same_save():
     assert response.status_code == 302, response.content.decode()[:2000]
     new_intervention = case.interventions.get(agent_text="Zoledronic acid 4 mg")
     new_lab = case.labs.get(sequence=9)
-    assert new_lab.follows_intervention == new_intervention
-    assert case.labs.exclude(pk=new_lab.pk).get().follows_intervention != new_intervention  # the old link kept
+    assert list(new_lab.follows_interventions.all()) == [new_intervention]
+    assert list(case.labs.exclude(pk=new_lab.pk).get().follows_interventions.all()) == [
+        case.interventions.exclude(pk=new_intervention.pk).get()
+    ]  # the old link kept
 
 
 @pytest.mark.parametrize(

@@ -284,13 +284,23 @@ def test_the_write_paths_cost_a_fixed_number_of_queries(curator):
     # import of one document (its source_id given): as create, without the permission check 2, inside the import's
     # own transaction (SAVEPOINT, RELEASE) 2 = 30
     counts["import"] = queries(lambda: import_cases([imported], user=user))
+    # Issue 13 (a lab follows one or more interventions, LabFollows rows): every load of a case with its rows reads the
+    # labs' links (+1 per with_children: get_object, warnings, reload), case_content reads them (+1 each time), a
+    # create inserts them with their history (+2); a put also deletes the replaced labs' links with their history
+    # (the cascade reads them per deleted lab) and reads the links left before writing; a revert restores the
+    # links row by row like the other rows. Then the interventions' dose steps: read with every such load (+1 each,
+    # nested in the interventions' prefetch) and by case_content (+1 each time); and the days of rows timed from an
+    # intervention, resolved once per edit (cases.services.anchored_days_write: +1, one UNION query).
+    # Create 30 + 5 = 35 (the links' INSERT and history 2, the links and the dose steps read with the reload 2, the
+    # anchored days 1), patch 42 + 11 = 53, unchanged patch 41 + 11 = 52, put 72 + 24 = 96, revert 109 + 28 = 137,
+    # import 30 + 5 = 35 (as create).
     assert counts == {
-        "api create": 30,
-        "api patch": 42,
-        "api patch, nothing changed": 41,
-        "api put": 72,
-        "revert": 109,
-        "import": 30,
+        "api create": 35,
+        "api patch": 53,
+        "api patch, nothing changed": 52,
+        "api put": 96,
+        "revert": 137,
+        "import": 35,
     }
 
 
@@ -310,7 +320,12 @@ def test_the_admin_change_page_and_its_saves_cost_a_fixed_number_of_queries():
     data["labs-0-value"] = "13.5"
     # as above, plus the lab's UPDATE and history, the reload and the stored derived measures, no rollback = 68
     changed = queries(lambda: curator.post(url, data))
-    assert (page, unchanged, changed) == (30, 65, 68)
+    # Issue 13: the labs' inline reads their links to interventions with the rows (+1 on the page). The saves read
+    # them too (with the rows, in case_content before and after, with the warnings' case) but no longer look up each
+    # lab's chosen intervention one query per lab (the single ModelChoiceField did). The dose steps' inline (its rows
+    # and the case's interventions offered to it and to every row's "timed from", once) +2 on the page; the saves
+    # also read the steps (inline, case_content x2, reload, warnings' case) and resolve anchored days once.
+    assert (page, unchanged, changed) == (34, 72, 76)
 
 
 def twenty_seven_rows() -> dict:
@@ -350,9 +365,11 @@ def test_a_27_row_case_is_created_in_a_bounded_number_of_queries(curator):
         nonlocal response
         response = curator.post(CASES, document, format="json")
 
-    # as the base document (30), plus each coded agent looked up by the serializer and checked by the row's
-    # full_clean, twice (serializer and service) = 3 x 2 agents; the lab links cost nothing = 36
-    assert queries(create) == 36
+    # as the base document (30 before issue 13), plus each coded agent looked up by the serializer and checked by the
+    # row's full_clean, twice (serializer and service) = 3 x 2 agents; the lab links (issue 13: LabFollows rows) are
+    # one INSERT with one history INSERT and read once with the reload, the dose steps read with the reload, the
+    # anchored days resolved once (+5) = 41, whatever their number
+    assert queries(create) == 41
     assert response.status_code == 201, response.content
     pk = int(response.json()["id"].removeprefix("CCR-"))
     history = {model: model.history.filter(case_id=pk) for model in ROW_KINDS.values()}
@@ -378,8 +395,9 @@ def test_refreshing_derived_measures_in_batches_stores_what_each_case_computes(c
     assert around[0][:2] == (Decimal("14.0"), Decimal("9.5"))
     Case.objects.update(peak_calcium_mg_dl=None, main_mechanism="")  # as after a raw load
     Intervention.objects.update(calcium_before_mg_dl=None)
-    # ids 1; per batch of 2: the cases 1 and their 6 kinds of row 6, the cases' UPDATE 1, the interventions' 1
-    assert queries(lambda: services.cases_refresh_derived(Case.objects.all(), batch=2)) == 1 + 2 * 9
+    # ids 1; per batch of 2: the cases 1 and their 6 kinds of row 6, the labs' links to interventions 1 (issue 13),
+    # the cases' UPDATE 1, the interventions' 1
+    assert queries(lambda: services.cases_refresh_derived(Case.objects.all(), batch=2)) == 1 + 2 * 10
     assert {pk: Case.objects.filter(pk=pk).values(*DERIVED_FIELDS).get() for pk in pks} == stored
     assert list(Intervention.objects.order_by("pk").values_list(*INTERVENTION_DERIVED_FIELDS)) == around
 

@@ -38,7 +38,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from cases import benchmarking
-from cases.models import Case, Intervention, LabResult, Source, registry_id
+from cases.models import Case, Intervention, LabFollows, LabResult, Source, registry_id
 from cases.rows import ROW_KINDS
 
 EXPORTS = [
@@ -118,15 +118,14 @@ def insert_rows_in_bulk(source: Source, document: dict) -> None:
         ROW_KINDS[relation]._default_manager.bulk_create(
             ROW_KINDS[relation](case=case, **row) for row in document[relation]
         )
-    LabResult.objects.bulk_create(
-        LabResult(
-            case=case,
-            follows_intervention=interventions[row["follows_intervention_index"]]
-            if "follows_intervention_index" in row
-            else None,
-            **{k: v for k, v in row.items() if k != "follows_intervention_index"},
-        )
+    labs = LabResult.objects.bulk_create(
+        LabResult(case=case, **{k: v for k, v in row.items() if k != "follows_intervention_index"})
         for row in document["labs"]
+    )
+    LabFollows.objects.bulk_create(
+        LabFollows(case=case, lab=lab, intervention=interventions[row["follows_intervention_index"]])
+        for lab, row in zip(labs, document["labs"], strict=True)
+        if "follows_intervention_index" in row
     )
 
 

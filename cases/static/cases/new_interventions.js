@@ -3,7 +3,7 @@
 // cases/admin.py LabResultForm), labelled by what the curator entered in it.
 "use strict";
 (function () {
-  const LABS = "select[name^='labs-'][name$='-follows_intervention']";
+  const LABS = "select[name^='labs-'][name$='-follows']";
 
   function isNewIntervention(row) {
     return row && /^interventions-\d+$/.test(row.id) && !row.querySelector("input[name$='-id'][value]:not([value=''])");
