@@ -75,3 +75,24 @@ def log_in(page, live_server, username: str) -> None:
     page.fill("#id_password", f"pw-{username}")
     page.click("input[type=submit]")
     page.wait_for_selector("#site-name")
+
+
+_SELECT = """([start, end]) => {
+const holder = document.getElementById('source-text');
+const walker = document.createTreeWalker(holder, NodeFilter.SHOW_TEXT);
+const range = document.createRange(); let seen = 0, node;
+while ((node = walker.nextNode())) {
+  const len = node.textContent.length;
+  if (seen <= start && start <= seen + len) range.setStart(node, start - seen);
+  if (seen <= end && end <= seen + len) { range.setEnd(node, end - seen); break; }
+  seen += len;
+}
+const selection = window.getSelection(); selection.removeAllRanges(); selection.addRange(range);
+holder.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
+}"""
+
+
+def select_source_text(page, start: int, end: int) -> None:
+    """One text selection in the workspace's source pane, characters start to end of the source's text, as a curator
+    drags over the words (the page fills the quote of the row being edited on mouseup)."""
+    page.evaluate(_SELECT, [start, end])

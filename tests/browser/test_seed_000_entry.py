@@ -16,7 +16,7 @@ from django.core.management import call_command
 
 from cases.models import Case
 from cases.proposals import case_section
-from tests.browser.conftest import ARTIFACTS, log_in
+from tests.browser.conftest import ARTIFACTS, log_in, select_source_text
 from tests.factories import make_user
 from tests.test_fixtures import assert_seed_000_key_facts
 
@@ -84,22 +84,7 @@ class Curator:
         loose = "".join(r"\s+" if c == " " else re.escape(c) + r"(?:-?\n)?" for c in passage)
         found = re.search(loose, text)
         assert found, passage
-        self.page.evaluate(
-            """([start, end]) => {
-            const holder = document.getElementById('source-text');
-            const walker = document.createTreeWalker(holder, NodeFilter.SHOW_TEXT);
-            const range = document.createRange(); let seen = 0, node;
-            while ((node = walker.nextNode())) {
-              const len = node.textContent.length;
-              if (seen <= start && start <= seen + len) range.setStart(node, start - seen);
-              if (seen <= end && end <= seen + len) { range.setEnd(node, end - seen); break; }
-              seen += len;
-            }
-            const selection = window.getSelection(); selection.removeAllRanges(); selection.addRange(range);
-            holder.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
-            }""",
-            [found.start(), found.end()],
-        )
+        select_source_text(self.page, found.start(), found.end())
         self.counts["selection"] += 1
 
     @property

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from cases.models import LabResult
-from tests.browser.conftest import log_in
+from tests.browser.conftest import log_in, select_source_text
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -120,23 +120,8 @@ def test_a_quote_chosen_by_selection_is_the_source_text_at_its_offsets(page, liv
     start = text.index(passage)
     lab_row = page.locator("#labs-group .compact-row:not(.empty-form)").nth(3)
     lab_row.locator("input[name$='-value']").click()  # the row being edited
-    # One text selection, as a curator drags over the words in the source pane.
-    page.evaluate(
-        """([start, end]) => {
-        const holder = document.getElementById('source-text');
-        const walker = document.createTreeWalker(holder, NodeFilter.SHOW_TEXT);
-        const range = document.createRange(); let seen = 0, node;
-        while ((node = walker.nextNode())) {
-          const len = node.textContent.length;
-          if (seen <= start && start <= seen + len) range.setStart(node, start - seen);
-          if (seen <= end && end <= seen + len) { range.setEnd(node, end - seen); break; }
-          seen += len;
-        }
-        const selection = window.getSelection(); selection.removeAllRanges(); selection.addRange(range);
-        holder.dispatchEvent(new MouseEvent('mouseup', {bubbles: true}));
-        }""",
-        [start, start + len(passage) + 1],  # a sloppy selection takes the space after it too
-    )
+    # One text selection, as a curator drags over the words in the source pane; a sloppy one takes the space after
+    select_source_text(page, start, start + len(passage) + 1)
     prefix = lab_row.get_attribute("id")
     assert page.input_value(f"#id_{prefix}-quote") == passage
     assert page.input_value(f"#id_{prefix}-quote_start") == str(start)
