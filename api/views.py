@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
+from django.core.paginator import Paginator as DjangoPaginator
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
@@ -126,6 +129,15 @@ class BodySizeLimitMixin:
         super().initial(request, *args, **kwargs)
 
 
+class CountedPaginator(DjangoPaginator):
+    """Django's paginator, told the number of objects when it is already known instead of asking COUNT(*)."""
+
+    def __init__(self, object_list, per_page, count: int | None = None, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        if count is not None:
+            self.count = count  # Paginator.count is a cached_property: the instance's value stands for the query
+
+
 class CasePagination(PageNumberPagination):
     """Numbered pages (`page`), or keyset pages for deep scans (`cursor`: the cases after that id, in id order).
 
@@ -138,6 +150,11 @@ class CasePagination(PageNumberPagination):
     max_page_size = 100
     cursor_query_param = "cursor"
     cursor = None
+    known_count: int | None = None  # the number of cases, when the caller has already counted them (list_etag)
+
+    @property
+    def django_paginator_class(self):
+        return functools.partial(CountedPaginator, count=self.known_count)
 
     def paginate_queryset(self, queryset, request, view=None):
         value = request.query_params.get(self.cursor_query_param)
@@ -151,7 +168,7 @@ class CasePagination(PageNumberPagination):
         if request.query_params.get("ordering", "id") != "id":
             raise serializers.ValidationError({"cursor": ["Cursor pages go in id order: leave out ordering."]})
         self.request, self.cursor, size = request, int(value), self.get_page_size(request)
-        self.count = queryset.count()
+        self.count = queryset.count() if self.known_count is None else self.known_count
         rows = list(queryset.filter(pk__gt=self.cursor).order_by("pk")[: size + 1])
         self.next_cursor = rows[size - 1].pk if len(rows) > size else None
         return rows[:size]
@@ -260,7 +277,7 @@ class CaseViewSet(KnownQueryParameters, BodySizeLimitMixin, viewsets.ModelViewSe
     def list(self, request, *args, **kwargs) -> Response:
         fields = self._fields()
         cases = self.filter_queryset(self.get_queryset())
-        tag = list_etag(cases)
+        tag, self.paginator.known_count = list_etag(cases)
         if unchanged := not_modified(request, tag):
             return unchanged
         data = self.get_serializer(self.paginate_queryset(cases), many=True).data
