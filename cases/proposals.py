@@ -10,31 +10,10 @@ from django.db.models import Count, Max
 from . import extraction, hpo, measures
 from .models import Agent, HpoRelease, HpoTerm
 
-# Usual names and abbreviations of the registry's analytes, as case reports print them (domain.md's analyte
-# list). To move into the analyte table when analytes become admin-editable.
-ANALYTE_NAMES: dict[str, tuple[str, ...]] = {
-    "calcium_total": ("calcium", "total calcium", "serum calcium", "Ca"),
-    "calcium_ionized": ("ionized calcium", "ionised calcium", "iCa", "free calcium"),
-    "calcium_corrected": ("corrected calcium", "albumin-corrected calcium", "adjusted calcium"),
-    "albumin": ("albumin",),
-    "pth_intact": ("PTH", "intact PTH", "iPTH", "parathyroid hormone", "intact parathyroid hormone"),
-    "pthrp": ("PTHrP", "PTH-related protein", "PTH-related peptide", "parathyroid hormone-related protein",
-              "parathyroid hormone-related peptide", "PTH-rP"),
-    "vitamin_d_25oh": ("25-hydroxyvitamin D", "25-OH vitamin D", "25(OH)D", "25-(OH) D", "25-OH D",
-                       "25-hydroxy vitamin D", "calcidiol"),
-    "vitamin_d_125oh2": ("1,25-dihydroxyvitamin D", "1,25-(OH)2 D", "1,25(OH)2D", "1,25-(OH)2 vitamin D",
-                         "1,25-dihydroxy vitamin D", "1,25(OH)2 vitamin D"),
-    "phosphate": ("phosphate", "phosphorus", "inorganic phosphate"),
-    "magnesium": ("magnesium", "Mg"),
-    "creatinine": ("creatinine",),
-    "alkaline_phosphatase": ("alkaline phosphatase", "ALP"),
-}  # fmt: skip
-
 
 def analyte_terms() -> tuple[extraction.AnalyteTerm, ...]:
     return tuple(
-        extraction.AnalyteTerm(code, (a.label, *ANALYTE_NAMES.get(code, ())), a.units)
-        for code, a in measures.ANALYTES.items()
+        extraction.AnalyteTerm(code, (a.label, *a.synonyms), a.units) for code, a in measures.analytes().items()
     )
 
 
