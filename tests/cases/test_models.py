@@ -61,7 +61,9 @@ def test_an_analyte_not_in_the_table_is_refused():
     lab = LabResult(case=make_case(), analyte="potassium_typo", value=Decimal("4"), unit="mmol/L")
     with pytest.raises(ValidationError) as excinfo:
         lab.full_clean()
-    assert excinfo.value.message_dict["analyte"] == ["Unknown analyte 'potassium_typo': use a code of the analyte table."]
+    assert excinfo.value.message_dict["analyte"] == [
+        "Unknown analyte 'potassium_typo': use a code of the analyte table."
+    ]
 
 
 def test_it_rejects_calcium_in_pg_per_ml_with_a_message_naming_the_units():
