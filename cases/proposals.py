@@ -52,12 +52,14 @@ _cache: dict[str, object] = {}
 
 
 def extractor() -> extraction.Extractor:
-    """The compiled extractor, rebuilt only when the agents or the HPO table change (4 queries)."""
+    """The compiled extractor, rebuilt only when the agents, the analytes (read from the registry, no query) or the
+    HPO table change (4 queries)."""
     agents = (Agent.objects.count(), Agent.history.aggregate(n=Count("history_id"), last=Max("history_date")))
     hpo = (HpoRelease.objects.values_list("version", "loaded_at").first(), HpoTerm.objects.count())
-    fingerprint = repr((agents, hpo))
+    analytes = analyte_terms()
+    fingerprint = repr((agents, hpo, analytes))
     if _cache.get("fingerprint") != fingerprint:
-        vocabulary = extraction.Vocabulary(analyte_terms(), agent_terms(), phenotype_terms())
+        vocabulary = extraction.Vocabulary(analytes, agent_terms(), phenotype_terms())
         _cache.update(fingerprint=fingerprint, extractor=extraction.Extractor(vocabulary))
     return _cache["extractor"]
 
