@@ -10,6 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.html import format_html_join
@@ -22,10 +23,17 @@ from .models import LabResult
 PROTECTED_FIELDS = ("code", "conventional_unit", "si_unit", "si_factor")
 
 
-class AnalyteLoincInline(admin.TabularInline):
+class AnalyteLoincInline(admin.StackedInline):  # stacked: the source is long, a table would scroll sideways
     model = AnalyteLoinc
     extra = 0
     fields = ("code", "units", "specimens", "source", "position")
+    formfield_overrides = {models.CharField: {"widget": forms.TextInput(attrs={"size": 30})}}
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "source":
+            kwargs["widget"] = forms.Textarea(attrs={"rows": 2, "cols": 60})
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     verbose_name_plural = "LOINC codes (each with the units of the property it names)"
 
 
@@ -75,7 +83,7 @@ class AnalyteForm(forms.ModelForm):
 class AnalyteAdmin(SimpleHistoryAdmin):
     form = AnalyteForm
     inlines = [AnalyteLoincInline]
-    list_display = ("label", "code", "units_shown", "si_factor", "loinc_shown", "plausible_shown", "lab_count")
+    list_display = ("label", "code", "units_shown", "factor_shown", "loinc_shown", "plausible_shown", "lab_count")
     search_fields = ("code", "label", "synonyms")
     actions = None  # no bulk delete: each deletion is checked on its own page
     fieldsets = (
@@ -85,7 +93,8 @@ class AnalyteAdmin(SimpleHistoryAdmin):
             {
                 "fields": ("conventional_unit", "si_unit", "si_factor", "printed_units", "plausible_max", "bounds"),
                 "description": "SI value = conventional value x SI factor. A value in a printed unit is stored as "
-                "printed and never converted.",
+                "printed and never converted. The calcium analytes and albumin drive corrected calcium, CTCAE grades "
+                "and the stored calcium summaries: their units and factor are shown, not edited.",
             },
         ),
         ("Sources", {"fields": ("sources",)}),
@@ -113,6 +122,10 @@ class AnalyteAdmin(SimpleHistoryAdmin):
         units = " ↔ ".join(obj.units)
         printed = obj.printed_unit_list
         return f"{units} (also as printed: {', '.join(printed)})" if printed else units
+
+    @admin.display(description="SI factor", ordering="si_factor")
+    def factor_shown(self, obj: Analyte) -> str:
+        return format(obj.si_factor.normalize(), "f")
 
     @admin.display(description="LOINC")
     def loinc_shown(self, obj: Analyte) -> str:

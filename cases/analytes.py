@@ -197,7 +197,7 @@ class AnalyteLoinc(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"LOINC {self.code}"
+        return self.code
 
     def clean(self) -> None:
         super().clean()
