@@ -27,6 +27,7 @@ from django.core.exceptions import ValidationError
 from django.core.signals import request_started
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import connections, models, transaction
+from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 from simple_history.models import HistoricalRecords
 
@@ -93,7 +94,9 @@ class Analyte(InMemoryConstraints):
     sources = models.TextField(
         blank=True, help_text="Where the units, the factor and the codes come from (a named source for each)."
     )
-    position = models.PositiveSmallIntegerField(default=0, help_text="Order in lists and exports.")
+    position = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Order in lists and exports; empty: after the others."
+    )
 
     history = HistoricalRecords()
 
@@ -109,6 +112,12 @@ class Analyte(InMemoryConstraints):
 
     def __str__(self) -> str:
         return self.label
+
+    def save(self, *args, **kwargs) -> None:
+        if self.position is None:  # a new analyte goes after the others
+            last = type(self).objects.aggregate(last=models.Max("position"))["last"] or 0
+            self.position = min(last + 10, 32_767)
+        super().save(*args, **kwargs)
 
     @property
     def is_protected(self) -> bool:
@@ -234,7 +243,7 @@ def _shared_stamp() -> str:
 
 def load() -> dict[str, measures.Analyte]:
     """The table as measures.Analyte objects by code (two queries)."""
-    rows = Analyte.objects.order_by("position", "id").prefetch_related("loinc_codes")
+    rows = Analyte.objects.order_by(F("position").asc(nulls_last=True), "id").prefetch_related("loinc_codes")
     return {row.code: row.as_measure() for row in rows}
 
 

@@ -56,7 +56,7 @@ class Migration(migrations.Migration):
                 ('printed_units', models.CharField(blank=True, help_text='Units a source may print that are stored as printed and never converted, separated by commas (PTHrP in pg/mL: no factor is documented). They get no SI value, no range and no LOINC.', max_length=100)),
                 ('plausible_max', models.DecimalField(blank=True, decimal_places=4, help_text='The largest number accepted, in the conventional unit (converted for the SI unit): a bound for typing and unit errors far above any value a patient can have, not a clinical threshold. Empty: no bound.', max_digits=12, null=True, validators=[django.core.validators.MinValueValidator(Decimal('0.0001'))])),
                 ('sources', models.TextField(blank=True, help_text='Where the units, the factor and the codes come from (a named source for each).')),
-                ('position', models.PositiveSmallIntegerField(default=0, help_text='Order in lists and exports.')),
+                ('position', models.PositiveSmallIntegerField(blank=True, help_text='Order in lists and exports; empty: after the others.', null=True)),
             ],
             options={
                 'ordering': ['position', 'id'],
@@ -90,7 +90,7 @@ class Migration(migrations.Migration):
                 ('printed_units', models.CharField(blank=True, help_text='Units a source may print that are stored as printed and never converted, separated by commas (PTHrP in pg/mL: no factor is documented). They get no SI value, no range and no LOINC.', max_length=100)),
                 ('plausible_max', models.DecimalField(blank=True, decimal_places=4, help_text='The largest number accepted, in the conventional unit (converted for the SI unit): a bound for typing and unit errors far above any value a patient can have, not a clinical threshold. Empty: no bound.', max_digits=12, null=True, validators=[django.core.validators.MinValueValidator(Decimal('0.0001'))])),
                 ('sources', models.TextField(blank=True, help_text='Where the units, the factor and the codes come from (a named source for each).')),
-                ('position', models.PositiveSmallIntegerField(default=0, help_text='Order in lists and exports.')),
+                ('position', models.PositiveSmallIntegerField(blank=True, help_text='Order in lists and exports; empty: after the others.', null=True)),
                 ('history_id', models.AutoField(primary_key=True, serialize=False)),
                 ('history_date', models.DateTimeField(db_index=True)),
                 ('history_change_reason', models.CharField(max_length=100, null=True)),
