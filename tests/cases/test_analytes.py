@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -226,3 +227,13 @@ def test_a_change_in_this_process_is_seen_at_once_and_the_stamp_moves_on_commit(
         add_chloride()
         assert "chloride" in measures.analytes()
     assert cache.get(analytes.STAMP_KEY) != stamp
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flushed_table_gets_its_seed_rows_again_and_an_edited_one_is_left_alone():
+    Analyte.objects.filter(code="egfr").delete()
+    analytes.reseed_emptied_table(sender=None)  # as after migrate: the table has rows, so nothing is added
+    assert not Analyte.objects.filter(code="egfr").exists()
+    call_command("flush", interactive=False, verbosity=0)  # empties every table, then sends post_migrate
+    assert Analyte.objects.count() == len(measures.BUILTIN_ANALYTES) + 3
+    assert analytes.load()["calcium_total"] == measures.BUILTIN_ANALYTES["calcium_total"]
