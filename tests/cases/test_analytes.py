@@ -237,3 +237,35 @@ def test_a_flushed_table_gets_its_seed_rows_again_and_an_edited_one_is_left_alon
     call_command("flush", interactive=False, verbosity=0)  # empties every table, then sends post_migrate
     assert Analyte.objects.count() == len(measures.BUILTIN_ANALYTES) + 3
     assert analytes.load()["calcium_total"] == measures.BUILTIN_ANALYTES["calcium_total"]
+
+
+def test_an_analyte_added_on_the_admin_page_is_offered_to_the_api_at_once():
+    admin = superuser()
+    assert admin.get("/admin/cases/analyte/add/").status_code == 200
+    data = {
+        "code": "ionized_magnesium",
+        "label": "Ionized magnesium",
+        "synonyms": "iMg",
+        "position": "",
+        "conventional_unit": "mg/dL",
+        "si_unit": "mmol/L",
+        "si_factor": "0.4114",
+        "printed_units": "",
+        "plausible_max": "",
+        "sources": "test: factor as serum magnesium's",
+        "loinc_codes-TOTAL_FORMS": 1,
+        "loinc_codes-INITIAL_FORMS": 0,
+        "loinc_codes-0-code": "",  # an empty extra row: no code is confirmed
+        "loinc_codes-0-units": "",
+        "loinc_codes-0-specimens": "",
+        "loinc_codes-0-source": "",
+        "loinc_codes-0-position": "0",
+    }
+    response = admin.post("/admin/cases/analyte/add/", data)
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    assert not AnalyteLoinc.objects.filter(analyte__code="ionized_magnesium").exists()
+    response = post([{"analyte": "ionized_magnesium", "value": 1.2, "unit": "mg/dL"}])
+    assert response.status_code == 201, response.json()
+    assert response.json()["labs"][0]["si"]["value"] == 0.49  # 1.2 x 0.4114
+    refused = post([{"analyte": "ionized_magnesium", "value": 1.2, "unit": "µmol/L"}])
+    assert errors(refused) == {"labs[0].unit": "µmol/L is not a unit of ionized magnesium; use mg/dL or mmol/L."}
