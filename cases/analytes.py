@@ -26,7 +26,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.signals import request_started
 from django.core.validators import MinValueValidator, RegexValidator
-from django.db import connections, models, transaction
+from django.db import IntegrityError, connections, models, transaction
 from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 from simple_history.models import HistoricalRecords
@@ -244,6 +244,16 @@ def _shared_stamp() -> str:
 def load() -> dict[str, measures.Analyte]:
     """The table as measures.Analyte objects by code (two queries)."""
     rows = Analyte.objects.order_by(F("position").asc(nulls_last=True), "id").prefetch_related("loinc_codes")
+    if not rows:
+        # The protected analytes cannot be deleted, so an empty table was flushed or truncated (`manage.py flush`,
+        # which also reseeds by post_migrate unless told not to; between transactional tests): the registry does
+        # not work without them, so they are seeded again (another process seeding at the same time wins).
+        try:
+            with transaction.atomic():
+                seed(Analyte, AnalyteLoinc)
+        except IntegrityError:
+            pass
+        rows = rows.all()
     return {row.code: row.as_measure() for row in rows}
 
 
