@@ -12,7 +12,7 @@ from django.contrib.admin.actions import delete_selected as django_delete_select
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Prefetch, Subquery, prefetch_related_objects
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -939,9 +939,10 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
         summary = self._summary(obj)
         if summary is None:
             return "Shown once the case is saved."
+        prefetched = "interventions" in getattr(obj, "_prefetched_objects_cache", {})  # with their agents (get_object)
         data = calcium_course(
             summary,
-            list(obj.interventions.select_related("agent")),
+            list(obj.interventions.all() if prefetched else obj.interventions.select_related("agent")),
             {lab.pk: lab for lab in obj.labs.all()},
         )
         if data["empty"]:
@@ -1042,6 +1043,24 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
             # curator ticks the warnings: get_form gives it the warnings, get_fieldsets their checkboxes on top.
             request._case_warnings = exc.warnings
             return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_object(self, request, object_id, from_field=None):
+        """Opening a case's page (a GET of the change view): the case with its rows, which the computed panel and
+        chart read (calcium_summary, mechanism_suggestions, completeness use prefetched rows): seven queries instead
+        of fourteen re-reads (the labs six times). Not on a POST, whose rows change before the panel is drawn."""
+        obj = super().get_object(request, object_id, from_field)
+        match = request.resolver_match
+        if obj is not None and request.method == "GET" and match and match.url_name == "cases_case_change":
+            prefetch_related_objects(
+                [obj],
+                Prefetch("labs", LabResult.objects.prefetch_related("follow_links")),
+                Prefetch("interventions", Intervention.objects.select_related("agent")),
+                "tumors",
+                "metastases",
+                "findings",
+                "mechanisms",
+            )
+        return obj
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
