@@ -83,7 +83,12 @@ def formatted(value) -> str:
     return out if isinstance(value, SafeData) else html.escape(out)
 
 
-def attrs(items: dict) -> str:
+def attrs(items: dict | None) -> str:
+    """The attrs templates' loop; a label's attrs may be None (the loop then draws nothing)."""
+    if not items:
+        return ""
+    if not isinstance(items, dict):
+        raise Fallback
     return "".join(
         f" {text(name)}" if value is True else f' {text(name)}="{formatted(value)}"'
         for name, value in items.items()
