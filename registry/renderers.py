@@ -40,7 +40,7 @@ SELECT_SOURCE = (
     "</select>\n"
 )
 OPTION_SOURCE = (
-    "<option value=\"{{ widget.value|stringformat:'s' }}\"{% include \"django/forms/widgets/attrs.html\" %}>"
+    '<option value="{{ widget.value|stringformat:\'s\' }}"{% include "django/forms/widgets/attrs.html" %}>'
     "{{ widget.label }}</option>\n"
 )
 TEXTAREA_SOURCE = (

@@ -20,7 +20,9 @@ DJANGO = DjangoTemplates()
 
 
 class Everything(forms.Form):
-    text = forms.CharField(max_length=20, widget=forms.TextInput(attrs={"data-x": 'a "quoted" <b>&', "autofocus": True}))
+    text = forms.CharField(
+        max_length=20, widget=forms.TextInput(attrs={"data-x": 'a "quoted" <b>&', "autofocus": True})
+    )
     number = forms.IntegerField(min_value=0, max_value=99)
     decimal = forms.DecimalField(max_digits=6, decimal_places=2, required=False)
     email = forms.EmailField(required=False)
