@@ -12,8 +12,8 @@ from django.contrib.admin.actions import delete_selected as django_delete_select
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import OuterRef, Prefetch, Subquery, prefetch_related_objects
-from django.forms.models import BaseInlineFormSet
+from django.db.models import OuterRef, Subquery
+from django.forms.models import BaseInlineFormSet, ModelChoiceIteratorValue
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -386,9 +386,13 @@ class CaseRowInline(admin.StackedInline):
             kwargs["queryset"] = Intervention.objects.filter(case_id=case_id).select_related("agent")
             field = super().formfield_for_foreignkey(db_field, request, **kwargs)
             field.label_from_instance = intervention_choice_label
-            if not hasattr(request, "_case_interventions"):
-                request._case_interventions = list(field.choices)  # validation still uses the queryset
-            field.choices = request._case_interventions
+            if not hasattr(request, "_case_interventions"):  # the choices ModelChoiceIterator gives, from one read
+                empty = [("", field.empty_label)] if field.empty_label is not None else []
+                request._case_interventions = empty + [
+                    (ModelChoiceIteratorValue(i.pk, i), intervention_choice_label(i))
+                    for i in case_interventions(request, case_id)
+                ]
+            field.choices = request._case_interventions  # validation still uses the queryset
             return field
         if db_field.name in self.get_autocomplete_fields(request) and "widget" not in kwargs:
             kwargs["widget"] = RowAutocompleteSelect(db_field, self.admin_site, using=kwargs.get("using"))
@@ -452,12 +456,23 @@ class LabResultInline(RowInline):
         """Every lab row's "follows interventions" offers the case's interventions, read once per request."""
         choices = [
             (str(i.pk), intervention_choice_label(i))
-            for i in (obj.interventions.select_related("agent") if obj is not None and obj.pk else ())
+            for i in (case_interventions(request, obj.pk) if obj is not None and obj.pk else ())
         ]
         formset = super().get_formset(request, obj, **kwargs)
         form = formset.form
         formset.form = type(form.__name__, (form,), {"__init__": _with_choices(form.__init__, choices)})
         return formset
+
+
+def case_interventions(request, case_id) -> list[Intervention]:
+    """The case's saved interventions with their agents, read once per request: offered to every lab's "follows
+    interventions", to the dose steps and to every row's "timed from" (each formset's form class asks)."""
+    if case_id is None:
+        return []
+    read = request.__dict__.setdefault("_case_intervention_rows", {})
+    if str(case_id) not in read:
+        read[str(case_id)] = list(Intervention.objects.filter(case_id=case_id).select_related("agent"))
+    return read[str(case_id)]
 
 
 def intervention_choice_label(intervention: Intervention) -> str:
@@ -583,6 +598,18 @@ class CompletenessFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(completeness_score__gte=int(self.value())) if self.value() else queryset
+
+
+def share_rows(case: Case, inline_admin_formsets) -> None:
+    """The case's rows as the page's inlines read them, handed to the case as if prefetched: the computed panel and
+    chart (calcium_summary, mechanism_suggestions, completeness, the course chart) read prefetched rows, so each
+    kind is read once for the page instead of again for them (the labs six times). The same rows in the same order
+    (the models' ordering); only for opening the page: a POST's rows change before the panel is drawn."""
+    cache = case.__dict__.setdefault("_prefetched_objects_cache", {})
+    for inline in inline_admin_formsets:
+        if inline.has_view_permission:
+            formset = inline.formset
+            cache.setdefault(formset.fk.remote_field.get_accessor_name(), formset.get_queryset())
 
 
 def transition_action(name: str):
@@ -1047,24 +1074,6 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
             request._case_warnings = exc.warnings
             return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def get_object(self, request, object_id, from_field=None):
-        """Opening a case's page (a GET of the change view): the case with its rows, which the computed panel and
-        chart read (calcium_summary, mechanism_suggestions, completeness use prefetched rows): seven queries instead
-        of fourteen re-reads (the labs six times). Not on a POST, whose rows change before the panel is drawn."""
-        obj = super().get_object(request, object_id, from_field)
-        match = request.resolver_match
-        if obj is not None and request.method == "GET" and match and match.url_name == "cases_case_change":
-            prefetch_related_objects(
-                [obj],
-                Prefetch("labs", LabResult.objects.prefetch_related("follow_links")),
-                Prefetch("interventions", Intervention.objects.select_related("agent")),
-                "tumors",
-                "metastases",
-                "findings",
-                "mechanisms",
-            )
-        return obj
-
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         pending = getattr(request, "_case_warnings", None)
@@ -1078,6 +1087,8 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
             context["full_history_url"] = reverse("admin:cases_case_full_history", args=[obj.pk])
             context["transitions"] = transitions_for(request.user, obj) if obj.pk else []
         context["source_text"] = quotes.source_text_of(getattr(obj, "source", None) if obj is not None else None)
+        if obj is not None and obj.pk and request.method == "GET":
+            share_rows(obj, context["inline_admin_formsets"])
         context["error_summary"] = error_summary(context["adminform"], context["inline_admin_formsets"])
         context["pending_warnings"] = pending_warnings(
             context["adminform"].form, context["inline_admin_formsets"], getattr(request, "_case_warnings", None) or ()
