@@ -107,12 +107,7 @@ def cell_url(mechanism: str | None, site: str | None, cohort_params: dict) -> st
 def crosstab(cohort, cohort_params: dict | None = None) -> dict:
     """Cases by main mechanism x tumor site (a case with tumors at two sites counts in both columns, a case with
     two tumors at one site once): each cell's count and its first CELL_CASES cases by id, in one query."""
-    try:
-        cases_sql, params = (
-            cohort.order_by().values(case_pk=F("pk"), mechanism=F("main_mechanism")).query.sql_with_params()
-        )
-    except EmptyResultSet:
-        cases_sql, params = None, ()
+    cases_sql, params = cohort_sql(cohort)
     cells: dict[tuple[str, str], set[int]] = defaultdict(set)
     counts: dict[tuple[str, str], int] = defaultdict(int)
     codes: dict[tuple[str, str], tuple] = {}
@@ -323,13 +318,53 @@ ADMINISTERED_COLUMNS = (
 )
 
 
+def cohort_sql(cohort) -> tuple[str | None, tuple]:
+    """The cohort's own compiled SQL, selecting case_pk and mechanism (None for a cohort that is empty by
+    construction), for the queries that join it once instead of filtering by it and joining the cases again."""
+    try:
+        return cohort.order_by().values(case_pk=F("pk"), mechanism=F("main_mechanism")).query.sql_with_params()
+    except EmptyResultSet:
+        return None, ()
+
+
+def administered_counts(cohort) -> list[dict]:
+    """The cohort's administered interventions counted by ADMINISTERED_COLUMNS: one pass over the interventions
+    joined to the cohort (the ORM's `case__in=` scans the cases twice, once for the filter, once for the mechanism)."""
+    cases_sql, params = cohort_sql(cohort)
+    if cases_sql is None:
+        return []
+    table = connection.ops.quote_name
+    sql = f"""SELECT a.name, i.intent, i.calcium_response, i.calcium_normal_after, i.days_to_calcium_after,
+            c.mechanism, COUNT(*)
+        FROM {table(Intervention._meta.db_table)} i JOIN ({cases_sql}) c ON c.case_pk = i.case_id
+            LEFT JOIN {table(Agent._meta.db_table)} a ON a.id = i.agent_id
+        WHERE i.status = %s
+        GROUP BY a.name, i.intent, i.calcium_response, i.calcium_normal_after, i.days_to_calcium_after, c.mechanism
+    """  # noqa: S608 (the cohort's own compiled SQL and table names)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, InterventionStatus.ADMINISTERED])
+        rows = cursor.fetchall()
+    return [
+        {
+            "agent__name": name,
+            "intent": intent,
+            "calcium_response": response,
+            "calcium_normal_after": None if normal is None else bool(normal),  # SQLite answers 0 or 1
+            "days_to_calcium_after": days,
+            "case__main_mechanism": mechanism,
+            "n": n,
+        }
+        for name, intent, response, normal, days, mechanism, n in rows
+    ]
+
+
 def payload(cohort, n_cases: int, cohort_params: dict | None = None) -> dict:
     """The charts' numbers. Two reads of the administered interventions, whatever the cohort: their counts grouped
     by what the charts show, and the first MARKS + 1 of them one by one (drawn one mark each when they are all)."""
     administered = Intervention.objects.filter(
         case__in=cohort.order_by().values("pk"), status=InterventionStatus.ADMINISTERED
     )
-    grouped = list(administered.values(*ADMINISTERED_COLUMNS).annotate(n=Count("pk")).order_by())
+    grouped = administered_counts(cohort)
     marks = list(
         administered.order_by("case_id", "sequence", "pk").values("case_id", "agent_text", *ADMINISTERED_COLUMNS)[
             : MARKS + 1
