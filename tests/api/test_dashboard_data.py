@@ -11,6 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from api import dashboard
+from api.templatetags import dashboard_numbers
 from tests.api.documents import client_for
 from tests.api.test_analytics import make_agents, post_cases
 from tests.factories import make_user
@@ -129,6 +130,16 @@ def test_a_cohort_beyond_the_caps_is_drawn_from_counts_with_the_same_numbers_and
         assert [day for day, _ in curve["steps"][1:-1]] == sorted({day for day, _ in marked["steps"][1:-1]})
         assert all(last_of_day[day] == value for day, value in curve["steps"])
     assert len(capped["trajectories"]["drawn"]) <= 2
+    # The page says what it shows of how many.
+    client = Client()
+    client.force_login(User.objects.get(username="analyst-f"))
+    page = client.get("/dashboard/").content.decode()
+    assert "Showing 3 of the 10 cases with a peak" in page
+    n = capped["administered"]["n"]
+    assert n > 2 and sum(c["n"] for c in capped["time_to_normal"]) <= n
+    assert f"counted: {n} administered interventions are too many to draw one square each (more than 2)" in page
+    assert "the curves are drawn without their dots and crosses" in page
+    assert dashboard_numbers.thousands(100000) == "100,000"
 
 
 def test_a_big_crosstab_cell_opens_the_case_list_of_its_mechanism_and_site(monkeypatch):
