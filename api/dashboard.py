@@ -106,31 +106,41 @@ def cell_url(mechanism: str | None, site: str | None, cohort_params: dict) -> st
 
 def crosstab(cohort, cohort_params: dict | None = None) -> dict:
     """Cases by main mechanism x tumor site (a case with tumors at two sites counts in both columns, a case with
-    two tumors at one site once): each cell's count and its first CELL_CASES cases by id, in one query."""
+    two tumors at one site once). Two queries whatever the cohort: the cells' counts (hash aggregates, no sort of
+    the cohort), then the cases of the cells of at most CELL_CASES cases, which list and link exactly them."""
     cases_sql, params = cohort_sql(cohort)
-    cells: dict[tuple[str, str], set[int]] = defaultdict(set)
     counts: dict[tuple[str, str], int] = defaultdict(int)
-    codes: dict[tuple[str, str], tuple] = {}
+    stored: dict[tuple[str, str], list[tuple]] = defaultdict(list)  # label -> its (mechanism, site) as stored
+    cells: dict[tuple[str, str], set[int]] = defaultdict(set)
     if cases_sql is not None:
+        # The cohort's own compiled SQL and a table name; every value is a placeholder. The same SQL on SQLite.
         tumors = connection.ops.quote_name(Tumor._meta.db_table)
-        # Window functions over the cohort joined to its distinct (case, site) pairs; the same SQL on SQLite.
-        sql = f"""SELECT case_pk, mechanism, site, n FROM (
-            SELECT c.case_pk, c.mechanism, t.site,
-                COUNT(*) OVER (PARTITION BY c.mechanism, t.site) AS n,
-                ROW_NUMBER() OVER (PARTITION BY c.mechanism, t.site ORDER BY c.case_pk) AS k
-            FROM ({cases_sql}) c LEFT JOIN (SELECT DISTINCT case_id, site FROM {tumors}) t ON t.case_id = c.case_pk
-        ) cells WHERE k <= %s"""  # noqa: S608 (the cohort's own compiled SQL and a table name)
+        distinct_tumors = "(SELECT DISTINCT case_id, site FROM " + tumors + ")"  # noqa: S608
+
+        def cohort_with(tumor_rows: str) -> str:
+            return "(" + cases_sql + ") c LEFT JOIN " + tumor_rows + " t ON t.case_id = c.case_pk"
+
+        count_sql = "SELECT c.mechanism, t.site, COUNT(*) FROM " + cohort_with(distinct_tumors)  # noqa: S608
+        count_sql += " GROUP BY c.mechanism, t.site"
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, CELL_CASES])
-            found = cursor.fetchall()
-        partitions: dict[tuple, int] = {}  # (mechanism, site) as stored -> its number of cases
-        for pk, mechanism, site, n in found:
-            key = (mechanism_label(mechanism), SITE_LABELS.get(site or "", NO_SITE))
-            partitions[(mechanism, site)] = n
-            codes[key] = (mechanism, site)
-            cells[key].add(pk)
-        for (mechanism, site), n in partitions.items():  # a label may join several stored values ("" and NULL)
-            counts[(mechanism_label(mechanism), SITE_LABELS.get(site or "", NO_SITE))] += n
+            cursor.execute(count_sql, params)
+            for mechanism, site, n in cursor.fetchall():
+                key = (mechanism_label(mechanism), SITE_LABELS.get(site or "", NO_SITE))
+                counts[key] += n  # a label may join several stored values ("" and NULL)
+                stored[key].append((mechanism, site))
+            conditions, values = [], []
+            for mechanism, site in (code for key, n in counts.items() if n <= CELL_CASES for code in stored[key]):
+                if site is None:
+                    conditions.append("(c.mechanism = %s AND t.site IS NULL)")
+                    values.append(mechanism)
+                else:
+                    conditions.append("(c.mechanism = %s AND t.site = %s)")
+                    values += [mechanism, site]
+            small_sql = "SELECT c.case_pk, c.mechanism, t.site FROM " + cohort_with(tumors)  # noqa: S608
+            small_sql += " WHERE " + (" OR ".join(conditions) or "1 = 0")
+            cursor.execute(small_sql, [*params, *values])
+            for pk, mechanism, site in cursor.fetchall():
+                cells[(mechanism_label(mechanism), SITE_LABELS.get(site or "", NO_SITE))].add(pk)
     rows = sorted({m for m, _ in counts})
     columns = sorted({s for _, s in counts})
     out = []
@@ -141,7 +151,7 @@ def crosstab(cohort, cohort_params: dict | None = None) -> dict:
                 "value": [columns.index(s), rows.index(m), n],
                 "cases": [registry_id(p) for p in pks],
                 "more": n - len(pks),
-                "url": cases_url(pks) if len(pks) == n else cell_url(*codes[(m, s)], cohort_params or {}),
+                "url": cases_url(pks) if len(pks) == n else cell_url(*stored[(m, s)][0], cohort_params or {}),
             }
         )
     return {"rows": rows, "columns": columns, "cells": out, "limit": CELL_CASES}

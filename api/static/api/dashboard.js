@@ -39,7 +39,7 @@
     const max = Math.max(...c.cells.map((cell) => cell.value[2]));
     return Object.assign(base(), {
       grid: Object.assign(base().grid, { top: 64 }),
-      tooltip: { confine: true, formatter: (p) => `${c.rows[p.value[1]]} × ${c.columns[p.value[0]]}: ${p.value[2]} case${p.value[2] === 1 ? "" : "s"}<br>${p.data.cases.join(", ")}${p.data.more ? ` and ${p.data.more} more` : ""}` },
+      tooltip: { confine: true, formatter: (p) => `${c.rows[p.value[1]]} × ${c.columns[p.value[0]]}: ${p.value[2]} case${p.value[2] === 1 ? "" : "s"}<br>${p.data.cases.length ? p.data.cases.join(", ") : "click to open them in the case list"}` },
       xAxis: { type: "category", data: c.columns, name: "Tumor site", nameLocation: "middle", nameGap: narrow() ? 56 : 30,
                axisLabel: { interval: 0, rotate: narrow() ? 40 : 0, width: narrow() ? 70 : 110, overflow: "break", fontSize: narrow() ? 10 : 12 } },
       yAxis: { type: "category", data: c.rows, name: "Main mechanism", axisLabel: categoryLabels() },
