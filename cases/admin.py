@@ -21,7 +21,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join, json_script
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import measures, quality, quotes, workflow
+from . import admin_analytes, analytes, measures, quality, quotes, workflow  # noqa: F401  (admin_analytes registers)
 from .admin_proposals import ProposalsMixin
 from .admin_reference import CitationImportMixin
 from .anchors import AnchorCycle, Timing, intervention_days
@@ -318,9 +318,22 @@ class FollowsInterventionsField(forms.TypedMultipleChoiceField):
         return bool(NEW_INTERVENTION.match(str(value))) or super().valid_value(value)
 
 
+def _analyte_choices() -> list[tuple[str, str]]:
+    return [("", "---------"), *analytes.choices()]
+
+
+def _unit_choices() -> list[tuple[str, str]]:
+    return [("", "---------"), *analytes.unit_choices()]
+
+
 class LabResultForm(CaseRowForm):
     new_interventions: tuple[str, ...] = ()  # the form prefixes of interventions added in the same save
     follows = FollowsInterventionsField()
+    # The analyte table's codes and units, read when the form is shown (the table is edited in the admin).
+    analyte = forms.ChoiceField(choices=_analyte_choices, help_text=LabResult._meta.get_field("analyte").help_text)
+    unit = forms.ChoiceField(
+        choices=_unit_choices, required=False, help_text=LabResult._meta.get_field("unit").help_text
+    )
 
     def __init__(self, *args, follows_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -1082,7 +1095,7 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
         return form
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        context["analyte_units"] = {code: a.conventional_unit for code, a in measures.ANALYTES.items()}
+        context["analyte_units"] = {code: a.conventional_unit for code, a in measures.analytes().items()}
         if obj is not None:
             context["full_history_url"] = reverse("admin:cases_case_full_history", args=[obj.pk])
             context["transitions"] = transitions_for(request.user, obj) if obj.pk else []
