@@ -982,7 +982,8 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
         summary = self._summary(obj)
         if summary is None:
             return "Shown once the case is saved."
-        prefetched = "interventions" in getattr(obj, "_prefetched_objects_cache", {})  # with their agents (get_object)
+        # The interventions the page's inline read, with their agents (share_rows), or read here with them.
+        prefetched = "interventions" in getattr(obj, "_prefetched_objects_cache", {})
         data = calcium_course(
             summary,
             list(obj.interventions.all() if prefetched else obj.interventions.select_related("agent")),
