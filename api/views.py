@@ -40,9 +40,10 @@ from cases.services import (
     case_transition,
     reference_check_change,
 )
+from cases.vocabularies import CurationStatus
 
 from . import vocabularies
-from .conditional import list_etag, not_modified
+from .conditional import list_etag, not_modified, state_etag
 from .errors import PreconditionFailed, PreconditionRequired, RequestTooLarge
 from .filters import CaseFilter
 from .parsers import JSONParser
@@ -281,7 +282,10 @@ class CaseViewSet(KnownQueryParameters, BodySizeLimitMixin, viewsets.ModelViewSe
     def list(self, request, *args, **kwargs) -> Response:
         fields = self._fields()
         cases = self.filter_queryset(Case.objects.visible_to(request.user))
-        tag, self.paginator.known_count = list_etag(cases)
+        filtered = any(name in request.query_params for name in CaseFilter.base_filters if name != "ordering")
+        statuses = None if workflow.can_see_unpublished(request.user) else [CurationStatus.PUBLISHED]
+        state = None if filtered else state_etag(statuses)  # None on SQLite
+        tag, self.paginator.known_count = state or list_etag(cases)
         if unchanged := not_modified(request, tag):
             return unchanged
         data = reading.render(self.paginate_queryset(reading.case_rows(cases, fields)), fields)

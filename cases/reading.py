@@ -85,7 +85,13 @@ def _lab_measures(analyte, unit, value, value_high, comparator, qualitative, ref
         LabResult.loinc.fget(row),
         _in_unit(row, a.si_unit),
         _in_unit(row, a.conventional_unit),
-        {"flag": i.flag, "basis": i.basis, "ref_low": number(i.ref_low), "ref_high": number(i.ref_high), "note": i.note},
+        {
+            "flag": i.flag,
+            "basis": i.basis,
+            "ref_low": number(i.ref_low),
+            "ref_high": number(i.ref_high),
+            "note": i.note,
+        },
     )
 
 
@@ -104,9 +110,15 @@ LAB_MEASURE_COLUMNS = (
 
 def _lab(part: int) -> Callable:
     def get(row: Row, context: Context):
-        return _lab_measures(*(row[c] for c in LAB_MEASURE_COLUMNS))[part]
+        found = row.get(_LAB_MEASURES)
+        if found is None:
+            found = row[_LAB_MEASURES] = _lab_measures(*map(row.__getitem__, LAB_MEASURE_COLUMNS))
+        return found[part]
 
     return get
+
+
+_LAB_MEASURES = "\0lab measures"  # a key no column has
 
 
 def _follows(row: Row, context: Context) -> list[int]:
@@ -119,9 +131,7 @@ def _instance(model: type[models.Model], row: Row, context: Context, nested: tup
     obj = model(**{name: row[name] for name in _all_columns(model)})
     obj._state.adding, obj._state.db = False, "default"
     obj._prefetched_objects_cache = {
-        relation: _as_prefetched(
-            obj, relation, [_instance(_model_of(relation), r, context) for r in rows]
-        )
+        relation: _as_prefetched(obj, relation, [_instance(_model_of(relation), r, context) for r in rows])
         for relation in nested
         for rows in [context.children[relation].get(row["id"], [])]
     }
@@ -149,7 +159,8 @@ def _case_instance(row: Row, context: Context) -> Case:
     that need one (the derived block of a case none is stored for), without a query."""
     case = _instance(Case, row, context)
     for relation, kind in ROWS.items():
-        instances = [_instance(kind.model, r, context, kind.nested) for r in context.children[relation].get(row["id"], [])]
+        rows = context.children[relation].get(row["id"], [])
+        instances = [_instance(kind.model, r, context, kind.nested) for r in rows]
         case._prefetched_objects_cache[relation] = _as_prefetched(case, relation, instances)
     return case
 
@@ -393,7 +404,10 @@ def render(rows: list[dict], keys: list[str] | None = None) -> list[dict]:
             if nested_plan is not None:
                 context.plans[nested] = nested_plan
             columns = [*_all_columns(remote.model), *(nested_plan.columns if nested_plan else ())]
-            found = _fetch(remote.model, columns, **{f"{remote.attname}__in": parent_ids}) if parent_ids else []
+            # By the case when the nested rows name it (a lab's links, dose steps): a short list of ids to send.
+            by_case = {f"{fk}__in": ids} if any(f.attname == fk for f in remote.model._meta.concrete_fields) else None
+            condition = by_case or {f"{remote.attname}__in": parent_ids}
+            found = _fetch(remote.model, columns, **condition) if parent_ids else []
             context.children[nested] = _by(found, remote.attname)
     if keys is None:
         return [plan.render(r, context) for r in rows]

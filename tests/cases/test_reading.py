@@ -86,11 +86,29 @@ def every_edge(curator) -> list[Case]:
             {"analyte": "calcium_total", "value": 3.0, "unit": "mmol/L", "value_is_approximate": True, "sequence": 2},
             {"analyte": "calcium_total", "value": 12, "value_high": 13.5, "unit": "mg/dL", "sequence": 2},
             {"analyte": "calcium_total", "value": 11.2, "unit_not_reported": True, "ref_high": 10.2, "sequence": 2},
-            {"analyte": "calcium_total", "qualitative": "normal", "sequence": 5, "follows_intervention_indexes": [0, 1]},
-            {"analyte": "calcium_ionized", "value": 1.1, "unit": "mmol/L", "sequence": 5, "day": 9,
-             "follows_intervention_index": 1},
-            {"analyte": "albumin", "value": 2.0, "unit": "g/dL", "sequence": 2, "notes": "low",
-             "anchor_intervention_index": 0, "anchor_offset_days": 1},
+            {
+                "analyte": "calcium_total",
+                "qualitative": "normal",
+                "sequence": 5,
+                "follows_intervention_indexes": [0, 1],
+            },
+            {
+                "analyte": "calcium_ionized",
+                "value": 1.1,
+                "unit": "mmol/L",
+                "sequence": 5,
+                "day": 9,
+                "follows_intervention_index": 1,
+            },
+            {
+                "analyte": "albumin",
+                "value": 2.0,
+                "unit": "g/dL",
+                "sequence": 2,
+                "notes": "low",
+                "anchor_intervention_index": 0,
+                "anchor_offset_days": 1,
+            },
         ],  # fmt: skip
     )
     made = curator.post(CASES, doc, format="json")
