@@ -281,8 +281,10 @@ class CaseViewSet(KnownQueryParameters, BodySizeLimitMixin, viewsets.ModelViewSe
 
     def list(self, request, *args, **kwargs) -> Response:
         fields = self._fields()
-        cases = self.filter_queryset(Case.objects.visible_to(request.user))
+        cases = Case.objects.visible_to(request.user)
         filtered = any(name in request.query_params for name in CaseFilter.base_filters if name != "ordering")
+        if filtered or "ordering" in request.query_params:  # else the FilterSet changes nothing (~8 ms to build)
+            cases = self.filter_queryset(cases)
         statuses = None if workflow.can_see_unpublished(request.user) else [CurationStatus.PUBLISHED]
         state = None if filtered else state_etag(statuses)  # None on SQLite
         tag, self.paginator.known_count = state or list_etag(cases)

@@ -170,6 +170,12 @@ class Command(BaseCommand):
             help="Skip the rows served by gunicorn (p50 over HTTP, throughput with 4 connections).",
         )
         parser.add_argument(
+            "--reads",
+            action="store_true",
+            help="Only the table's read rows: the case list, its deep pages, one case, and over gunicorn (unless "
+            "--no-gunicorn) their p50 and throughput.",
+        )
+        parser.add_argument(
             "--writes",
             type=int,
             nargs="?",
@@ -192,6 +198,7 @@ class Command(BaseCommand):
         writes: int,
         imports: int,
         gunicorn: bool,
+        reads: bool = False,
         **options,
     ):
         if export_child:
@@ -219,7 +226,7 @@ class Command(BaseCommand):
         else:
             if connection.vendor != "postgresql":
                 raise CommandError("The table's baselines are PostgreSQL SQL: run it on PostgreSQL.")
-            self._table(user, repeat, imports, gunicorn)
+            self._table(user, repeat, imports, gunicorn, reads)
         load = os.getloadavg()
         self.stdout.write(f"load average at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
         if not keep:
@@ -322,7 +329,7 @@ class Command(BaseCommand):
                 times_b.append((time.perf_counter() - t0) * 1000)
         return times_r, times_b, out_r, out_b
 
-    def _table(self, user, repeat: int, imports: int, gunicorn: bool) -> None:
+    def _table(self, user, repeat: int, imports: int, gunicorn: bool, reads: bool = False) -> None:
         client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
         client.force_login(user)
         raw = connection.connection  # psycopg's own connection: the baselines skip Django entirely
@@ -403,6 +410,8 @@ class Command(BaseCommand):
         )
         if gunicorn:
             self._gunicorn_rows(client, raw, first_pk, repeat)
+        if reads:
+            return
         analytics_rows = [
             ("`analytics/summary/`", "/api/v1/analytics/summary/", [benchmarking.SUMMARY], "≤ 2×, < 1 s"),
             ("`analytics/interventions/`", "/api/v1/analytics/interventions/", benchmarking.INTERVENTIONS,
