@@ -5,6 +5,7 @@
     ... python manage.py benchmark --cases 20000 --exports --keep  # only the exports: time, size and peak RSS
     ... python manage.py benchmark --cases 0 --exports              # again, on the cases a --keep run left
     ... python manage.py benchmark --cases 0 --writes               # writes: one 27-row case, a bulk import
+    ... python manage.py benchmark --cases 0 --reads                # only the read rows (list, one case, gunicorn)
 
 Synthetic cases are drafts titled "benchmark case N" (cases.benchmarking: 27 rows each, built with COPY); they are
 deleted at the end unless --keep (at 100,000 cases drop the scratch database instead: the delete takes long).
