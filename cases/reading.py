@@ -217,7 +217,10 @@ AS_STORED = (serializers.CharField, serializers.ChoiceField, serializers.Integer
 
 
 def _column(model: type[models.Model], attrs: list[str]) -> str | None:
-    """The `.values()` path of a source like ["agent", "name"], or None when it is not a column (a property)."""
+    """The `.values()` path of a source like ["agent", "name"], or None when it is not a column (a property, or
+    the whole object: a method field's source "*")."""
+    if not attrs:
+        return None
     path = []
     for n, attr in enumerate(attrs):
         try:

@@ -190,3 +190,29 @@ def test_the_list_and_the_detail_answer_with_the_serializers_documents(curator):
     for case in cases:
         check(f"{CASES}{case.registry_id}/")
         check(f"{CASES}{case.registry_id}/", {"fields": "id,interventions,status"})
+
+
+def test_a_serializer_field_the_reader_cannot_read_fails_loudly(db):
+    """A key added to the document as a method field or a property (an episode's index, say) is not guessed: the
+    reader refuses to build until cases.reading._computed says how it is read."""
+    from rest_framework import serializers
+
+    from cases.document import LabResultSerializer
+    from cases.models import LabResult
+
+    class WithAMethod(LabResultSerializer):
+        episode_index = serializers.SerializerMethodField()
+
+        class Meta(LabResultSerializer.Meta):
+            fields = [*LabResultSerializer.Meta.fields, "episode_index"]
+
+    with pytest.raises(LookupError, match="WithAMethod.episode_index"):
+        reading._plan(WithAMethod(), LabResult, reading._computed())
+
+
+def test_fields_names_only_keys_a_document_has(curator):
+    case = make_case()
+    for path in (CASES, f"{CASES}{case.registry_id}/"):
+        response = curator.get(path, {"fields": "id,source_id"})  # write-only: not in a document (was a 500)
+        assert response.status_code == 400
+        assert "source_id" in response.json()["errors"][0]["reason"]
