@@ -388,7 +388,9 @@ def _all_columns(model: type[models.Model]) -> list[str]:
 
 
 def _fetch(model, columns, **condition) -> list[Row]:
-    return [Row(r) for r in model._default_manager.filter(**condition).values(*dict.fromkeys(columns))]
+    names = list(dict.fromkeys(columns))
+    found = model._default_manager.filter(**condition).values_list(*names)
+    return [Row(zip(names, values, strict=True)) for values in found]
 
 
 def case_rows(cases: models.QuerySet, keys: Iterable[str] | None = None) -> models.QuerySet:
