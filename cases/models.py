@@ -1437,3 +1437,20 @@ class Release(models.Model):
     @property
     def file_name(self) -> str:
         return f"calcium-case-registry-{self.version}.zip"
+
+
+class CaseListState(models.Model):
+    """How many cases have each status, and how many times cases of it were written: kept by the database itself
+    on PostgreSQL (triggers on cases_case, migration 0013; every insert, update and delete, however it is made),
+    so that an unfiltered case list has its count and its ETag without walking the cases (api.conditional,
+    issue 16). Not kept on SQLite (the development database): the list counts the cases there."""
+
+    status = models.CharField(max_length=16, primary_key=True)
+    cases = models.BigIntegerField(default=0)
+    changes = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "case list state"
+
+    def __str__(self) -> str:
+        return f"{self.status}: {self.cases} cases, {self.changes} writes"

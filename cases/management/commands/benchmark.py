@@ -6,6 +6,7 @@
     ... python manage.py benchmark --cases 0 --exports              # again, on the cases a --keep run left
     ... python manage.py benchmark --cases 0 --writes               # writes: one 27-row case, a bulk import
     ... python manage.py benchmark --cases 0 --pages                # only the dashboard and the admin pages
+    ... python manage.py benchmark --cases 0 --reads                # only the read rows (list, one case, gunicorn)
 
 Synthetic cases are drafts titled "benchmark case N" (cases.benchmarking: 27 rows each, built with COPY); they are
 deleted at the end unless --keep (at 100,000 cases drop the scratch database instead: the delete takes long).
@@ -176,6 +177,12 @@ class Command(BaseCommand):
             help="Skip the rows served by gunicorn (p50 over HTTP, throughput with 4 connections).",
         )
         parser.add_argument(
+            "--reads",
+            action="store_true",
+            help="Only the table's read rows: the case list, its deep pages, one case, and over gunicorn (unless "
+            "--no-gunicorn) their p50 and throughput.",
+        )
+        parser.add_argument(
             "--writes",
             type=int,
             nargs="?",
@@ -199,6 +206,7 @@ class Command(BaseCommand):
         imports: int,
         gunicorn: bool,
         pages: bool,
+        reads: bool = False,
         **options,
     ):
         if export_child:
@@ -226,7 +234,7 @@ class Command(BaseCommand):
         else:
             if connection.vendor != "postgresql":
                 raise CommandError("The table's baselines are PostgreSQL SQL: run it on PostgreSQL.")
-            self._table(user, repeat, imports, gunicorn, pages)
+            self._table(user, repeat, imports, gunicorn, pages_only=pages, reads=reads)
         load = os.getloadavg()
         self.stdout.write(f"load average at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
         if not keep:
@@ -329,7 +337,9 @@ class Command(BaseCommand):
                 times_b.append((time.perf_counter() - t0) * 1000)
         return times_r, times_b, out_r, out_b
 
-    def _table(self, user, repeat: int, imports: int, gunicorn: bool, pages_only: bool = False) -> None:
+    def _table(
+        self, user, repeat: int, imports: int, gunicorn: bool, pages_only: bool = False, reads: bool = False
+    ) -> None:
         client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
         client.force_login(user)
         raw = connection.connection  # psycopg's own connection: the baselines skip Django entirely
@@ -412,6 +422,8 @@ class Command(BaseCommand):
         )
         if gunicorn:
             self._gunicorn_rows(client, raw, first_pk, repeat)
+        if reads:
+            return
         analytics_rows = [
             ("`analytics/summary/`", "/api/v1/analytics/summary/", [benchmarking.SUMMARY], "≤ 2×, < 1 s"),
             ("`analytics/interventions/`", "/api/v1/analytics/interventions/", benchmarking.INTERVENTIONS,
