@@ -35,6 +35,7 @@ from .models import (
     Agent,
     Case,
     DoseStep,
+    Episode,
     Finding,
     Intervention,
     LabResult,
@@ -204,14 +205,23 @@ class LabFormSet(NamedRowFormSet):
 
 
 class MechanismFormSet(NamedRowFormSet):
-    """A mechanism must fit the disorder on the form (domain.md's table)."""
+    """A mechanism must fit the disorder on the form (domain.md's table), or its later episode's (issue 13)."""
+
+    def _later_episodes(self) -> dict[int, str]:
+        if not hasattr(self, "_later"):
+            episodes = list(self.instance.episodes.values_list("pk", "disorder")) if self.instance.pk else []
+            self._later = dict(episodes[1:])
+        return self._later
 
     def clean(self) -> None:
         for form in self.forms:
             data = getattr(form, "cleaned_data", None) or {}
             if not data.get("code") or (self.can_delete and self._should_delete_form(form)):
                 continue
-            reason = mechanism_contradiction(data["code"], self.instance.disorder, data.get("certainty", ""))
+            # The case form's disorder is the first episode's; a mechanism of a later episode fits that one's.
+            later = self._later_episodes() if form.instance.episode_id else {}
+            disorder = later.get(form.instance.episode_id, self.instance.disorder)
+            reason = mechanism_contradiction(data["code"], disorder, data.get("certainty", ""))
             if reason and "code" not in form.errors:
                 form.add_error("code", reason)
         super().clean()
@@ -1005,6 +1015,16 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
         # Labs may follow an intervention added in this save (LabResultForm.new_interventions, form prefixes): the
         # interventions' inline is saved before the labs' (CaseAdmin.inlines), keeping {form prefix: saved row}.
         saved_interventions = request.__dict__.setdefault("_saved_interventions", {})
+        if formset.model is Mechanism and any(row.episode_id is None for row in instances):
+            # A mechanism added here is the first episode's (the case form's disorder is the first episode's).
+            first = form.instance.episodes.order_by("sequence", "id").first()
+            if first is None:  # a case saved before it had episodes
+                first = Episode.objects.create(
+                    case=form.instance, disorder=form.instance.disorder, calcium_outcome=form.instance.calcium_outcome
+                )
+            for row in instances:
+                if row.episode_id is None:
+                    row.episode = first
         for row in instances:
             row.save()
         if formset.model is Intervention:

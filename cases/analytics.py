@@ -110,9 +110,7 @@ def summary(cases: QuerySet[Case]) -> dict:
         "cases": cases.count(),
         "by_disorder": counts(cases, "disorder"),
         "by_main_mechanism": counts(cases, "main_mechanism"),
-        "by_mechanism": counts(
-            Mechanism.objects.recorded().filter(case__in=case_ids), "code", of="case"
-        ),
+        "by_mechanism": counts(Mechanism.objects.recorded().filter(case__in=case_ids), "code", of="case"),
         "by_tumor_site": counts(Tumor.objects.filter(case__in=case_ids), "site", of="case"),
         "by_receptor_status": {
             f: {s: receptor_counts[f"{f}__{s}"] for s in ReceptorStatus.values} for f in receptor_fields

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db import models
 
-from .models import DERIVED_FIELDS, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Tumor
+from .models import DERIVED_FIELDS, Case, Episode, Finding, Intervention, LabResult, Mechanism, Metastasis, Tumor
 
 # Where a timed row stands on the case's timeline (relative to day 0, never a calendar date).
 TIMING = ("sequence", "day", "day_is_approximate", "timing_text")
@@ -60,6 +60,14 @@ class RowKind:
 ROWS: dict[str, RowKind] = {
     kind.relation: kind
     for kind in (
+        # The calcium-disorder episodes, before the mechanisms that point at them (issue 13). Their mechanisms are
+        # entered with them in the case document (episodes[i].mechanisms), stored as the case's mechanisms rows.
+        RowKind(
+            "episodes",
+            Episode,
+            fields=("disorder", *TIMING, "calcium_outcome", "notes", "quote"),
+            essentials=("disorder", "sequence", "day", "calcium_outcome"),
+        ),
         RowKind(
             "tumors",
             Tumor,

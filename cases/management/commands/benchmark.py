@@ -129,7 +129,6 @@ def insert_rows_in_bulk(source: Source, document: dict) -> None:
     )
 
 
-
 def time_create(repeat: int) -> tuple[User, Source, dict, float, int]:
     """A curator, a source and a 27-row document of it, created `repeat` times through the API (call inside a
     transaction that is rolled back): the curator, source and document, the median milliseconds and the queries of
@@ -149,6 +148,7 @@ def time_create(repeat: int) -> tuple[User, Source, dict, float, int]:
         if response.status_code != 201:
             raise CommandError(f"create answered {response.status_code}: {response.content[:300]!r}")
     return user, source, document, statistics.median(timings), len(queries.captured_queries)
+
 
 class Command(BaseCommand):
     help = "Time the case list, a case, the CSV exports and the analytics on synthetic data."
