@@ -686,8 +686,8 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
                 }
                 return {
                     path: f"This case has {len(stored)} calcium-disorder episodes: the top-level "
-                    f"{name.replace('_', ' ')} is the first one's and can change only in `episodes` (send the episodes, each with its "
-                    "disorder, outcome and mechanisms)."
+                    f"{name.replace('_', ' ')} is the first one's and can change only in `episodes` (send the "
+                    "episodes, each with its disorder, outcome and mechanisms)."
                     for name, path in short.items()
                     if name in attrs and (name == "mechanisms" or attrs[name] != getattr(self.instance, name))
                 }
@@ -753,7 +753,8 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
             if code in codes[:n]:
                 errors[f"mechanisms[{n}].code"] = f"The mechanism {code} is listed twice."
         if "episodes" not in attrs:
-            errors.update(self._mechanism_contradictions(attrs))
+            for field, reason in self._mechanism_contradictions(attrs).items():
+                errors.setdefault(field, reason)  # a refused short form says why first
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
