@@ -357,3 +357,35 @@ def test_the_migration_makes_one_episode_of_each_case_of_the_old_fixture_shape()
         assert Case.objects.get(pk=pk).disorder == disorder
         assert Episode.history.filter(id=episode.pk, history_type="+").count() == 1
     assert Mechanism.history.get(id=mechanisms[1][0][0]).episode_id == Episode.objects.get(case_id=1).pk
+
+
+def test_the_tidy_tables_have_one_row_per_episode_and_each_mechanism_names_its_episode(curator):
+    from tests.api.test_exports import read_csv
+
+    make_agent()
+    doc = post(curator, two_episode_document())
+    interventions = [i["id"] for i in doc["interventions"]]
+    episodes = read_csv(curator, "/api/v1/exports/episodes.csv")
+    assert list(episodes["episode_id"]) == [e["id"] for e in doc["episodes"]]
+    assert list(episodes["position"]) == [1, 2]
+    assert list(episodes["disorder"]) == ["hypercalcemia", "hypocalcemia"]
+    assert list(episodes["peak_calcium_mg_dl"]) == [14.0, 9.0]
+    assert list(episodes["nadir_calcium_mg_dl"]) == [9.8, 6.8]
+    assert list(episodes["calcium_normalised"]) == [True, True]
+    assert list(episodes["normalised_after_intervention_id"]) == interventions
+    assert list(episodes["timing_text"].fillna("")) == ["", HYPO["timing_text"]]
+    mechanisms = read_csv(curator, "/api/v1/exports/mechanisms.csv")
+    assert dict(zip(mechanisms["mechanism"], mechanisms["episode_id"], strict=True)) == {
+        "calcitriol_mediated": doc["episodes"][0]["id"],
+        "drug_related": doc["episodes"][1]["id"],
+    }
+
+
+def test_the_analytics_summary_counts_cases_by_the_disorder_of_each_episode(curator):
+    make_agent()
+    post(curator, two_episode_document())
+    post(curator, make_document())
+    summary = curator.get("/api/v1/analytics/summary/").json()
+    assert summary["by_disorder"] == {"hypercalcemia": 2}  # the case's own: its first episode's
+    assert summary["episodes"] == 3
+    assert summary["by_episode_disorder"] == {"hypercalcemia": 2, "hypocalcemia": 1}
