@@ -428,9 +428,66 @@ class MetastasisInline(RowInline):
     model = Metastasis
 
 
+class EpisodeFormSet(NamedRowFormSet):
+    """The later episodes: each starts after the first (the case's disorder above) on the case's timeline."""
+
+    def clean(self) -> None:
+        first = (
+            Episode.objects.filter(case=self.instance).order_by("sequence", "id").values_list("pk", "sequence").first()
+            if self.instance.pk
+            else None
+        )
+        start = first[1] if first else 1
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if not data or (self.can_delete and self._should_delete_form(form)):
+                continue
+            if data.get("sequence") is not None and data["sequence"] <= start and "sequence" not in form.errors:
+                form.add_error(
+                    "sequence",
+                    f"A later episode starts after the first (the case's disorder above, at timeline position "
+                    f"{start}): give it a later position.",
+                )
+        super().clean()
+
+
+class EpisodeInline(RowInline):
+    """Calcium-disorder episodes after the first (issue 13): the first is the case's disorder and calcium outcome on
+    the case form; its mechanisms and theirs are in the mechanisms' table, each naming its episode."""
+
+    model = Episode
+    formset = EpisodeFormSet
+    leave_out = ("mechanisms",)
+    verbose_name = "later calcium-disorder episode"
+    verbose_name_plural = "later calcium-disorder episodes (the first is the case's disorder and outcome)"
+
+    def get_queryset(self, request):
+        first = Episode.objects.filter(case=OuterRef("case")).order_by("sequence", "id").values("pk")[:1]
+        return super().get_queryset(request).exclude(pk=Subquery(first))
+
+
+def episode_choice_label(episode: Episode) -> str:
+    return f"{episode.get_disorder_display()} (from position {episode.sequence})"
+
+
 class MechanismInline(RowInline):
     model = Mechanism
     formset = MechanismFormSet
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name != "episode":
+            return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        # The case's episodes, read once per request; left empty, a mechanism is the first episode's.
+        case_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+        kwargs["queryset"] = Episode.objects.filter(case_id=case_id)
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        field.required = False
+        field.empty_label = "The first episode (the case's disorder)"
+        field.label_from_instance = episode_choice_label
+        if not hasattr(request, "_case_episodes"):
+            request._case_episodes = list(field.choices)
+        field.choices = request._case_episodes
+        return field
 
 
 class FindingInline(RowInline):
@@ -710,7 +767,8 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
         ),
     )
     inlines = (
-        *(TumorInline, MetastasisInline, MechanismInline, FindingInline, InterventionInline, DoseStepInline),
+        *(EpisodeInline, TumorInline, MetastasisInline, MechanismInline, FindingInline, InterventionInline),
+        DoseStepInline,
         LabResultInline,
     )
     actions = ["delete_selected"] + [transition_action(name) for name in workflow.TRANSITIONS]

@@ -51,6 +51,7 @@ from cases.vocabularies import (
 DOCUMENT_NAMES: dict[str, tuple[str, ...]] = {
     "anchor": ("anchor_intervention_index",),
     "follow_links": ("follows_intervention_index", "follows_intervention_indexes"),
+    "episode": (),  # a mechanism's episode is the one it is listed under (episodes[i].mechanisms)
 }
 
 
@@ -216,7 +217,7 @@ class EpisodeSerializer(RowSerializer):
 
     class Meta:
         model = Episode
-        fields = [*document_fields(Episode, after={"disorder": ("disorder_hpo",)}), "mechanisms"]
+        fields = document_fields(Episode, after={"disorder": ("disorder_hpo",)})
 
     @extend_schema_field({"type": "string", "nullable": True, "example": "HP:0003072"})
     def get_disorder_hpo(self, obj: Episode) -> str | None:

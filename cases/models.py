@@ -324,9 +324,11 @@ class CaseQuerySet(models.QuerySet):
             *(
                 models.Prefetch(
                     relation,
-                    kind.model._default_manager.select_related(*kind.related).prefetch_related(*kind.nested),
+                    kind.model._default_manager.select_related(*kind.related).prefetch_related(
+                        *(name for name in kind.nested if name not in kind.loaded_with_case)
+                    ),
                 )
-                if kind.related or kind.nested
+                if kind.related or set(kind.nested) - set(kind.loaded_with_case)
                 else relation
                 for relation, kind in ROWS.items()
             )
@@ -892,6 +894,7 @@ class Mechanism(InMemoryConstraints):
         Episode,
         on_delete=models.CASCADE,
         related_name="mechanisms",
+        blank=True,  # the first episode when none is chosen (Mechanism.save, the admin); never NULL in the table
         help_text="The calcium-disorder episode of the case this mechanism explains.",
     )
     rank = models.PositiveSmallIntegerField(

@@ -35,6 +35,9 @@ class RowKind:
     essentials: tuple[str, ...]
     related: tuple[str, ...] = ()
     nested: tuple[str, ...] = ()
+    # Among `nested`: rows that are a row kind of the case of their own (an episode's mechanisms), loaded with the
+    # case already and not prefetched again under this row.
+    loaded_with_case: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = set(self.essentials) - set(self.fields)
@@ -65,8 +68,10 @@ ROWS: dict[str, RowKind] = {
         RowKind(
             "episodes",
             Episode,
-            fields=("disorder", *TIMING, "calcium_outcome", "notes", "quote"),
+            fields=("disorder", *TIMING, "calcium_outcome", "notes", "quote", "mechanisms"),
             essentials=("disorder", "sequence", "day", "calcium_outcome"),
+            nested=("mechanisms",),
+            loaded_with_case=("mechanisms",),
         ),
         RowKind(
             "tumors",
@@ -101,6 +106,7 @@ ROWS: dict[str, RowKind] = {
             "mechanisms",
             Mechanism,
             fields=(
+                "episode",
                 "rank",
                 "code",
                 "certainty",
@@ -110,7 +116,7 @@ ROWS: dict[str, RowKind] = {
                 "dechallenge",
                 "rechallenge",
             ),
-            essentials=("rank", "code", "certainty", "suspect_agent"),
+            essentials=("episode", "rank", "code", "certainty", "suspect_agent"),
             related=("suspect_agent",),
         ),
         RowKind(

@@ -412,15 +412,15 @@ MECHANISMS = Table(
     (
         CASE_ID,
         row_id("mechanism_id", "mechanism"),
-        Column(
-            "episode_id",
-            "integer",
-            "episode_id of the calcium-disorder episode this mechanism explains (episodes.csv).",
-            lambda m: m.episode_id,
-        ),
         *row_columns(
             Mechanism,
             {
+                "episode": Column(
+                    "episode_id",
+                    "integer",
+                    "episode_id of the calcium-disorder episode this mechanism explains (episodes.csv).",
+                    lambda m: m.episode_id,
+                ),
                 "code": field(Mechanism, "code", column="mechanism", meaning="Mechanism of the calcium disorder."),
                 "certainty": (
                     field(Mechanism, "certainty"),
@@ -499,7 +499,7 @@ EPISODES = Table(
         CASE_ID,
         row_id("episode_id", "episode"),
         Column("position", "integer", "The episode's place in its case (1 = the first).", lambda e: e.position),
-        *row_columns(Episode, {"disorder": field(Episode, "disorder", choices=v.Disorder)}),
+        *row_columns(Episode, {"disorder": field(Episode, "disorder", choices=v.Disorder), "mechanisms": ()}),
         Column(
             "peak_calcium_mg_dl",
             "number",

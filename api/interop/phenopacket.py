@@ -619,9 +619,11 @@ class _Reader:
             "interventions": lambda row, element: self.intervention(row, element, agents_by_atc),
         }
         # A row whose annotation names no element holds all its fields itself.
+        # Episodes are not exported yet (issue 13, point 1): the case's disorder and mechanisms make its one episode.
         rows = {
             kind: [readers[kind](row, element) if element else row for row, element in self.rows(kind)]
             for kind in ROW_KINDS
+            if kind in readers
         }
         return {**case, "patient": patient, "outcome": outcome, **rows}
 

@@ -341,7 +341,7 @@ class Migration(migrations.Migration):
             model_name="mechanism",
             name="episode",
             field=models.ForeignKey(
-                help_text="The calcium-disorder episode of the case this mechanism explains.",
+                blank=True, help_text="The calcium-disorder episode of the case this mechanism explains.",
                 on_delete=django.db.models.deletion.CASCADE,
                 related_name="mechanisms",
                 to="cases.episode",
