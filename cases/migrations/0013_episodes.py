@@ -54,6 +54,30 @@ def one_episode_per_case(apps, schema_editor):
     )
 
 
+EPISODE_PERMISSIONS = {
+    "curator": ["add", "change", "delete", "view"],
+    "reviewer": ["add", "change", "delete", "view"],
+    "analyst": ["view"],
+}
+
+
+def grant_episodes(apps, schema_editor):
+    """The roles' permissions on the new rows, as on the other rows of a case (0002_roles, 0012)."""
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for name, actions in EPISODE_PERMISSIONS.items():
+        group = Group.objects.filter(name=name).first()
+        if group is not None:
+            codenames = [f"{action}_episode" for action in actions]
+            group.permissions.add(*Permission.objects.filter(content_type__app_label="cases", codename__in=codenames))
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("cases", "0012_fidelity_links_steps_anchors"),
@@ -337,6 +361,7 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(one_episode_per_case, migrations.RunPython.noop),
+        migrations.RunPython(grant_episodes, migrations.RunPython.noop),
         migrations.AlterField(
             model_name="mechanism",
             name="episode",

@@ -389,3 +389,34 @@ def test_the_analytics_summary_counts_cases_by_the_disorder_of_each_episode(cura
     assert summary["by_disorder"] == {"hypercalcemia": 2}  # the case's own: its first episode's
     assert summary["episodes"] == 3
     assert summary["by_episode_disorder"] == {"hypercalcemia": 2, "hypocalcemia": 1}
+
+
+def test_the_admin_shows_the_later_episodes_and_each_mechanism_names_its_episode(curator):
+    import re
+
+    from tests.admin_pages import login, posted_form
+
+    make_agent()
+    doc = post(curator, two_episode_document())
+    pk = int(doc["id"].removeprefix("CCR-"))
+    first, second = doc["episodes"]
+    admin = login("curator", "admin-curator")
+    url = f"/admin/cases/case/{pk}/change/"
+    page = admin.get(url).content.decode()
+    assert "later calcium-disorder episodes" in page.lower()
+    assert page.count('name="episodes-0-disorder"') == 1 and 'name="episodes-1-disorder"' not in page  # not the first
+    options = re.findall(r'<option value="(\d+)"[^>]*>Hypocalcemia \(from position 5\)</option>', page)
+    assert options and set(options) == {str(second["id"])}
+    data = posted_form(admin, url)
+    assert data["episodes-0-id"] == str(second["id"])
+    assert data["mechanisms-1-episode"] == str(second["id"])
+    # The drug-related mechanism moved to the first episode, and a later episode placed before the first refused.
+    data["mechanisms-1-episode"] = str(first["id"])
+    response = admin.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Mechanism.objects.get(pk=second["mechanisms"][0]["id"]).episode_id == first["id"]
+    data = posted_form(admin, url)
+    data["episodes-0-sequence"] = "1"
+    response = admin.post(url, data)
+    assert response.status_code == 200
+    assert "A later episode starts after the first" in response.content.decode()
