@@ -466,10 +466,6 @@ class EpisodeInline(RowInline):
         return super().get_queryset(request).exclude(pk=Subquery(first))
 
 
-def episode_choice_label(episode: Episode) -> str:
-    return f"{episode.get_disorder_display()} (from position {episode.sequence})"
-
-
 class MechanismInline(RowInline):
     model = Mechanism
     formset = MechanismFormSet
@@ -482,10 +478,11 @@ class MechanismInline(RowInline):
         kwargs["queryset"] = Episode.objects.filter(case_id=case_id)
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         field.required = False
-        field.empty_label = "The first episode (the case's disorder)"
-        field.label_from_instance = episode_choice_label
-        if not hasattr(request, "_case_episodes"):
-            request._case_episodes = list(field.choices)
+        field.empty_label = "1. (the case's disorder)"
+        field.label_from_instance = lambda episode: episode.get_disorder_display()
+        if not hasattr(request, "_case_episodes"):  # numbered in timeline order: "2. Hypocalcemia"
+            empty, *episodes = field.choices
+            request._case_episodes = [empty, *((v, f"{n}. {label}") for n, (v, label) in enumerate(episodes, 1))]
         field.choices = request._case_episodes
         return field
 

@@ -405,7 +405,7 @@ def test_the_admin_shows_the_later_episodes_and_each_mechanism_names_its_episode
     page = admin.get(url).content.decode()
     assert "later calcium-disorder episodes" in page.lower()
     assert page.count('name="episodes-0-disorder"') == 1 and 'name="episodes-1-disorder"' not in page  # not the first
-    options = re.findall(r'<option value="(\d+)"[^>]*>Hypocalcemia \(from position 5\)</option>', page)
+    options = re.findall(r'<option value="(\d+)"[^>]*>2\. Hypocalcemia</option>', page)
     assert options and set(options) == {str(second["id"])}
     data = posted_form(admin, url)
     assert data["episodes-0-id"] == str(second["id"])
