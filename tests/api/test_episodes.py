@@ -420,3 +420,40 @@ def test_the_admin_shows_the_later_episodes_and_each_mechanism_names_its_episode
     response = admin.post(url, data)
     assert response.status_code == 200
     assert "A later episode starts after the first" in response.content.decode()
+
+
+def test_fhir_has_a_condition_per_episode_and_a_treatment_names_its_episode(curator):
+    make_agent()
+    doc = post(curator, two_episode_document())
+    bundle = curator.get(f"{CASES}{doc['id']}/fhir/").json()
+    resources = [e["resource"] for e in bundle["entry"]]
+    conditions = {
+        c["code"]["text"]: c
+        for c in resources
+        if c["resourceType"] == "Condition" and c["code"]["text"] in ("Hypercalcemia", "Hypocalcemia")
+    }
+    assert set(conditions) == {"Hypercalcemia", "Hypocalcemia"}
+    hypo = conditions["Hypocalcemia"]
+    assert {c["code"] for c in hypo["code"]["coding"]} == {"HP:0002901"}
+    assert any("Drug-related" in n["text"] for n in hypo["note"])
+    assert not any("Calcitriol" in n["text"] for n in hypo["note"])
+    gluconate = next(r for r in resources if "calcium gluconate" in json.dumps(r) and "reasonReference" in r)
+    assert gluconate["reasonReference"] == [{"reference": f"urn:uuid:{hypo['id']}"}]
+
+
+def test_a_phenopacket_keeps_the_episodes_and_imports_back_with_them(curator):
+    from api.interop.phenopacket import phenopacket_import
+
+    make_agent()
+    doc = post(curator, two_episode_document())
+    packet = curator.get(f"{CASES}{doc['id']}/phenopacket/").json()
+    assert "HP:0002901" in {f["type"]["id"] for f in packet["phenotypicFeatures"]}  # the later hypocalcemia
+    imported = phenopacket_import(packet, user=curator.user, confirm=["duplicate"])
+    assert [(e.disorder, e.sequence, e.day, e.timing_text) for e in imported.episodes.all()] == [
+        ("hypercalcemia", 1, None, ""),
+        ("hypocalcemia", 5, 20, HYPO["timing_text"]),
+    ]
+    assert [[m.code for m in e.mechanisms.all()] for e in imported.episodes.all()] == [
+        ["calcitriol_mediated"],
+        ["drug_related"],
+    ]
