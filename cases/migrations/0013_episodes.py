@@ -45,6 +45,8 @@ def one_episode_per_case(apps, schema_editor):
         ),
         batch_size=500,
     )
+    # The stored `derived` blocks have no per-episode part yet: computed on read until `manage.py refresh_derived`.
+    Case.objects.using(db).update(derived_json=None)
     # One UPDATE each (the mechanisms, then their historical records of rows that still exist).
     Mechanism.objects.using(db).update(
         episode_id=Subquery(Episode.objects.using(db).filter(case_id=OuterRef("case_id")).values("pk")[:1])

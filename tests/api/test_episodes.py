@@ -338,6 +338,7 @@ def test_the_migration_makes_one_episode_of_each_case_of_the_old_fixture_shape()
             wanted[o["pk"]] = (fields["disorder"], fields.get("calcium_outcome", "not_reported"))
         if o["model"] == "cases.mechanism":
             mechanisms.setdefault(fields["case"], []).append((o["pk"], fields["code"], fields["certainty"]))
+    old.get_model("cases", "Case").objects.update(derived_json={"stored": "before episodes"})
     old.get_model("cases", "HistoricalMechanism").objects.create(
         id=mechanisms[1][0][0], case_id=1, code="other", certainty="possible", history_date="2026-01-01T00:00Z"
     )
@@ -355,6 +356,7 @@ def test_the_migration_makes_one_episode_of_each_case_of_the_old_fixture_shape()
         )
         assert sorted(episode.mechanisms.values_list("pk", "code", "certainty")) == sorted(mechanisms.get(pk, []))
         assert Case.objects.get(pk=pk).disorder == disorder
+        assert Case.objects.get(pk=pk).derived_json is None  # computed on read (with its episodes) until refreshed
         assert Episode.history.filter(id=episode.pk, history_type="+").count() == 1
     assert Mechanism.history.get(id=mechanisms[1][0][0]).episode_id == Episode.objects.get(case_id=1).pk
 
