@@ -99,7 +99,7 @@ class TrajectoriesView(CohortView):
                 int,
                 required=False,
                 description=f"At most {analytics.TRAJECTORIES_PER_PAGE} cases per response, in id order: page 1 "
-                '(default) holds the first. X-Total-Count gives the cohort\'s size; Link rel="next" the next page.',
+                "(default) holds the first. X-Total-Count gives the cohort's size; Link rel=\"next\" the next page.",
             ),
         ],
         responses={200: {"type": "array", "items": {"type": "object"}}, **QUERY_ERRORS},  # one object per case

@@ -143,7 +143,9 @@ PHENOPACKET_V2_REQUIRED = {
         "resource": {
             "type": "object",
             "required": ["id", "name", "url", "version", "namespacePrefix", "iriPrefix"],
-            "properties": {key: _TEXT for key in ("id", "name", "url", "version", "namespacePrefix", "iriPrefix")},
+            "properties": {
+                key: _TEXT for key in ("id", "name", "url", "version", "namespacePrefix", "iriPrefix")
+            },
         },
     },
 }
@@ -154,5 +156,6 @@ _VALIDATOR = Draft202012Validator(PHENOPACKET_V2_REQUIRED)
 def required_field_errors(packet: dict) -> list[str]:
     """Every breach of the rules above, as 'path: message' (empty when the packet complies)."""
     return sorted(
-        "/".join(str(p) for p in error.absolute_path) + ": " + error.message for error in _VALIDATOR.iter_errors(packet)
+        "/".join(str(p) for p in error.absolute_path) + ": " + error.message
+        for error in _VALIDATOR.iter_errors(packet)
     )

@@ -79,7 +79,9 @@ def test_the_readme_fixture_load_stores_the_derived_values_the_filters_read(cura
     cases = list(Case.objects.with_children())
     assert cases
     # What the model computes from the rows now, to compare with what the filters find in the stored columns.
-    normalised = {c.registry_id for c in cases if (n := c.calcium_summary().normalisation) is not None and n.normalised}
+    normalised = {
+        c.registry_id for c in cases if (n := c.calcium_summary().normalisation) is not None and n.normalised
+    }
     complete = {c.registry_id for c in cases if c.completeness().score >= 1}
     assert normalised and complete  # the seeds give both filters something to find
 
@@ -90,8 +92,6 @@ def test_the_readme_fixture_load_stores_the_derived_values_the_filters_read(cura
 
     assert listed("normalised=true") == normalised
     assert listed("completeness_min=1") == complete
-
-
 # --- issue 13, points 10-13: derived figures that never misstate the source -------------------------------------
 
 RANGE = {"unit": "mg/dL", "ref_low": 8.9, "ref_high": 10.1}

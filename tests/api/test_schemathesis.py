@@ -71,3 +71,4 @@ def test_every_response_is_no_server_error_and_matches_the_schema(case, token):
         headers={"Authorization": f"Token {token}"}, checks=[not_a_server_error, response_schema_conformance]
     )
     CALLS[response.status_code] += 1
+
