@@ -122,7 +122,7 @@ def all_vocabularies() -> dict:
             "si_unit": a.si_unit,
             "si_factor": float(a.si_factor),
         }
-        for a in measures.ANALYTES.values()
+        for a in measures.analytes().values()
     ]
     data["receptor"] = [
         {"code": code, "label": code.upper(), "system": "LOINC", "external_code": loinc}

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class CasesConfig(AppConfig):
@@ -6,4 +7,7 @@ class CasesConfig(AppConfig):
     verbose_name = "Case registry"
 
     def ready(self) -> None:
-        from . import duplicates, unit_slips  # noqa: F401  (each registers its warning check with cases.warnings)
+        from . import analytes, duplicates, unit_slips  # noqa: F401  (each registers its warning check with cases.warnings)
+
+        analytes.install()  # measures reads its analytes from the analyte table
+        post_migrate.connect(analytes.reseed_emptied_table, sender=self, dispatch_uid="analytes-reseed")

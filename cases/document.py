@@ -17,7 +17,7 @@ from django.db import DataError, IntegrityError, models, transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from cases import measures
+from cases import analytes, measures
 from cases.anchors import AnchorCycle, Timing, intervention_days, relative_day
 from cases.citations import check_source_duplicates, source_duplicates
 from cases.derived import derived_document, number
@@ -316,6 +316,16 @@ class LabResultSerializer(AnchoredRowSerializer):
         help_text="Positions (0-based) in this case's interventions list of every intervention this result follows "
         "(several for a combination the source reports one result after), in ascending order. Sent together with "
         "follows_intervention_index, that one must be the first of these (or null for an empty list).",
+    )
+    # The analyte table's codes and units, read for each document (the table is edited in the admin).
+    analyte = serializers.ChoiceField(
+        choices=analytes.TableChoices(analytes.choices), help_text=LabResult._meta.get_field("analyte").help_text
+    )
+    unit = serializers.ChoiceField(
+        choices=analytes.TableChoices(analytes.unit_choices),
+        required=False,
+        allow_blank=True,
+        help_text=LabResult._meta.get_field("unit").help_text,
     )
     loinc = serializers.CharField(read_only=True, allow_null=True)
     si = serializers.SerializerMethodField()

@@ -11,8 +11,8 @@ invented: where a limit is unknown the result says so instead of guessing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import overload
 
@@ -47,6 +47,8 @@ UNIT_DECIMALS = {
     "nmol/L": 1,
     "µmol/L": 0,
     "U/L": 0,
+    "mEq/L": 1,
+    "mL/min/1.73 m²": 0,
 }
 
 # UCUM codes for the unit strings we store (used by exports).
@@ -61,6 +63,8 @@ UCUM = {
     "nmol/L": "nmol/L",
     "µmol/L": "umol/L",
     "U/L": "U/L",
+    # FHIR's example Observation f205 (eGFR): value in "mL/min/1.73m2", UCUM code mL/min/{1.73_m2}.
+    "mL/min/1.73 m²": "mL/min/{1.73_m2}",
 }
 
 
@@ -98,6 +102,8 @@ class Analyte:
     # The largest number accepted, in the conventional unit: a bound for typing and unit errors (albumin
     # entered in g/L as g/dL, say), far above any value a patient can have; not a clinical threshold.
     plausible_max: Decimal | None = None
+    # Other names case reports print for it ("ALP", "iPTH"): the extractor's proposals match them.
+    synonyms: tuple[str, ...] = ()
 
     def plausible_max_in(self, unit: str) -> Decimal | None:
         if self.plausible_max is None or unit not in self.units:
@@ -140,11 +146,16 @@ DEFAULT_CALCIUM_RANGE = ReferenceRange(
     low=None, high=Decimal("10.5"), unit="mg/dL", source="domain.md default upper limit (10.5 mg/dL)"
 )
 
+# The analytes the registry started with: migration 0013 made them rows of the admin-editable analyte table
+# (cases.models.Analyte), and the running registry reads that table (cases/analytes.py, installed with
+# use_registry below). This list stays as the seed (an emptied table is seeded from it again) and as the registry
+# of code that runs without Django; edit analytes in the admin, not here.
+#
 # LOINC: only the codes of domain.md's analyte table, each tied to the units of the property it names. domain.md
 # marks the property of some ("mass", "moles"); for the others it is the property of the conventional unit
 # ("the property marked or implied by its conventional unit"). Every other analyte x unit carries no code until
 # one is looked up and sourced (domain.md: "Never attach a mass code to a molar value").
-ANALYTES: dict[str, Analyte] = {
+BUILTIN_ANALYTES: dict[str, Analyte] = {
     a.code: a
     for a in (
         Analyte(
@@ -281,9 +292,51 @@ ANALYTES: dict[str, Analyte] = {
     )
 }
 
+# Usual names and abbreviations of the built-in analytes, as case reports print them (domain.md's analyte list):
+# the seed of the analyte table's synonyms.
+BUILTIN_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "calcium_total": ("calcium", "total calcium", "serum calcium", "Ca"),
+    "calcium_ionized": ("ionized calcium", "ionised calcium", "iCa", "free calcium"),
+    "calcium_corrected": ("corrected calcium", "albumin-corrected calcium", "adjusted calcium"),
+    "albumin": ("albumin",),
+    "pth_intact": ("PTH", "intact PTH", "iPTH", "parathyroid hormone", "intact parathyroid hormone"),
+    "pthrp": ("PTHrP", "PTH-related protein", "PTH-related peptide", "parathyroid hormone-related protein",
+              "parathyroid hormone-related peptide", "PTH-rP"),
+    "vitamin_d_25oh": ("25-hydroxyvitamin D", "25-OH vitamin D", "25(OH)D", "25-(OH) D", "25-OH D",
+                       "25-hydroxy vitamin D", "calcidiol"),
+    "vitamin_d_125oh2": ("1,25-dihydroxyvitamin D", "1,25-(OH)2 D", "1,25(OH)2D", "1,25-(OH)2 vitamin D",
+                         "1,25-dihydroxy vitamin D", "1,25(OH)2 vitamin D"),
+    "phosphate": ("phosphate", "phosphorus", "inorganic phosphate"),
+    "magnesium": ("magnesium", "Mg"),
+    "creatinine": ("creatinine",),
+    "alkaline_phosphatase": ("alkaline phosphatase", "ALP"),
+}  # fmt: skip
+
+
+BUILTIN_ANALYTES = {code: replace(a, synonyms=BUILTIN_SYNONYMS.get(code, ())) for code, a in BUILTIN_ANALYTES.items()}
+
 # Serum calcium summarised together (peak, nadir, grades); ionized calcium is on its own scale.
 SERUM_CALCIUM_ANALYTES = (CALCIUM_TOTAL, CALCIUM_CORRECTED, CALCIUM_UNSPECIFIED)
 CALCIUM_ANALYTES = (*SERUM_CALCIUM_ANALYTES, CALCIUM_IONIZED)
+# Codes the logic here names (corrected calcium, CTCAE grades, summaries): their rows can be edited but never
+# renamed or deleted.
+PROTECTED_ANALYTES = (*CALCIUM_ANALYTES, ALBUMIN)
+
+# The default range belongs to the code (domain.md's default upper limit for serum calcium), not to a table row.
+DEFAULT_RANGES: dict[str, ReferenceRange] = {code: DEFAULT_CALCIUM_RANGE for code in SERUM_CALCIUM_ANALYTES}
+
+_registry: Callable[[], Mapping[str, Analyte]] = lambda: BUILTIN_ANALYTES  # noqa: E731
+
+
+def use_registry(registry: Callable[[], Mapping[str, Analyte]]) -> None:
+    """Installs where the analytes come from (cases/analytes.py: the analyte table); without it, BUILTIN_ANALYTES."""
+    global _registry
+    _registry = registry
+
+
+def analytes() -> Mapping[str, Analyte]:
+    """Every analyte by code, in the registry's order."""
+    return _registry()
 
 
 class UnitError(ValueError):
@@ -292,18 +345,20 @@ class UnitError(ValueError):
 
 def analyte(code: str) -> Analyte:
     try:
-        return ANALYTES[code]
+        return analytes()[code]
     except KeyError:
         raise ValueError(f"unknown analyte {code!r}") from None
 
 
 def unit_is_valid(analyte_code: str, unit: str) -> bool:
-    return analyte_code in ANALYTES and unit in ANALYTES[analyte_code].accepted_units
+    a = analytes().get(analyte_code)
+    return a is not None and unit in a.accepted_units
 
 
 def is_convertible(analyte_code: str, unit: str) -> bool:
     """Whether a value in this unit has SI and conventional values (not for a unit stored as printed)."""
-    return analyte_code in ANALYTES and unit in ANALYTES[analyte_code].units
+    a = analytes().get(analyte_code)
+    return a is not None and unit in a.units
 
 
 def unit_system(analyte_code: str, unit: str) -> str:

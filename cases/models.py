@@ -7,8 +7,6 @@ understands. Time is always relative to the case's index event (day 0), never a 
 
 from __future__ import annotations
 
-import functools
-import operator
 import re
 from decimal import Decimal
 
@@ -19,13 +17,12 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from simple_history.models import HistoricalRecords
 
-from . import derived, measures, quality, quotes, workflow
+from . import analytes, derived, measures, quality, quotes, workflow
+from .analytes import Analyte, AnalyteLoinc  # noqa: F401  (models of this app, defined with their registry)
 from .constraints import InMemoryConstraints
 from .vocabularies import (
     TUMOR_SITE_TOPOGRAPHY,
-    UNIT_CHOICES,
     AdverseEvents,
-    Analyte,
     CalciumOutcome,
     CalciumResponse,
     Certainty,
@@ -1212,34 +1209,12 @@ class DoseStep(InMemoryConstraints):
 LAB_NUMBERS = ("value", "value_high", "ref_low", "ref_high")
 
 
-def _plausible_lab_numbers() -> Q:
-    """Every number of a lab row is at most its analyte's plausible maximum, in the row's unit."""
-
-    def within(name: str) -> Q:
-        return functools.reduce(
-            operator.or_,
-            (
-                Q(analyte=code, unit=unit, **{f"{name}__lte": a.plausible_max_in(unit)})
-                for code, a in measures.ANALYTES.items()
-                if a.plausible_max is not None
-                for unit in a.units
-            ),
-        )
-
-    # Bounds are known only in the units the analyte converts between: none for a unit stored as printed (PTHrP
-    # in pg/mL) or a number whose unit is not reported. A unit foreign to the analyte is refused by
-    # labresult_unit_belongs_to_analyte.
-    unbounded = functools.reduce(
-        operator.or_, (Q(analyte=code) & ~Q(unit__in=a.units) for code, a in measures.ANALYTES.items())
-    )
-    return functools.reduce(
-        operator.and_, (Q(**{f"{name}__isnull": True}) | within(name) | unbounded for name in LAB_NUMBERS)
-    )
-
-
 class LabResult(AnchoredChild):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="labs")
-    analyte = models.CharField(max_length=32, choices=Analyte.choices)
+    # A code of the analyte table (cases/analytes.py), checked by clean() against the registry: a CharField rather
+    # than a foreign key, so the column, the API's value and the history keep the code, and validating a row costs
+    # no query (a foreign key is looked up per row).
+    analyte = models.CharField(max_length=32, help_text="What was measured: a code of the analyte table.")
     specimen = models.CharField(max_length=16, choices=Specimen.choices, default=Specimen.NOT_REPORTED)
     comparator = models.CharField(
         max_length=2, choices=Comparator.choices, blank=True, help_text="For censored values such as '<5'."
@@ -1261,7 +1236,9 @@ class LabResult(AnchoredChild):
     value_is_approximate = models.BooleanField(
         default=False, help_text="The source gives the value as approximate ('around 3.0 mmol/L')."
     )
-    unit = models.CharField(max_length=10, choices=UNIT_CHOICES, blank=True)
+    unit = models.CharField(
+        max_length=analytes.UNIT_LENGTH, blank=True, help_text="As reported: one of the analyte's units."
+    )
     unit_not_reported = models.BooleanField(
         default=False,
         help_text="The source prints the number (and its reference range) without a unit: stored as printed, "
@@ -1333,26 +1310,8 @@ class LabResult(AnchoredChild):
                 name="labresult_values_not_negative",
                 violation_error_message="Concentrations cannot be negative.",
             ),
-            models.CheckConstraint(
-                condition=_plausible_lab_numbers(),
-                name="labresult_values_plausible",
-                violation_error_message="A value or reference limit is beyond what the analyte can be; check the unit.",
-            ),
-            models.CheckConstraint(
-                condition=(
-                    Q(unit_not_reported=False)
-                    & (
-                        (Q(value__isnull=True) & Q(ref_low__isnull=True) & Q(ref_high__isnull=True) & Q(unit=""))
-                        | functools.reduce(
-                            operator.or_,
-                            (Q(analyte=code, unit__in=a.accepted_units) for code, a in measures.ANALYTES.items()),
-                        )
-                    )
-                )
-                | Q(unit_not_reported=True, unit=""),
-                name="labresult_unit_belongs_to_analyte",
-                violation_error_message="The unit does not belong to the analyte.",
-            ),
+            # The unit belongs to the analyte, and the numbers are plausible for it: checked by clean() against the
+            # analyte table (the table is edited in the admin, so these are no longer database constraints).
             models.CheckConstraint(
                 condition=Q(value_is_approximate=False) | Q(value__isnull=False),
                 name="labresult_approximate_needs_value",
@@ -1361,7 +1320,7 @@ class LabResult(AnchoredChild):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_analyte_display()} {self.display_value}".strip()
+        return f"{analytes.label(self.analyte)} {self.display_value}".strip()
 
     @property
     def display_value(self) -> str:
@@ -1383,7 +1342,9 @@ class LabResult(AnchoredChild):
     def clean(self) -> None:
         super().clean()
         errors: dict[str, str] = {}
-        a = measures.ANALYTES.get(self.analyte)
+        a = measures.analytes().get(self.analyte)
+        if a is None and self.analyte:
+            errors["analyte"] = f"Unknown analyte {self.analyte!r}: use a code of the analyte table."
         has_number = self.value is not None or self.ref_low is not None or self.ref_high is not None
         if a is not None:
             if self.unit_not_reported:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -72,7 +72,7 @@ class Column:
     meaning: str
     value: Callable[[Any], Any]
     unit: str = ""
-    codes: tuple[Code, ...] = ()
+    codes: tuple[Code, ...] | AnalyteCodes = ()
 
 
 @dataclass(frozen=True)
@@ -93,11 +93,36 @@ class Table:
 EXTERNAL_CODES: dict[type, tuple[str, Callable[[str], str | None]]] = {
     v.Disorder: ("HPO", lambda code: v.DISORDER_HPO.get(code)),
     v.TumorSite: ("ICD-O-3 topography", lambda code: v.TUMOR_SITE_TOPOGRAPHY.get(code)),
-    v.Analyte: (
-        "LOINC",
-        lambda code: ", ".join(measures.ANALYTES[code].loinc_codes) if code in measures.ANALYTES else None,
-    ),
 }
+
+
+class AnalyteCodes:
+    """The analyte table's codes (with their LOINC codes), read each time they are listed: the table is edited in the
+    admin. `only` keeps those codes, in its order. Never empty (the protected analytes cannot be deleted), so a
+    column holding them is a code column without reading the table when the tables are defined."""
+
+    def __init__(self, only: Sequence[str] | None = None, *, units: bool = False) -> None:
+        self.only = only
+        self.units = units  # the units of every analyte instead of the analytes
+
+    def _codes(self) -> tuple[Code, ...]:
+        table = measures.analytes()
+        if self.units:
+            return tuple(Code(u, u) for u in sorted({u for a in table.values() for u in a.accepted_units}))
+        codes = table if self.only is None else [code for code in self.only if code in table]
+        return tuple(
+            Code(code, table[code].label, "LOINC" if table[code].loinc else "", ", ".join(table[code].loinc_codes))
+            for code in codes
+        )
+
+    def __iter__(self) -> Iterator[Code]:
+        return iter(self._codes())
+
+    def __len__(self) -> int:
+        return len(self._codes())
+
+    def __bool__(self) -> bool:
+        return True
 
 
 def codes_of(choices: type[models.TextChoices]) -> tuple[Code, ...]:
@@ -130,18 +155,20 @@ def field(
     meaning: str = "",
     unit: str = "",
     choices: type[models.TextChoices] | None = None,
+    codes: AnalyteCodes | None = None,
     value: Callable[[Any], Any] | None = None,
 ) -> Column:
     """A column holding a model field: dtype, meaning and allowed codes come from the field."""
     f = model._meta.get_field(name)
     if not isinstance(f, models.Field):  # a reverse relation has no column
         raise TypeError(f"{model.__name__}.{name} is not a field of its own.")
-    if choices is not None:
-        codes = codes_of(choices)
-    elif f.choices:
-        codes = tuple(Code(str(code), str(label)) for code, label in f.choices)
-    else:
-        codes = ()
+    if codes is None:
+        if choices is not None:
+            codes = codes_of(choices)
+        elif f.choices:
+            codes = tuple(Code(str(code), str(label)) for code, label in f.choices)
+        else:
+            codes = ()
     attribute = f.attname if isinstance(f, models.ForeignKey) else name
     return Column(
         name=column or name,
@@ -197,10 +224,7 @@ def row_columns(model: type[models.Model], own: dict[str, Column | tuple[Column,
     return tuple(columns)
 
 
-CALCIUM_BASIS = tuple(
-    Code(code, measures.analyte(code).label, "LOINC", ", ".join(measures.analyte(code).loinc_codes))
-    for code in measures.CALCIUM_ANALYTES
-)
+CALCIUM_BASIS = AnalyteCodes(only=measures.CALCIUM_ANALYTES)
 LIMIT_BASIS = (
     Code(measures.BASIS_REPORTED, "Against the reference range the source reports"),
     Code(measures.BASIS_DEFAULT, "Against the registry's documented default range (no range reported)"),
@@ -673,7 +697,7 @@ LABS = Table(
             LabResult,
             {
                 "analyte": (
-                    field(LabResult, "analyte", meaning="What was measured.", choices=v.Analyte),
+                    field(LabResult, "analyte", meaning="What was measured.", codes=AnalyteCodes()),
                     Column(
                         "loinc",
                         "string",
@@ -690,7 +714,10 @@ LABS = Table(
                 ),
                 "value_high": field(LabResult, "value_high", unit="column unit"),
                 "unit": field(
-                    LabResult, "unit", meaning="Unit of value, value_high, ref_low and ref_high, as reported."
+                    LabResult,
+                    "unit",
+                    meaning="Unit of value, value_high, ref_low and ref_high, as reported.",
+                    codes=AnalyteCodes(units=True),
                 ),
                 "ref_low": field(LabResult, "ref_low", meaning="Reference low as reported.", unit="column unit"),
                 "ref_high": (

@@ -62,7 +62,7 @@ def _severity(value: Decimal, low: Decimal, high: Decimal) -> Decimal:
 def unit_slip(analyte_code: str, value: Decimal, unit: str) -> str | None:
     """What looks wrong with `value` in `unit`, if it looks like the number of the analyte's other unit."""
     limits = CRITICAL_LIMITS.get(analyte_code)
-    a = measures.ANALYTES.get(analyte_code)
+    a = measures.analytes().get(analyte_code)
     if limits is None or a is None or unit not in a.units or len(a.units) < 2:
         return None
     other = next(u for u in a.units if u != unit)

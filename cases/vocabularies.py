@@ -6,8 +6,6 @@ External codes (ICD-O-3, HPO, LOINC, ATC) come from ../shared/docs/domain.md onl
 
 from django.db import models
 
-from . import measures
-
 
 class SourceKind(models.TextChoices):
     CASE_REPORT = "case_report", "Peer-reviewed case report"
@@ -212,24 +210,8 @@ class MetastasisSite(models.TextChoices):
     UNSPECIFIED = "unspecified", "Metastatic, sites not named"
 
 
-class Analyte(models.TextChoices):
-    # LOINC codes, units and conversion factors live in measures.ANALYTES (a test keeps the two in step).
-    CALCIUM_TOTAL = "calcium_total", "Serum total calcium"
-    CALCIUM_IONIZED = "calcium_ionized", "Ionized calcium"
-    CALCIUM_CORRECTED = "calcium_corrected", "Albumin-corrected calcium (as reported)"
-    CALCIUM_UNSPECIFIED = "calcium_unspecified", "Serum calcium, total or corrected not stated"
-    ALBUMIN = "albumin", "Serum albumin"
-    PTH_INTACT = "pth_intact", "Intact PTH"
-    PTHRP = "pthrp", "PTH-related protein"
-    VITAMIN_D_25OH = "vitamin_d_25oh", "25-hydroxyvitamin D"
-    VITAMIN_D_125OH2 = "vitamin_d_125oh2", "1,25-dihydroxyvitamin D"
-    PHOSPHATE = "phosphate", "Serum phosphate"
-    MAGNESIUM = "magnesium", "Serum magnesium"
-    CREATININE = "creatinine", "Serum creatinine"
-    ALKALINE_PHOSPHATASE = "alkaline_phosphatase", "Alkaline phosphatase"
-
-
-UNIT_CHOICES = sorted({(u, u) for a in measures.ANALYTES.values() for u in a.accepted_units})
+# Analytes, their units, factors and LOINC codes are rows of the analyte table (cases/analytes.py), edited in the
+# admin and read through measures.analytes().
 
 
 class Specimen(models.TextChoices):

@@ -224,6 +224,10 @@ TEMPLATES = [
     },
 ]
 
+# Django's form templates, with the plain widgets and labels written out in Python: the same HTML, a case's admin
+# page in half the time (registry/renderers.py; issue 16).
+FORM_RENDERER = "registry.renderers.FastTemplates"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

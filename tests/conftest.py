@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.test import override_settings
 
+from cases import analytes
 from tests.api.documents import client_for
 
 
@@ -42,6 +43,22 @@ def private_cache():
         CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
     ):
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def analyte_table_read(private_cache, django_db_setup, django_db_blocker):
+    """The analyte table is read once before the tests (as a server process reads it once), so that no test's
+    query count depends on whether an earlier test read it."""
+    with django_db_blocker.unblock():
+        analytes.current()
+
+
+@pytest.fixture(autouse=True)
+def analyte_registry():
+    """A test's analyte rows roll back with it: so does the registry's copy (and the shared stamp)."""
+    state = analytes.snapshot()
+    yield
+    analytes.restore(state)
 
 
 def pytest_terminal_summary(terminalreporter):

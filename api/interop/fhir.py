@@ -115,7 +115,9 @@ def _quantity(value, unit: str, comparator: str = "") -> dict:
     if comparator:
         quantity["comparator"] = comparator
     if unit:
-        quantity.update({"unit": unit, "system": UCUM, "code": measures.UCUM[unit]})
+        quantity["unit"] = unit
+        if unit in measures.UCUM:  # a unit added in the analyte table may have no UCUM code yet: its text only
+            quantity.update({"system": UCUM, "code": measures.UCUM[unit]})
     return quantity
 
 

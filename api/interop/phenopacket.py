@@ -312,7 +312,8 @@ class _Builder:
         and a qualitative word without a term has no value: such rows are only annotations."""
         consumed = {"analyte"}
         value: dict[str, Any] | None = None
-        if row["value"] is not None and row["unit"] and not row["comparator"]:
+        # A unit without a UCUM code (one added in the analyte table, say) is no quantity: the row is an annotation.
+        if row["value"] is not None and row["unit"] in measures.UCUM and not row["comparator"]:
             quantity: dict[str, Any] = {"unit": _unit(row["unit"]), "value": row["value"]}
             consumed |= {"value", "unit"}
             # A Phenopacket reference range has both limits (an absent limit would read as 0): a one-sided range
@@ -490,7 +491,12 @@ def case_phenopacket(case: Case, *, case_url: str) -> dict:
 
 # --- import ----------------------------------------------------------------------------------------------------
 
-LOINC_ANALYTE = {code: a.code for a in measures.ANALYTES.values() for code in a.loinc_codes}
+
+def loinc_analyte() -> dict[str, str]:
+    """The analyte code of each LOINC code in the analyte table."""
+    return {code: a.code for a in measures.analytes().values() for code in a.loinc_codes}
+
+
 UCUM_UNIT = {ucum: unit for unit, ucum in measures.UCUM.items()}
 SEX_CODE = {v: k for k, v in SEX.items()}
 VITAL_CODE = {v: k for k, v in VITAL.items()}
@@ -577,10 +583,11 @@ class _Reader:
     def lab(self, row: dict, measurement: dict) -> dict:
         loinc = _code(measurement.get("assay"), "LOINC")
         if loinc:
-            if loinc not in LOINC_ANALYTE:
+            analytes = loinc_analyte()
+            if loinc not in analytes:
                 self.errors.append(f"measurement {loinc}: no analyte of the registry has this LOINC code.")
             else:
-                row["analyte"] = LOINC_ANALYTE[loinc]
+                row["analyte"] = analytes[loinc]
         value = measurement.get("value") or {}
         quantity = value.get("quantity")
         if quantity:

@@ -568,7 +568,7 @@ def test_the_codebook_describes_every_column_with_its_codes(curator):
     assert {"code": "hypercalcemia", "label": "Hypercalcemia", "system": "HPO", "external_code": "HP:0003072"} in (
         disorder["codes"]
     )
-    assert {c["code"] for c in columns[("labs", "analyte")]["codes"]} == set(measures.ANALYTES)
+    assert {c["code"] for c in columns[("labs", "analyte")]["codes"]} == set(measures.analytes())
     assert columns[("cases", "peak_calcium_mmol_l")]["unit"] == "mmol/L"
     assert (columns[("cases", "age_years")]["pandas_dtype"], columns[("cases", "age_years")]["r_class"]) == (
         "Int64",

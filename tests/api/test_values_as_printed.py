@@ -113,11 +113,13 @@ EXPECTED_LOINC = {
     ("magnesium", "mg/dL"): "19123-9",
     ("creatinine", "mg/dL"): "2160-0",
     ("alkaline_phosphatase", "U/L"): "6768-6",
+    ("potassium", "mmol/L"): "2823-3",  # added with the analyte table (cases/analytes.py names the sources)
+    ("sodium", "mmol/L"): "2951-2",
 }
 
 
 def test_each_analyte_and_unit_has_its_own_code_or_none_and_no_code_serves_two_properties():
-    for code, a in measures.ANALYTES.items():
+    for code, a in measures.analytes().items():
         for unit in a.accepted_units:
             expected = EXPECTED_LOINC.get((code, unit))
             assert a.loinc_for(unit, "serum") == (

@@ -39,7 +39,7 @@
     const max = Math.max(...c.cells.map((cell) => cell.value[2]));
     return Object.assign(base(), {
       grid: Object.assign(base().grid, { top: 64 }),
-      tooltip: { confine: true, formatter: (p) => `${c.rows[p.value[1]]} × ${c.columns[p.value[0]]}: ${p.value[2]} case${p.value[2] === 1 ? "" : "s"}<br>${p.data.cases.join(", ")}` },
+      tooltip: { confine: true, formatter: (p) => `${c.rows[p.value[1]]} × ${c.columns[p.value[0]]}: ${p.value[2]} case${p.value[2] === 1 ? "" : "s"}<br>${p.data.cases.length ? p.data.cases.join(", ") : "click to open them in the case list"}` },
       xAxis: { type: "category", data: c.columns, name: "Tumor site", nameLocation: "middle", nameGap: narrow() ? 56 : 30,
                axisLabel: { interval: 0, rotate: narrow() ? 40 : 0, width: narrow() ? 70 : 110, overflow: "break", fontSize: narrow() ? 10 : 12 } },
       yAxis: { type: "category", data: c.rows, name: "Main mechanism", axisLabel: categoryLabels() },
@@ -66,10 +66,14 @@
       if (!r.categories.length) return empty("No administered intervention with an assessed calcium response");
       return Object.assign(base(), {
         legend: { top: 0, type: "scroll" },
-        tooltip: { confine: true, formatter: (q) => `${q.data.case}: ${q.data.what}<br>${q.seriesName}` },
+        tooltip: { confine: true, formatter: (q) => r.counted ? `${r.categories[q.dataIndex]}: ${q.value} ${q.seriesName.toLowerCase()}`
+                                                              : `${q.data.case}: ${q.data.what}<br>${q.seriesName}` },
         xAxis: { type: "value", name: "Interventions (count)", nameLocation: "middle", nameGap: 28, minInterval: 1, min: 0 },
         yAxis: { type: "category", data: r.categories, name: axis, axisLabel: categoryLabels() },
-        series: r.series.map((s) => ({ type: "scatter", name: s.name, symbol: "rect", symbolSize: 14, data: s.points })),
+        // Too many interventions for a square each (payload.administered): the same stacks as bars of the counts.
+        series: r.counted
+          ? r.series.map((s) => ({ type: "bar", name: s.name, stack: "responses", data: s.counts }))
+          : r.series.map((s) => ({ type: "scatter", name: s.name, symbol: "rect", symbolSize: 14, data: s.points })),
       });
     };
   }

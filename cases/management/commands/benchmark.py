@@ -5,6 +5,7 @@
     ... python manage.py benchmark --cases 20000 --exports --keep  # only the exports: time, size and peak RSS
     ... python manage.py benchmark --cases 0 --exports              # again, on the cases a --keep run left
     ... python manage.py benchmark --cases 0 --writes               # writes: one 27-row case, a bulk import
+    ... python manage.py benchmark --cases 0 --pages                # only the dashboard and the admin pages
 
 Synthetic cases are drafts titled "benchmark case N" (cases.benchmarking: 27 rows each, built with COPY); they are
 deleted at the end unless --keep (at 100,000 cases drop the scratch database instead: the delete takes long).
@@ -168,6 +169,11 @@ class Command(BaseCommand):
             "--imports", type=int, default=100, help="Cases in the table's bulk-import row (default 100)."
         )
         parser.add_argument(
+            "--pages",
+            action="store_true",
+            help="Measure only the table's rows of the dashboard and the admin's changelist and case page.",
+        )
+        parser.add_argument(
             "--no-gunicorn",
             dest="gunicorn",
             action="store_false",
@@ -196,6 +202,7 @@ class Command(BaseCommand):
         writes: int,
         imports: int,
         gunicorn: bool,
+        pages: bool,
         **options,
     ):
         if export_child:
@@ -223,7 +230,7 @@ class Command(BaseCommand):
         else:
             if connection.vendor != "postgresql":
                 raise CommandError("The table's baselines are PostgreSQL SQL: run it on PostgreSQL.")
-            self._table(user, repeat, imports, gunicorn)
+            self._table(user, repeat, imports, gunicorn, pages)
         load = os.getloadavg()
         self.stdout.write(f"load average at the end {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
         if not keep:
@@ -326,7 +333,7 @@ class Command(BaseCommand):
                 times_b.append((time.perf_counter() - t0) * 1000)
         return times_r, times_b, out_r, out_b
 
-    def _table(self, user, repeat: int, imports: int, gunicorn: bool) -> None:
+    def _table(self, user, repeat: int, imports: int, gunicorn: bool, pages_only: bool = False) -> None:
         client = Client(HTTP_HOST=(settings.ALLOWED_HOSTS or ["localhost"])[0].lstrip("."))
         client.force_login(user)
         raw = connection.connection  # psycopg's own connection: the baselines skip Django entirely
@@ -363,6 +370,8 @@ class Command(BaseCommand):
             f"{repeat}, registry and baseline alternating; q = queries per request\n"
         )
         self.stdout.write("| request | registry | baseline | ratio | goal |\n|---|---|---|---|---|")
+        if pages_only:
+            return self._page_rows(get, sql, med, first_pk, repeat)
         pages = {}
         for size in (50, 100):
             registry = get(f"/api/v1/cases/?page_size={size}")
@@ -450,6 +459,11 @@ class Command(BaseCommand):
                 f"{r['seconds'] / b['seconds']:.1f}×",
                 "streamed, < 150 MB RSS, ≤ 2×",
             )
+        self._page_rows(get, sql, med, first_pk, repeat)
+        self._write_rows(repeat, imports)
+
+    def _page_rows(self, get, sql, med, first_pk: int, repeat: int) -> None:
+        """The dashboard (once: it is the slowest page) and the admin's changelist and case page."""
         registry = get("/dashboard/")
         tr, _, body, _ = self._interleaved(registry, None, 1)
         self._row("`/dashboard/` (once)", f"{med(tr):.0f} ms, {len(body) / 1e3:.0f} KB, {registry.queries} q",
@@ -467,7 +481,6 @@ class Command(BaseCommand):
         tr, _, body, _ = self._interleaved(registry, None, repeat)
         self._row("admin case page", f"{med(tr):.0f} ms, {registry.queries} q, {len(body) / 1e3:.0f} KB HTML",
                   goal="< 150 ms")  # fmt: skip
-        self._write_rows(repeat, imports)
 
     def _write_rows(self, repeat: int, documents: int) -> None:
         """A 27-row case created through the API; then `documents` of them imported in one call

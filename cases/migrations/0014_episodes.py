@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-REASON = "One episode per case (migration 0013)"
+REASON = "One episode per case (migration 0014)"
 
 
 def one_episode_per_case(apps, schema_editor):
@@ -82,7 +82,7 @@ def grant_episodes(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("cases", "0012_fidelity_links_steps_anchors"),
+        ("cases", "0013_analyte_table"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
