@@ -336,10 +336,11 @@ def test_the_admin_change_page_and_its_saves_cost_a_fixed_number_of_queries():
     # rows' "timed from", the dose steps and the labs' "follows" are read once, not counted and read again and then
     # read for the labs (admin.case_interventions: -2 on the page and on each save): 34 -> 16, 72 -> 70, 76 -> 74.
     # Issue 13, point 1 (16, 70, 74 before; measured after merging main): the page shows the later episodes'
-    # inline and offers each mechanism the case's episodes, read once (+2). The saves (+11 each, counted, not itemised query by query) also validate
-    # the later episodes' formset (its rows, the first episode's start) and the mechanisms' chosen episodes, read the
-    # episodes with the case (case_content before and after, the warnings' case, the reload), keep the first
-    # episode equal to the case form, and the mechanisms' formset reads the later episodes' disorders.
+    # inline and offers each mechanism the case's episodes, read once (+2). The saves (+11 each, counted, not
+    # itemised query by query) also validate the later episodes' formset (its rows, the first episode's start) and
+    # the mechanisms' chosen episodes, read the episodes with the case (case_content before and after, the warnings'
+    # case, the reload), keep the first episode equal to the case form, and the mechanisms' formset reads the later
+    # episodes' disorders.
     assert (page, unchanged, changed) == (18, 81, 85)
 
 
