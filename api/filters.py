@@ -9,7 +9,7 @@ import django_filters as filters
 from django.db.models import Exists, F, OuterRef, Q
 
 from cases import measures
-from cases.models import Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Tumor
+from cases.models import Case, Episode, Finding, Intervention, LabResult, Mechanism, Metastasis, Tumor
 from cases.vocabularies import (
     CalciumResponse,
     Certainty,
@@ -53,7 +53,11 @@ class NullsLastOrderingFilter(filters.OrderingFilter):
 
 class CaseFilter(filters.FilterSet):
     status = filters.MultipleChoiceFilter(choices=CurationStatus.choices)
-    disorder = filters.MultipleChoiceFilter(choices=Disorder.choices)
+    disorder = filters.MultipleChoiceFilter(
+        choices=Disorder.choices,
+        method="filter_disorder",
+        help_text="Cases with an episode of this disorder (any episode, issue 13; the case's disorder is its first's).",
+    )
     mechanism = filters.ChoiceFilter(
         choices=MechanismCode.choices,
         method="filter_mechanism",
@@ -138,6 +142,10 @@ class CaseFilter(filters.FilterSet):
 
     def filter_noop(self, queryset, name, value):
         return queryset
+
+    def filter_disorder(self, queryset, name, value):
+        # The case's own column is its first episode's: any of its episodes counts (a later hypocalcemia too).
+        return queryset.filter(Q(disorder__in=value) | rows(Episode, disorder__in=value)) if value else queryset
 
     def _same_row(self, queryset, model, mapping: dict[str, str]):
         conditions = {

@@ -347,7 +347,8 @@ class CaseViewSet(KnownQueryParameters, BodySizeLimitMixin, viewsets.ModelViewSe
         data = dict(serializer.validated_data)
         if not partial:
             for relation in ROW_KINDS:
-                data.setdefault(relation, [])
+                if relation != "episodes":  # a PUT without them keeps them (the short form writes the first)
+                    data.setdefault(relation, [])
         case = case_save_document(
             data=data, user=request.user, case=case, expected_version=expected, reason="Changed through the API"
         )

@@ -35,6 +35,7 @@ from .models import (
     Agent,
     Case,
     DoseStep,
+    Episode,
     Finding,
     Intervention,
     LabResult,
@@ -204,14 +205,23 @@ class LabFormSet(NamedRowFormSet):
 
 
 class MechanismFormSet(NamedRowFormSet):
-    """A mechanism must fit the disorder on the form (domain.md's table)."""
+    """A mechanism must fit the disorder on the form (domain.md's table), or its later episode's (issue 13)."""
+
+    def _later_episodes(self) -> dict[int, str]:
+        if not hasattr(self, "_later"):
+            episodes = list(self.instance.episodes.values_list("pk", "disorder")) if self.instance.pk else []
+            self._later = dict(episodes[1:])
+        return self._later
 
     def clean(self) -> None:
         for form in self.forms:
             data = getattr(form, "cleaned_data", None) or {}
             if not data.get("code") or (self.can_delete and self._should_delete_form(form)):
                 continue
-            reason = mechanism_contradiction(data["code"], self.instance.disorder, data.get("certainty", ""))
+            # The case form's disorder is the first episode's; a mechanism of a later episode fits that one's.
+            later = self._later_episodes() if form.instance.episode_id else {}
+            disorder = later.get(form.instance.episode_id, self.instance.disorder)
+            reason = mechanism_contradiction(data["code"], disorder, data.get("certainty", ""))
             if reason and "code" not in form.errors:
                 form.add_error("code", reason)
         super().clean()
@@ -435,9 +445,63 @@ class MetastasisInline(RowInline):
     model = Metastasis
 
 
+class EpisodeFormSet(NamedRowFormSet):
+    """The later episodes: each starts after the first (the case's disorder above) on the case's timeline."""
+
+    def clean(self) -> None:
+        first = (
+            Episode.objects.filter(case=self.instance).order_by("sequence", "id").values_list("pk", "sequence").first()
+            if self.instance.pk
+            else None
+        )
+        start = first[1] if first else 1
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if not data or (self.can_delete and self._should_delete_form(form)):
+                continue
+            if data.get("sequence") is not None and data["sequence"] <= start and "sequence" not in form.errors:
+                form.add_error(
+                    "sequence",
+                    f"A later episode starts after the first (the case's disorder above, at timeline position "
+                    f"{start}): give it a later position.",
+                )
+        super().clean()
+
+
+class EpisodeInline(RowInline):
+    """Calcium-disorder episodes after the first (issue 13): the first is the case's disorder and calcium outcome on
+    the case form; its mechanisms and theirs are in the mechanisms' table, each naming its episode."""
+
+    model = Episode
+    formset = EpisodeFormSet
+    leave_out = ("mechanisms",)
+    verbose_name = "later calcium-disorder episode"
+    verbose_name_plural = "later calcium-disorder episodes (the first is the case's disorder and outcome)"
+
+    def get_queryset(self, request):
+        first = Episode.objects.filter(case=OuterRef("case")).order_by("sequence", "id").values("pk")[:1]
+        return super().get_queryset(request).exclude(pk=Subquery(first))
+
+
 class MechanismInline(RowInline):
     model = Mechanism
     formset = MechanismFormSet
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name != "episode":
+            return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        # The case's episodes, read once per request; left empty, a mechanism is the first episode's.
+        case_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+        kwargs["queryset"] = Episode.objects.filter(case_id=case_id)
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        field.required = False
+        field.empty_label = "1. (the case's disorder)"
+        field.label_from_instance = lambda episode: episode.get_disorder_display()
+        if not hasattr(request, "_case_episodes"):  # numbered in timeline order: "2. Hypocalcemia"
+            empty, *episodes = field.choices
+            request._case_episodes = [empty, *((v, f"{n}. {label}") for n, (v, label) in enumerate(episodes, 1))]
+        field.choices = request._case_episodes
+        return field
 
 
 class FindingInline(RowInline):
@@ -743,7 +807,8 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
         ),
     )
     inlines = (
-        *(TumorInline, MetastasisInline, MechanismInline, FindingInline, InterventionInline, DoseStepInline),
+        *(EpisodeInline, TumorInline, MetastasisInline, MechanismInline, FindingInline, InterventionInline),
+        DoseStepInline,
         LabResultInline,
     )
     actions = ["delete_selected"] + [transition_action(name) for name in workflow.TRANSITIONS]
@@ -1050,6 +1115,16 @@ class CaseAdmin(ProposalsMixin, admin.ModelAdmin):
         # Labs may follow an intervention added in this save (LabResultForm.new_interventions, form prefixes): the
         # interventions' inline is saved before the labs' (CaseAdmin.inlines), keeping {form prefix: saved row}.
         saved_interventions = request.__dict__.setdefault("_saved_interventions", {})
+        if formset.model is Mechanism and any(row.episode_id is None for row in instances):
+            # A mechanism added here is the first episode's (the case form's disorder is the first episode's).
+            first = form.instance.episodes.order_by("sequence", "id").first()
+            if first is None:  # a case saved before it had episodes
+                first = Episode.objects.create(
+                    case=form.instance, disorder=form.instance.disorder, calcium_outcome=form.instance.calcium_outcome
+                )
+            for row in instances:
+                if row.episode_id is None:
+                    row.episode = first
         for row in instances:
             row.save()
         if formset.model is Intervention:

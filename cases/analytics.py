@@ -16,7 +16,7 @@ from django.db.models import Case as Conditional
 from django.db.models.functions import NullIf, RowNumber
 
 from . import measures
-from .models import Case, Intervention, LabResult, Mechanism, Tumor, registry_id
+from .models import Case, Episode, Intervention, LabResult, Mechanism, Tumor, registry_id
 from .vocabularies import CalciumResponse, InterventionStatus, ReceptorStatus
 
 QUARTILES = (0.25, 0.5, 0.75)
@@ -106,13 +106,21 @@ def summary(cases: QuerySet[Case]) -> dict:
         }
     )
     peak = distribution(cases, "peak_calcium_mg_dl")
+    episode_rows = list(
+        Episode.objects.filter(case__in=case_ids)
+        .order_by("disorder")
+        .values("disorder")
+        .annotate(cases=Count("case", distinct=True), n=Count("pk"))
+        .values_list("disorder", "cases", "n")
+    )  # one query: cases and episodes per disorder
     return {
         "cases": cases.count(),
         "by_disorder": counts(cases, "disorder"),
+        # Issue 13: a case holds one or more episodes; a case counts under each disorder it has an episode of.
+        "episodes": sum(n for _, _, n in episode_rows),
+        "by_episode_disorder": {disorder: n_cases for disorder, n_cases, _ in episode_rows},
         "by_main_mechanism": counts(cases, "main_mechanism"),
-        "by_mechanism": counts(
-            Mechanism.objects.recorded().filter(case__in=case_ids), "code", of="case"
-        ),
+        "by_mechanism": counts(Mechanism.objects.recorded().filter(case__in=case_ids), "code", of="case"),
         "by_tumor_site": counts(Tumor.objects.filter(case__in=case_ids), "site", of="case"),
         "by_receptor_status": {
             f: {s: receptor_counts[f"{f}__{s}"] for s in ReceptorStatus.values} for f in receptor_fields

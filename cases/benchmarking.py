@@ -23,6 +23,7 @@ from django.db import connection, models
 from .models import (
     Case,
     DoseStep,
+    Episode,
     Finding,
     Intervention,
     LabFollows,
@@ -38,7 +39,7 @@ MECHANISMS = ["humoral_pthrp", "local_osteolytic", "calcitriol_mediated"]
 SITES = ["breast", "lung", "kidney", "prostate"]
 PERIOD = math.lcm(50, 2, 4, 3, 7)  # 2,100 distinct cases
 # None names another here (no row is timed from an intervention: clone() copies the columns as they are)...
-CHILDREN = [Tumor, Metastasis, Mechanism, Finding, Intervention, LabResult]
+CHILDREN = [Episode, Tumor, Metastasis, Mechanism, Finding, Intervention, LabResult]
 # ... these do: the rows of the case they name by their foreign keys (attname -> model), given new ids by clone().
 LINKS = {
     LabFollows: {"lab_id": LabResult, "intervention_id": Intervention},
@@ -74,6 +75,7 @@ def synthetic_case(source: Source, i: int) -> tuple[Case, dict[type, list]]:
         for k in range(2)
     ]
     rows = {
+        Episode: [Episode(sequence=1, disorder=case.disorder)],
         Tumor: [Tumor(sequence=1, site=SITES[i % 4], icdo3_topography="C50.9")],
         Metastasis: [Metastasis(sequence=1, site=site, present=True) for site in ("bone", "liver")],
         Mechanism: [Mechanism(rank=1, code=MECHANISMS[i % 3], certainty="probable")],
@@ -108,8 +110,11 @@ def fill(n: int, source: Source) -> list[int]:
                 children[model].append(obj)
     Case.objects.bulk_create(cases, batch_size=2000)
     for model, objs in children.items():
+        episode_of = {e.case_id: e.pk for e in children[Episode]}  # written first (CHILDREN)
         for obj in objs:
             obj.case_id = obj.case.pk
+            if model is Mechanism:  # the case's one episode
+                obj.episode_id = episode_of[obj.case_id]
         model.objects.bulk_create(objs, batch_size=5000)
     prototypes = [c.pk for c in cases]
     cases_refresh_derived(Case.objects.filter(pk__in=prototypes))
@@ -185,7 +190,7 @@ def clone(prototypes: list[int], count: int, start: int = 0, title: str = "bench
         )
         for model in LINKS
     }
-    named = {target for model, fields in LINKS.items() if links[model] for target in fields.values()}
+    named = {target for model, fields in LINKS.items() if links[model] for target in fields.values()} | {Episode}
     copies: dict[type, dict[tuple[int, int], int]] = {}  # model -> {(k, prototype's row pk): the copy's pk}
     for model in CHILDREN:
         columns = _columns(model)
@@ -198,10 +203,14 @@ def clone(prototypes: list[int], count: int, start: int = 0, title: str = "bench
         ):
             rows_of.setdefault(row[1 + case_at], []).append(row)
 
-        def child_rows(rows_of=rows_of, case_at=case_at):
+        episode_at = [f.attname for f in columns].index("episode_id") if model is Mechanism else None
+
+        def child_rows(rows_of=rows_of, case_at=case_at, episode_at=episode_at):
             for k, pk in enumerate(new):
                 for _, *row in rows_of.get(prototypes[(start + k) % len(prototypes)], []):
                     row[case_at] = pk
+                    if episode_at is not None:  # the copy's episode
+                        row[episode_at] = copies[Episode][(k, row[episode_at])]
                     yield row
 
         (before,) = model.objects.aggregate(m=models.Max("pk")).values()

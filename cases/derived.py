@@ -6,6 +6,7 @@ serve it as stored. Row references are positions (lab_index, intervention_index)
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,7 @@ def derived_document(
     summary = summary if summary is not None else case.calcium_summary()
     lab_index = {lab.pk: n for n, lab in enumerate(labs)}
     intervention_index = {i.pk: n for n, i in enumerate(interventions)}
-    recorded = [m.code for m in case.mechanisms.all() if m.is_recorded]
+    recorded = [m.code for m in case.first_episode_mechanisms() if m.is_recorded]
     suggestions = suggestions if suggestions is not None else case.mechanism_suggestions()
     completeness = completeness if completeness is not None else case.completeness()
 
@@ -66,6 +67,34 @@ def derived_document(
         }
 
     n = summary.normalisation
+
+    def normalisation(n):
+        return n and {
+            "normalised": n.normalised,
+            "days": n.days,
+            "intervention_index": intervention_index.get(n.intervention_id),
+            "lab_index": lab_index.get(n.measurement_id),
+            "first_intervention_index": intervention_index.get(n.first_intervention_id),
+            "first_intervention_normalised": n.first_normalised,
+        }
+
+    episodes = []
+    for k, (episode, s, labs_in, interventions_in) in enumerate(episode_summaries(case, summary, labs, interventions)):
+        episodes.append(
+            {
+                "position": k + 1,
+                "disorder": episode.disorder,
+                "sequence": episode.sequence,
+                "day": episode.day,
+                "lab_indexes": [lab_index[lab.pk] for lab in labs_in],
+                "intervention_indexes": [intervention_index[i.pk] for i in interventions_in],
+                "peak_calcium": extreme(s.peak),
+                "nadir_calcium": extreme(s.nadir),
+                "peak_ctcae": grade(s.peak_grade),
+                "nadir_ctcae": grade(s.nadir_grade),
+                "normalisation": normalisation(s.normalisation),
+            }
+        )
     return {
         "peak_calcium": extreme(summary.peak),
         "nadir_calcium": extreme(summary.nadir),
@@ -75,15 +104,7 @@ def derived_document(
         "ionized_nadir_calcium": extreme(summary.ionized_nadir),
         "ionized_peak_ctcae": grade(summary.ionized_peak_grade),
         "ionized_nadir_ctcae": grade(summary.ionized_nadir_grade),
-        "normalisation": n
-        and {
-            "normalised": n.normalised,
-            "days": n.days,
-            "intervention_index": intervention_index.get(n.intervention_id),
-            "lab_index": lab_index.get(n.measurement_id),
-            "first_intervention_index": intervention_index.get(n.first_intervention_id),
-            "first_intervention_normalised": n.first_normalised,
-        },
+        "normalisation": normalisation(n),
         "interventions": [
             {
                 "intervention_index": intervention_index[a.intervention_id],
@@ -105,4 +126,36 @@ def derived_document(
             "present": list(completeness.present),
             "missing": list(completeness.missing),
         },
+        "episodes": episodes,
     }
+
+
+def episode_position(sequence: int, starts: list[int]) -> int:
+    """The episode (0-based) a row at `sequence` belongs to, of episodes starting at `starts` (ascending): the last
+    one started at or before it; the first also takes everything before it."""
+    return max(bisect_right(starts, sequence) - 1, 0)
+
+
+def episode_summaries(case: Case, summary: measures.CalciumSummary, labs: list, interventions: list) -> list[tuple]:
+    """Per episode, in order: (episode, its calcium summary, its labs, its interventions). An episode's rows are those
+    from its start (sequence) to the next one's start, read with the episode's disorder (which side of the range
+    is normal); a case of one episode has the case's summary."""
+    episodes = list(case.episodes.all())
+    if len(episodes) <= 1:
+        return [(e, summary, labs, interventions) for e in episodes]
+    starts = [e.sequence for e in episodes]
+    out = []
+    for k, episode in enumerate(episodes):
+
+        def within(row, k=k) -> bool:
+            return episode_position(row.sequence, starts) == k
+
+        out.append(
+            (
+                episode,
+                case.calcium_summary(episode.disorder, within),
+                [lab for lab in labs if within(lab)],
+                [i for i in interventions if within(i)],
+            )
+        )
+    return out

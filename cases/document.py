@@ -26,6 +26,7 @@ from cases.models import (
     Agent,
     Case,
     DoseStep,
+    Episode,
     Finding,
     Intervention,
     LabResult,
@@ -36,7 +37,13 @@ from cases.models import (
 )
 from cases.rows import CASE_SERVER_FIELDS, ROW_KINDS, row_kind
 from cases.services import DocumentError, case_save_document, database_refusal_reason
-from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC, MechanismAgreement, mechanism_contradiction
+from cases.vocabularies import (
+    DISORDER_HPO,
+    RECEPTOR_LOINC,
+    CalciumOutcome,
+    MechanismAgreement,
+    mechanism_contradiction,
+)
 
 # The document's names for fields of a row kind (cases.rows) it writes otherwise: a row timed from an intervention
 # and a lab's links name the interventions by their position in the document's interventions list (a lab's by the
@@ -44,6 +51,7 @@ from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC, MechanismAgreement,
 DOCUMENT_NAMES: dict[str, tuple[str, ...]] = {
     "anchor": ("anchor_intervention_index",),
     "follow_links": ("follows_intervention_index", "follows_intervention_indexes"),
+    "episode": (),  # a mechanism's episode is the one it is listed under (episodes[i].mechanisms)
 }
 
 
@@ -178,6 +186,7 @@ class MetastasisSerializer(AnchoredRowSerializer):
 
 
 class MechanismSerializer(RowSerializer):
+    not_model_fields = ("id", "case", "episode")  # the episode it is listed under (cases.services)
     suspect_agent = AgentCodeField()
     suspect_agent_atc = serializers.CharField(
         source="suspect_agent.atc_code",
@@ -190,6 +199,29 @@ class MechanismSerializer(RowSerializer):
     class Meta:
         model = Mechanism
         fields = document_fields(Mechanism, after={"suspect_agent": ("suspect_agent_atc",)})
+
+
+class EpisodeSerializer(RowSerializer):
+    """One calcium-disorder episode of the case (issue 13), with its mechanisms. Episodes are listed in timeline
+    order: each starts (sequence, day) after the one before it and runs until the next one starts; the first also
+    takes everything before it."""
+
+    not_model_fields = ("id", "case", "mechanism_rows")
+    disorder_hpo = serializers.SerializerMethodField()
+    mechanisms = MechanismSerializer(
+        many=True,
+        required=False,
+        source="mechanism_rows",
+        help_text="The mechanisms of this episode's disorder; a mechanism code once per episode.",
+    )
+
+    class Meta:
+        model = Episode
+        fields = document_fields(Episode, after={"disorder": ("disorder_hpo",)})
+
+    @extend_schema_field({"type": "string", "nullable": True, "example": "HP:0003072"})
+    def get_disorder_hpo(self, obj: Episode) -> str | None:
+        return DISORDER_HPO.get(obj.disorder)
 
 
 class FindingSerializer(AnchoredRowSerializer):
@@ -486,6 +518,22 @@ class CompletenessSerializer(serializers.Serializer):
     missing = serializers.ListField(child=serializers.CharField())
 
 
+class EpisodeDerivedSerializer(serializers.Serializer):
+    position = serializers.IntegerField(help_text="1 for the first episode.")
+    disorder = serializers.CharField()
+    sequence = serializers.IntegerField()
+    day = serializers.IntegerField(allow_null=True)
+    lab_indexes = serializers.ListField(child=serializers.IntegerField(), help_text="The labs in this episode.")
+    intervention_indexes = serializers.ListField(child=serializers.IntegerField())
+    peak_calcium = ExtremeSerializer(allow_null=True)
+    nadir_calcium = ExtremeSerializer(allow_null=True)
+    peak_ctcae = GradeSerializer(allow_null=True)
+    nadir_ctcae = GradeSerializer(allow_null=True)
+    normalisation = NormalisationSerializer(
+        allow_null=True, help_text="On the episode's side of the range, after its first calcium-directed intervention."
+    )
+
+
 class DerivedSerializer(serializers.Serializer):
     peak_calcium = ExtremeSerializer(allow_null=True)
     nadir_calcium = ExtremeSerializer(allow_null=True)
@@ -500,8 +548,13 @@ class DerivedSerializer(serializers.Serializer):
         help_text="After the first administered calcium-directed intervention; null if none or not assessable.",
     )
     interventions = InterventionCourseSerializer(many=True)
-    mechanism_check = MechanismCheckSerializer()
+    mechanism_check = MechanismCheckSerializer(help_text="The first episode's mechanisms.")
     completeness = CompletenessSerializer()
+    episodes = EpisodeDerivedSerializer(
+        many=True,
+        help_text="Per calcium-disorder episode, in order: the measures above over the episode's rows, read with "
+        "its disorder. With one episode they are the case's.",
+    )
 
 
 class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
@@ -510,6 +563,13 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
     source_id = serializers.PrimaryKeyRelatedField(source="source", queryset=Source.objects.all(), write_only=True)
     patient = PatientSerializer(source="*", required=False)
     disorder_hpo = serializers.SerializerMethodField()
+    episodes = EpisodeSerializer(
+        many=True,
+        required=False,
+        help_text="The case's calcium-disorder episodes in timeline order, each with its mechanisms: the full form. "
+        "disorder, mechanisms and outcome.calcium_outcome are the first episode's: readable always, writable alone "
+        "for a case of one episode; sent with episodes they must agree with its first.",
+    )
     outcome = OutcomeSerializer(source="*", required=False)
     tumors = TumorSerializer(many=True, required=False)
     metastases = MetastasisSerializer(many=True, required=False)
@@ -550,6 +610,7 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
             "patient",
             "disorder",
             "disorder_hpo",
+            "episodes",
             "index_event",
             "summary",
             "mechanisms",
@@ -570,10 +631,26 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
         ]
         read_only_fields = ["status", "version", "created_at", "updated_at"]
 
+    def get_fields(self) -> dict:
+        fields = super().get_fields()
+        data = getattr(self, "initial_data", None)
+        if isinstance(data, Mapping) and data.get("episodes") is not None:
+            fields["disorder"].required = False  # the first episode's (_episode_errors)
+        return fields
+
     def to_representation(self, instance: Case) -> dict:
         interventions = list(instance.interventions.all())
         self.context["intervention_index"] = {i.pk: n for n, i in enumerate(interventions)}
+        episodes = list(instance.episodes.all())
+        mechanisms = list(instance.mechanisms.all())
+        for episode in episodes:  # from the prefetched mechanisms: no query per episode
+            episode._mechanism_rows = [m for m in mechanisms if m.episode_id == episode.pk]
         data = super().to_representation(instance)
+        if episodes:  # the top-level mechanisms are the first episode's
+            first = episodes[0].pk
+            data["mechanisms"] = [
+                d for m, d in zip(mechanisms, data["mechanisms"], strict=True) if m.episode_id == first
+            ]
         return data
 
     @extend_schema_field({"type": "string", "nullable": True, "example": "HP:0003072"})
@@ -604,8 +681,75 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
                 errors.setdefault(field.format(n=n), reason)
         return errors
 
+    def _episode_errors(self, attrs: dict) -> dict[str, str]:
+        """The episodes (issue 13): the full form (`episodes`) sets the case's disorder and calcium outcome from its
+        first and must agree with them where they are sent too; the short form (disorder, mechanisms,
+        outcome.calcium_outcome alone) writes the one episode of a case that has one, and is refused for a case of
+        several. Episodes in timeline order, a mechanism once per episode and fitting its disorder."""
+        sent = attrs.get("episodes")
+        if sent is None:
+            stored = list(self.instance.episodes.all()) if self.instance is not None else []
+            if len(stored) > 1:
+                short = {
+                    "disorder": "disorder",
+                    "mechanisms": "mechanisms",
+                    "calcium_outcome": "outcome.calcium_outcome",
+                }
+                return {
+                    path: f"This case has {len(stored)} calcium-disorder episodes: the top-level "
+                    f"{name.replace('_', ' ')} is the first one's and can change only in `episodes` (send the "
+                    "episodes, each with its disorder, outcome and mechanisms)."
+                    for name, path in short.items()
+                    if name in attrs and (name == "mechanisms" or attrs[name] != getattr(self.instance, name))
+                }
+            return {}
+        if not sent:
+            return {"episodes": "A case has at least one calcium-disorder episode."}
+        errors: dict[str, str] = {}
+        first = sent[0]
+        outcome = first.get("calcium_outcome", CalciumOutcome.NOT_REPORTED)
+        if "disorder" in attrs and attrs["disorder"] != first["disorder"]:
+            errors["disorder"] = (
+                "It is the first episode's disorder and disagrees with episodes[0].disorder: send the same, or leave "
+                "it out."
+            )
+        if "calcium_outcome" in attrs and attrs["calcium_outcome"] != outcome:
+            errors["outcome.calcium_outcome"] = (
+                "It is the first episode's calcium outcome and disagrees with episodes[0].calcium_outcome: send the "
+                "same, or leave it out."
+            )
+
+        def content(rows) -> list[dict]:
+            return [{k: v for k, v in row.items() if k != "id"} for row in rows or []]
+
+        if "mechanisms" in attrs and content(attrs["mechanisms"]) != content(first.get("mechanism_rows")):
+            errors["mechanisms"] = (
+                "They are the first episode's mechanisms and disagree with episodes[0].mechanisms: send the same, or "
+                "leave them out."
+            )
+        attrs.pop("mechanisms", None)
+        attrs["disorder"], attrs["calcium_outcome"] = first["disorder"], outcome
+        for i, episode in enumerate(sent):
+            if i:
+                before = sent[i - 1]
+                if episode.get("sequence", 1) <= before.get("sequence", 1):
+                    errors[f"episodes[{i}].sequence"] = (
+                        f"An episode starts after the one before it: give it a later place on the timeline (sequence) "
+                        f"than episodes[{i - 1}] ({before.get('sequence', 1)})."
+                    )
+                elif None not in (episode.get("day"), before.get("day")) and episode["day"] < before["day"]:
+                    errors[f"episodes[{i}].day"] = f"It starts after episodes[{i - 1}], so not on an earlier day."
+            codes = [m["code"] for m in episode.get("mechanism_rows") or []]
+            for j, m in enumerate(episode.get("mechanism_rows") or []):
+                field = f"episodes[{i}].mechanisms[{j}].code"
+                if m["code"] in codes[:j]:
+                    errors[field] = f"The mechanism {m['code']} is listed twice in this episode."
+                elif reason := mechanism_contradiction(m["code"], episode["disorder"], m.get("certainty", "")):
+                    errors[field] = reason
+        return errors
+
     def validate(self, attrs: dict) -> dict:
-        errors: dict = {}
+        errors: dict = self._episode_errors(attrs)
         interventions = attrs.get("interventions")
         n_interventions = (
             len(interventions)
@@ -619,7 +763,9 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
         for n, code in enumerate(codes):
             if code in codes[:n]:
                 errors[f"mechanisms[{n}].code"] = f"The mechanism {code} is listed twice."
-        errors.update(self._mechanism_contradictions(attrs))
+        if "episodes" not in attrs:
+            for field, reason in self._mechanism_contradictions(attrs).items():
+                errors.setdefault(field, reason)  # a refused short form says why first
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
@@ -815,8 +961,15 @@ def _shape_errors(document: dict, where: str) -> list[str]:
 
 
 def _strip_row_ids(document: dict) -> dict:
+    def strip(row: dict) -> dict:
+        row = {k: v for k, v in row.items() if k != "id"}
+        if isinstance(row.get("mechanisms"), list):  # an episode's
+            row["mechanisms"] = [strip(m) if isinstance(m, dict) else m for m in row["mechanisms"]]
+        return row
+
     for relation in ROW_KINDS:
-        document[relation] = [{k: v for k, v in row.items() if k != "id"} for row in document.get(relation) or []]
+        if relation in document or relation != "episodes":  # no episodes: the short form (one episode)
+            document[relation] = [strip(row) for row in document.get(relation) or []]
     return document
 
 

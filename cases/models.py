@@ -321,9 +321,11 @@ class CaseQuerySet(models.QuerySet):
             *(
                 models.Prefetch(
                     relation,
-                    kind.model._default_manager.select_related(*kind.related).prefetch_related(*kind.nested),
+                    kind.model._default_manager.select_related(*kind.related).prefetch_related(
+                        *(name for name in kind.nested if name not in kind.loaded_with_case)
+                    ),
                 )
-                if kind.related or kind.nested
+                if kind.related or set(kind.nested) - set(kind.loaded_with_case)
                 else relation
                 for relation, kind in ROWS.items()
             )
@@ -494,6 +496,16 @@ class Case(InMemoryConstraints):
                 raise ValidationError({"age_years": "Age must be between 0 and 120 years."})
             self.age_years = deidentified_age(self.age_years)
 
+    def save(self, *args, **kwargs) -> None:
+        """A new case gets its first calcium-disorder episode from its disorder and calcium outcome (issue 13), unless
+        the edit service writes the episodes itself (_episodes_written)."""
+        adding = self._state.adding
+        super().save(*args, **kwargs)
+        if adding and not getattr(self, "_episodes_written", False):
+            first = Episode(case=self, disorder=self.disorder, calcium_outcome=self.calcium_outcome)
+            first._history_user = getattr(self, "_history_user", None)
+            first.save()
+
     def refresh_derived(self) -> None:
         """Recompute the cached derived measures from the case's rows and store them (case and interventions)."""
         interventions = self.compute_derived()
@@ -513,7 +525,7 @@ class Case(InMemoryConstraints):
         self.calcium_normalised = summary.normalisation.normalised if summary.normalisation else None
         self.days_to_normalisation = summary.normalisation.days if summary.normalisation else None
         self.first_intervention_normalised = summary.normalisation.first_normalised if summary.normalisation else None
-        recorded = [m.code for m in self.mechanisms.all() if m.is_recorded]
+        recorded = [m.code for m in self.first_episode_mechanisms() if m.is_recorded]
         suggestions = self.mechanism_suggestions()
         self.main_mechanism = recorded[0] if recorded else ""
         self.suggested_mechanism = suggestions[0].code if suggestions else ""
@@ -590,16 +602,27 @@ class Case(InMemoryConstraints):
             )
         )
 
-    def calcium_summary(self) -> measures.CalciumSummary:
-        """Derived calcium measures; uses prefetched labs and interventions when present."""
+    def calcium_summary(self, disorder: str | None = None, within=None) -> measures.CalciumSummary:
+        """Derived calcium measures; uses prefetched labs and interventions when present. `disorder` and `within`
+        (a test of a row: is it in the episode?) give one episode's (cases.derived.episode_blocks); by default the
+        whole case with the case's (the first episode's) disorder."""
         labs = self.labs.all()
         if "labs" not in getattr(self, "_prefetched_objects_cache", {}):
             labs = labs.prefetch_related("follow_links")  # the interventions each follows: one query, not one per lab
         return measures.calcium_summary(
-            [lab.as_measurement() for lab in labs],
-            [i.as_treatment() for i in self.interventions.all()],
-            self.disorder,
+            [lab.as_measurement() for lab in labs if within is None or within(lab)],
+            [i.as_treatment() for i in self.interventions.all() if within is None or within(i)],
+            disorder or self.disorder,
         )
+
+    def first_episode_mechanisms(self) -> list:
+        """The mechanisms of the first episode (the case's `mechanisms` in the document), from the prefetched rows
+        when present; every mechanism of a case without episodes yet (a raw fixture load before its refresh)."""
+        episodes = list(self.episodes.all())
+        mechanisms = list(self.mechanisms.all())
+        if not episodes:
+            return mechanisms
+        return [m for m in mechanisms if m.episode_id == episodes[0].pk]
 
 
 class CaseChild(Timed):
@@ -822,6 +845,40 @@ class Metastasis(AnchoredChild):
         return f"{self.get_site_display()} {self.detail} ({state})".replace("  ", " ")
 
 
+class Episode(CaseChild):
+    """One calcium-disorder episode of a case (issue 13): a case holds one or more, in order on its timeline
+    (hypercalcemia, treated, then an iatrogenic hypocalcemia). An episode starts at its sequence (and day, where
+    known) and runs until the next one starts; the first also takes everything before it. Its mechanisms are
+    Mechanism rows pointing at it. Case.disorder and Case.calcium_outcome mirror the first episode (the edit
+    service keeps them equal), so that queries on the case keep working."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="episodes")
+    disorder = models.CharField(max_length=32, choices=Disorder.choices)
+    calcium_outcome = models.CharField(
+        max_length=16,
+        choices=CalciumOutcome.choices,
+        default=CalciumOutcome.NOT_REPORTED,
+        help_text="The curator's reading of how this episode's calcium disorder ended.",
+    )
+    notes = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta(CaseChild.Meta):
+        ordering = ["case", "sequence", "id"]
+        verbose_name = "calcium-disorder episode"
+
+    def __str__(self) -> str:
+        return f"{self.get_disorder_display()} from position {self.sequence}"
+
+    @property
+    def mechanism_rows(self) -> list:
+        """Its mechanisms: those the case document handed it (from the case's prefetched mechanisms, no query),
+        else a query."""
+        cached = getattr(self, "_mechanism_rows", None)
+        return cached if cached is not None else list(self.mechanisms.all())
+
+
 class MechanismQuerySet(models.QuerySet):
     def recorded(self) -> MechanismQuerySet:
         """The mechanisms the curator recorded: all but those marked excluded (explicitly ruled out)."""
@@ -830,6 +887,13 @@ class MechanismQuerySet(models.QuerySet):
 
 class Mechanism(InMemoryConstraints):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="mechanisms")
+    episode = models.ForeignKey(
+        Episode,
+        on_delete=models.CASCADE,
+        related_name="mechanisms",
+        blank=True,  # the first episode when none is chosen (Mechanism.save, the admin); never NULL in the table
+        help_text="The calcium-disorder episode of the case this mechanism explains.",
+    )
     rank = models.PositiveSmallIntegerField(
         default=1, validators=SMALL_INTEGER_MAX, help_text="1 = the main mechanism."
     )
@@ -868,9 +932,9 @@ class Mechanism(InMemoryConstraints):
         ordering = ["case", "rank", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["case", "code"],
-                name="mechanism_once_per_case",
-                violation_error_message="A mechanism can be recorded once per case.",
+                fields=["episode", "code"],
+                name="mechanism_once_per_episode",
+                violation_error_message="A mechanism can be recorded once per episode.",
             ),
             models.CheckConstraint(
                 condition=~Q(code=MechanismCode.DRUG_RELATED) | Q(suspect_agent__isnull=False),
@@ -888,6 +952,12 @@ class Mechanism(InMemoryConstraints):
 
     def __str__(self) -> str:
         return f"{self.get_code_display()} ({self.certainty})"
+
+    def save(self, *args, **kwargs) -> None:
+        """A mechanism saved without its episode is the first episode's (one query; the edit service sets it)."""
+        if self.episode_id is None and self.case_id is not None:
+            self.episode = Episode.objects.filter(case_id=self.case_id).order_by("sequence", "id").first()
+        super().save(*args, **kwargs)
 
     @property
     def is_recorded(self) -> bool:

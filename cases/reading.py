@@ -184,6 +184,9 @@ def _computed() -> dict[tuple[str, str], Computed]:
     return {
         ("CaseSerializer", "id"): Computed(("id",), lambda row, c: registry_id(row["id"])),
         ("CaseSerializer", "disorder_hpo"): Computed(("disorder",), lambda row, c: DISORDER_HPO.get(row["disorder"])),
+        ("EpisodeSerializer", "disorder_hpo"): Computed(
+            ("disorder",), lambda row, c: DISORDER_HPO.get(row["disorder"])
+        ),
         ("CaseSerializer", "derived"): Computed(("derived_json",), _derived),
         ("PatientSerializer", "age_90_or_over"): Computed(
             ("age_years",), lambda row, c: Case.age_is_90_or_over.fget(row)
@@ -303,13 +306,17 @@ def _plan(serializer: serializers.Serializer, model: type[models.Model], compute
             continue
         if isinstance(f, serializers.ListSerializer) and isinstance(f.child, serializers.ModelSerializer):
             child_model = f.child.Meta.model
-            relation = f.source
+            relation, rows_key = f.source, f.source
+            if relation not in {field.name for field in model._meta.get_fields()}:
+                # A property over rows loaded with the case (an episode's mechanisms: Episode.mechanism_rows):
+                # the relation of the key's name, its rows grouped by this row in render().
+                relation, rows_key = key, f"{model.__name__}.{key}"
             remote = model._meta.get_field(relation).remote_field  # the child's foreign key to this row
             child = _plan(f.child, child_model, computed)
             child.columns.append(remote.attname)
             plan.many[relation] = (child, remote.attname)
             plan.columns.append(prefix + "id")
-            plan.steps.append((key, None, _children(relation), None))
+            plan.steps.append((key, None, _children(relation, rows_key), None))
             continue
         if isinstance(f, serializers.Serializer):
             if f.source == "*":
@@ -356,10 +363,10 @@ def _nested(plan: Plan, fk: str | None, row: Row, context: Context):
     return plan.render(row, context)
 
 
-def _children(relation: str) -> Callable:
+def _children(relation: str, rows_key: str | None = None) -> Callable:
     def get(row: Row, context: Context) -> list[dict]:
         plan = context.plans[relation]
-        return [plan.render(child, context) for child in context.children[relation].get(row["id"], ())]
+        return [plan.render(child, context) for child in context.children[rows_key or relation].get(row["id"], ())]
 
     return get
 
@@ -372,7 +379,17 @@ def case_plan() -> Plan:
     missing = set(ROWS) - set(plan.many)
     if missing:
         raise LookupError(f"Row kinds {sorted(missing)} are not in the case document (CaseSerializer).")
+    # The top-level mechanisms are the first episode's (CaseSerializer.to_representation), all of them without one.
+    plan.steps = [
+        ("mechanisms", None, _children("mechanisms", FIRST_EPISODE_MECHANISMS), None)
+        if step[0] == "mechanisms"
+        else step
+        for step in plan.steps
+    ]
     return plan
+
+
+FIRST_EPISODE_MECHANISMS = "first episode's mechanisms"
 
 
 def readable_keys() -> list[str]:
@@ -416,6 +433,9 @@ def render(rows: list[dict], keys: list[str] | None = None) -> list[dict]:
         wanted = list(plan.many)  # the derived block of a case none is stored for is computed from every row
     if wanted and "interventions" not in wanted:  # rows name interventions by their position in the case
         wanted.insert(0, "interventions")
+    # Episodes list their mechanisms, and the top-level mechanisms are the first episode's: either needs both.
+    if "episodes" in wanted or "mechanisms" in wanted:
+        wanted += [relation for relation in ("episodes", "mechanisms") if relation not in wanted]
     context = Context()
     ids = [r["id"] for r in rows]
     for relation in wanted:
@@ -428,7 +448,9 @@ def render(rows: list[dict], keys: list[str] | None = None) -> list[dict]:
             for siblings in context.children[relation].values():
                 context.intervention_index.update((r["id"], n) for n, r in enumerate(siblings))
         parent_ids = [r["id"] for r in fetched]
-        for nested in kind.nested:
+        for nested in kind.loaded_with_case:
+            context.plans[nested] = child.many[nested][0]
+        for nested in set(kind.nested) - set(kind.loaded_with_case):
             remote = kind.model._meta.get_field(nested).remote_field  # the nested rows' foreign key to the row
             nested_plan = child.many[nested][0] if nested in child.many else None
             if nested_plan is not None:
@@ -439,6 +461,8 @@ def render(rows: list[dict], keys: list[str] | None = None) -> list[dict]:
             condition = by_case or {f"{remote.attname}__in": parent_ids}
             found = _fetch(remote.model, columns, **condition) if parent_ids else []
             context.children[nested] = _by(found, remote.attname)
+    if "mechanisms" in context.children:
+        _group_mechanisms_by_episode(context)
     if keys is None:
         return [plan.render(r, context) for r in rows]
     steps = {step[0]: step for step in plan.steps}
@@ -451,3 +475,15 @@ def _by(rows: list[Row], fk: str) -> dict[int, list[Row]]:
     for row in rows:
         grouped[row[fk]].append(row)
     return grouped
+
+
+def _group_mechanisms_by_episode(context: Context) -> None:
+    """Each episode's mechanisms, and each case's top-level ones (its first episode's; all without episodes), from
+    the case's mechanisms fetched once (RowKind.loaded_with_case)."""
+    mechanisms = context.children["mechanisms"]
+    context.children["Episode.mechanisms"] = _by([m for rows in mechanisms.values() for m in rows], "episode_id")
+    first = {case: rows[0]["id"] for case, rows in context.children["episodes"].items() if rows}
+    context.children[FIRST_EPISODE_MECHANISMS] = {
+        case: [m for m in rows if m["episode_id"] == first[case]] if case in first else rows
+        for case, rows in mechanisms.items()
+    }

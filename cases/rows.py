@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db import models
 
-from .models import DERIVED_FIELDS, Case, Finding, Intervention, LabResult, Mechanism, Metastasis, Tumor
+from .models import DERIVED_FIELDS, Case, Episode, Finding, Intervention, LabResult, Mechanism, Metastasis, Tumor
 
 # Where a timed row stands on the case's timeline (relative to day 0, never a calendar date).
 TIMING = ("sequence", "day", "day_is_approximate", "timing_text")
@@ -35,6 +35,9 @@ class RowKind:
     essentials: tuple[str, ...]
     related: tuple[str, ...] = ()
     nested: tuple[str, ...] = ()
+    # Among `nested`: rows that are a row kind of the case of their own (an episode's mechanisms), loaded with the
+    # case already and not prefetched again under this row.
+    loaded_with_case: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = set(self.essentials) - set(self.fields)
@@ -60,6 +63,16 @@ class RowKind:
 ROWS: dict[str, RowKind] = {
     kind.relation: kind
     for kind in (
+        # The calcium-disorder episodes, before the mechanisms that point at them (issue 13). Their mechanisms are
+        # entered with them in the case document (episodes[i].mechanisms), stored as the case's mechanisms rows.
+        RowKind(
+            "episodes",
+            Episode,
+            fields=("disorder", *TIMING, "calcium_outcome", "notes", "quote", "mechanisms"),
+            essentials=("disorder", "sequence", "day", "calcium_outcome"),
+            nested=("mechanisms",),
+            loaded_with_case=("mechanisms",),
+        ),
         RowKind(
             "tumors",
             Tumor,
@@ -93,6 +106,7 @@ ROWS: dict[str, RowKind] = {
             "mechanisms",
             Mechanism,
             fields=(
+                "episode",
                 "rank",
                 "code",
                 "certainty",
@@ -102,7 +116,7 @@ ROWS: dict[str, RowKind] = {
                 "dechallenge",
                 "rechallenge",
             ),
-            essentials=("rank", "code", "certainty", "suspect_agent"),
+            essentials=("episode", "rank", "code", "certainty", "suspect_agent"),
             related=("suspect_agent",),
         ),
         RowKind(

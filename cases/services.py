@@ -21,6 +21,7 @@ from .models import (
     Agent,
     Case,
     DoseStep,
+    Episode,
     Finding,
     Intervention,
     LabFollows,
@@ -116,6 +117,7 @@ def case_content(case_pk: int) -> tuple:
     document (a lab's link to an intervention is compared by the intervention's position)."""
     content: list = [tuple(Case.objects.filter(pk=case_pk).values(*case_content_fields()).get().items())]
     intervention_position: dict = {}
+    episode_position: dict = {}
     for relation, model in ROW_KINDS.items():  # interventions before labs
         rows = list(
             model._default_manager.filter(case_id=case_pk)
@@ -124,6 +126,11 @@ def case_content(case_pk: int) -> tuple:
         )
         if relation == "interventions":
             intervention_position = {row["id"]: n for n, row in enumerate(rows)}
+        if relation == "episodes":
+            episode_position = {row["id"]: n for n, row in enumerate(rows)}
+        if relation == "mechanisms":  # its episode by position, like a lab's interventions
+            for row in rows:
+                row["episode_id"] = episode_position.get(row["episode_id"])
         if relation == "labs":
             followed: dict = {}
             for lab_id, intervention_id in LabFollows.objects.filter(case_id=case_pk).values_list(
@@ -185,6 +192,7 @@ def case_edit(
             case._history_user = user
             case._change_reason = reason or None
             change(case)
+            first_episode_follows_case(case)
             anchored_days_write(case)
             if not creating and case_content(case.pk) == before:
                 raise _Unchanged
@@ -198,6 +206,22 @@ def case_edit(
             return Edit(saved, changed=True)
     except _Unchanged:
         return Edit(Case.objects.with_children().get(pk=case.pk), changed=False)
+
+
+def first_episode_follows_case(case: Case) -> None:
+    """Keep the first calcium-disorder episode's disorder and calcium outcome equal to the case's (issue 13: the
+    case's are the first episode's, stored on the case so that its queries keep working): an edit of the case's
+    fields (the admin's case form, the document's short form) is an edit of its first episode. One query, and an
+    UPDATE when they differ; a case without episodes (rows loaded raw) gets its first."""
+    first = Episode.objects.filter(case=case).order_by("sequence", "id").first()
+    if first is None:
+        first = Episode(case=case)
+    elif (first.disorder, first.calcium_outcome) == (case.disorder, case.calcium_outcome):
+        return
+    first.disorder, first.calcium_outcome = case.disorder, case.calcium_outcome
+    first._history_user = case._history_user
+    first._change_reason = getattr(case, "_change_reason", None)
+    first.save()
 
 
 ANCHORED = {"interventions": Intervention, "metastases": Metastasis, "findings": Finding, "labs": LabResult}
@@ -312,16 +336,18 @@ def _check_links_kept(case: Case, interventions: list[dict], sent: dict) -> None
         raise DocumentError(errors)
 
 
-def _row_errors(relation: str, n: int, exc: ValidationError) -> DocumentError:
+def _row_errors(relation: str, n: int, exc: ValidationError, paths: list[str] | None = None) -> DocumentError:
     return DocumentError(
         {
-            f"{relation}[{n}]" + (f".{field}" if field != NON_FIELD_ERRORS else ""): " ".join(messages)
+            (paths[n] if paths else f"{relation}[{n}]") + (f".{field}" if field != NON_FIELD_ERRORS else ""): " ".join(
+                messages
+            )
             for field, messages in exc.message_dict.items()
         }
     )
 
 
-def _check_unique_together(relation: str, rows: list) -> None:
+def _check_unique_together(relation: str, rows: list, paths: list[str] | None = None) -> None:
     """The final rows against the model's unique constraints, before anything is written: a clash is named by row
     position with the constraint's own message, whatever order the rows came in."""
     model = ROW_KINDS[relation]
@@ -329,13 +355,15 @@ def _check_unique_together(relation: str, rows: list) -> None:
     for constraint in model._meta.constraints:
         if not isinstance(constraint, UniqueConstraint) or constraint.condition is not None:
             continue
-        fields = [f for f in constraint.fields if f != "case"]
+        fields = [f for f in constraint.fields if f not in ("case", "episode")]  # rows of one case (or episode)
+        scope = [f for f in constraint.fields if f == "episode"]
         seen: dict[tuple, int] = {}
+        path = paths or [f"{relation}[{n}]" for n in range(len(rows))]
         for n, row in enumerate(rows):
-            key = tuple(getattr(row, model._meta.get_field(f).attname) for f in fields)
+            key = tuple(getattr(row, model._meta.get_field(f).attname) for f in (*scope, *fields))
             if key in seen:
-                errors[f"{relation}[{n}].{fields[0]}"] = (
-                    f"{constraint.get_violation_error_message()} ({relation}[{seen[key]}] has the same)"
+                errors[f"{path[n]}.{fields[0]}"] = (
+                    f"{constraint.get_violation_error_message()} ({path[seen[key]]} has the same)"
                 )
             seen.setdefault(key, n)
     if errors:
@@ -343,7 +371,15 @@ def _check_unique_together(relation: str, rows: list) -> None:
 
 
 def _sync_rows(
-    case: Case, relation: str, rows: list[dict], interventions: list[Intervention], *, new_case: bool = False
+    case: Case,
+    relation: str,
+    rows: list[dict],
+    interventions: list[Intervention],
+    *,
+    new_case: bool = False,
+    episodes: list | None = None,
+    paths: list[str] | None = None,
+    delete_rest: bool = True,
 ) -> list:
     """Make the case's rows of one kind exactly `rows`: update by id, create without id, delete the rest.
 
@@ -353,6 +389,9 @@ def _sync_rows(
     constraints, before anything is written. The order of the rows does not matter: the rows left out are deleted
     first, then the kept rows updated, then new ones added (so a new row may take a code an existing row gives up in
     the same request); updates and inserts are one statement each per kind (_write_rows), without a savepoint.
+    A mechanism row names its episode by position in `episodes` ("episode_position", default the first); `paths`
+    name the rows in errors (a mechanism as episodes[i].mechanisms[j]); delete_rest=False leaves the rows not sent
+    for the caller to delete (_delete_rows).
     """
     model = ROW_KINDS[relation]
     existing = {} if new_case else {row.pk: row for row in getattr(case, relation).all()}  # a new case has none
@@ -372,11 +411,14 @@ def _sync_rows(
             steps[n] = data.pop("dose_steps", None) or []
         if relation in ANCHORED:
             anchors[n] = data.pop("anchor_intervention_index", None)
+        position = data.pop("episode_position", 0)
         row = existing[row_id] if row_id is not None else model(case=case)
         for field in editable:
             setattr(row, field.attname, getattr(blank, field.attname))
         for name, value in data.items():
             setattr(row, name, value)
+        if relation == "mechanisms":
+            row.episode = episodes[position]
         if anchors.get(n) is not None:
             row._anchor_by_position = True  # checked by the document; the intervention may not be written yet
             if relation == "labs":  # written after the interventions; the others are linked once they are
@@ -384,21 +426,18 @@ def _sync_rows(
             else:  # held back until then (an offset needs its anchor in the table)
                 anchors[n] = (anchors[n], row.anchor_offset_days, row.anchor_offset_is_approximate)
         try:
-            row.full_clean(exclude=["case", "anchor"], validate_unique=False)
+            row.full_clean(exclude=["case", "anchor", "episode"], validate_unique=False)
         except ValidationError as exc:
-            raise _row_errors(relation, n, exc) from exc
+            raise _row_errors(relation, n, exc, paths) from exc
         if relation != "labs" and anchors.get(n) is not None:
             row.anchor_offset_days, row.anchor_offset_is_approximate = None, False
         row._history_user = case._history_user
         row._change_reason = getattr(case, "_change_reason", None)
         built.append(row)
-    _check_unique_together(relation, built)
+    _check_unique_together(relation, built, paths)
     kept = {row.pk for row in built if row.pk is not None}
-    for row_id, row in existing.items():
-        if row_id not in kept:
-            row._history_user = case._history_user
-            row._change_reason = getattr(case, "_change_reason", None)
-            row.delete()
+    if delete_rest:
+        _delete_rows(case, [row for row_id, row in existing.items() if row_id not in kept])
     _write_rows(model, case, [row for row in built if row.pk is not None], [row for row in built if row.pk is None])
     if relation == "labs":
         lab_links_write(case, {(built[n].pk, i.pk) for n, followed in follows.items() for i in followed}, new_case)
@@ -426,6 +465,14 @@ def _sync_rows(
             fields = ["anchor", "anchor_offset_days", "anchor_offset_is_approximate"]
             bulk_update_with_history(timed, Intervention, fields, **history)
     return built
+
+
+def _delete_rows(case: Case, rows: Iterable) -> None:
+    """Delete rows one by one, so that the history records each, attributed to the edit."""
+    for row in rows:
+        row._history_user = case._history_user
+        row._change_reason = getattr(case, "_change_reason", None)
+        row.delete()
 
 
 def dose_steps_write(case: Case, wanted: dict[int, list[dict]], new_case: bool = False) -> None:
@@ -507,15 +554,26 @@ def case_save_document(
         for name, value in data.items():
             setattr(case, name, value)
         creating = case.pk is None
+        case._episodes_written = True  # by _episodes_write, not by Case.save
         case.save()
         interventions = [] if creating else list(case.interventions.all())
         if "interventions" in children:
             _check_links_kept(case, children["interventions"], sent=children)
+        episodes, paths, left_out = _episodes_write(case, children, creating)
         for relation in WRITE_ORDER:
             if relation in children:
-                saved = _sync_rows(case, relation, children[relation], interventions, new_case=creating)
+                saved = _sync_rows(
+                    case,
+                    relation,
+                    children[relation],
+                    interventions,
+                    new_case=creating,
+                    episodes=episodes,
+                    paths=paths if relation == "mechanisms" else None,
+                )
                 if relation == "interventions":
                     interventions = saved
+        _delete_rows(case, left_out)  # after their mechanisms went or moved to a kept episode
         # Metastases and findings are written before the interventions: timed from one, they are linked now.
         pending = getattr(case, "_pending_anchors", [])
         history = {"default_user": case._history_user, "default_change_reason": getattr(case, "_change_reason", None)}
@@ -537,6 +595,39 @@ def case_save_document(
         case=case or Case(), user=user, change=write, expected_version=expected_version, reason=reason, confirm=confirm
     )
     return edit.case
+
+
+def _episodes_write(case: Case, children: dict, creating: bool) -> tuple[list, list[str] | None, list]:
+    """Write the case's calcium-disorder episodes (issue 13) and leave its mechanisms in children["mechanisms"],
+    each naming its episode by position. Returns (the episodes in order, the mechanisms' paths for errors, the
+    episodes left out, to delete once the mechanisms are written).
+
+    With `episodes` (the full form; cases.document checked it agrees with the case's disorder and outcome, which it
+    set from the first) they replace the case's episodes and their mechanisms all of the case's. Without it, the case
+    has one episode, the first: created from the case's disorder and calcium outcome on a new case, else kept equal
+    to them, and top-level mechanisms are its mechanisms. A case of several episodes changes them only in the full
+    form (the document refuses the short one), so a PUT's implicit empty mechanisms list leaves them alone.
+    """
+    if "episodes" in children:
+        sent = [dict(e) for e in children.pop("episodes")]
+        existing = [] if creating else list(case.episodes.all())
+        mechanisms, paths = [], []
+        for i, episode in enumerate(sent):
+            for j, m in enumerate(episode.pop("mechanism_rows", None) or []):
+                mechanisms.append({**m, "episode_position": i})
+                paths.append(f"episodes[{i}].mechanisms[{j}]")
+        episodes = _sync_rows(case, "episodes", sent, [], new_case=creating, delete_rest=False)
+        children["mechanisms"] = mechanisms
+        kept = {e.pk for e in episodes}
+        return episodes, paths, [e for e in existing if e.pk not in kept]
+    existing = [] if creating else list(case.episodes.all())
+    if len(existing) > 1:
+        children.pop("mechanisms", None)
+        return existing, None, []
+    if not existing:
+        first = {"disorder": case.disorder, "calcium_outcome": case.calcium_outcome}
+        return _sync_rows(case, "episodes", [first], [], new_case=True), None, []
+    return existing, None, []  # its disorder and outcome follow the case's (first_episode_follows_case)
 
 
 # SQLite names a broken check constraint in its message; PostgreSQL in the error's diagnostics.

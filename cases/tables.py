@@ -24,13 +24,14 @@ from typing import Any
 
 from django.db import models
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, RowNumber
 
 from . import measures, quality
 from . import vocabularies as v
 from .models import (
     Case,
     DoseStep,
+    Episode,
     Finding,
     Intervention,
     LabFollows,
@@ -438,6 +439,12 @@ MECHANISMS = Table(
         *row_columns(
             Mechanism,
             {
+                "episode": Column(
+                    "episode_id",
+                    "integer",
+                    "episode_id of the calcium-disorder episode this mechanism explains (episodes.csv).",
+                    lambda m: m.episode_id,
+                ),
                 "code": field(Mechanism, "code", column="mechanism", meaning="Mechanism of the calcium disorder."),
                 "certainty": (
                     field(Mechanism, "certainty"),
@@ -466,6 +473,130 @@ MECHANISMS = Table(
         ),
     ),
     _children(Mechanism, "rank", "id"),
+)
+
+
+def _episode_derived(key: str, *path: str) -> Callable[[Episode], Any]:
+    """A value of the episode's block in its case's stored derived measures (cases.derived: derived.episodes)."""
+
+    def value(e: Episode):
+        blocks = (e.case.derived_json or {}).get("episodes") or []
+        node = blocks[e.position - 1] if e.position <= len(blocks) else None
+        for name in (key, *path):
+            node = node.get(name) if isinstance(node, dict) else None
+        return node
+
+    return value
+
+
+def _normalised_after(key: str) -> Callable[[Episode], Any]:
+    """The intervention_id of the intervention the episode's normalisation names (stored as a position)."""
+
+    def value(e: Episode):
+        index = _episode_derived("normalisation", key)(e)
+        interventions = e.case.interventions.all()  # prefetched per chunk, in the derived block's order
+        return interventions[index].pk if index is not None and index < len(interventions) else None
+
+    return value
+
+
+def _episodes_rows(cases: QuerySet) -> QuerySet:
+    return (
+        _children(Episode, "sequence", "id", prefetch=("case__interventions",))(cases)
+        .select_related("case")
+        .annotate(
+            position=models.Window(
+                RowNumber(),
+                partition_by=[models.F("case_id")],
+                order_by=[models.F("sequence").asc(), models.F("id").asc()],
+            )
+        )
+    )
+
+
+EPISODES = Table(
+    "episodes",
+    "One row per calcium-disorder episode of a case, in order (issue 13): a case holds one or more. An episode runs "
+    "from its start (sequence, day) to the next one's; the first also takes what comes before it. Its derived "
+    "measures are over its own labs and interventions, read with its disorder.",
+    (
+        CASE_ID,
+        row_id("episode_id", "episode"),
+        Column("position", "integer", "The episode's place in its case (1 = the first).", lambda e: e.position),
+        *row_columns(Episode, {"disorder": field(Episode, "disorder", choices=v.Disorder), "mechanisms": ()}),
+        Column(
+            "peak_calcium_mg_dl",
+            "number",
+            "Highest total or albumin-corrected calcium of the episode.",
+            _episode_derived("peak_calcium", "mg_dl"),
+            unit="mg/dL",
+        ),
+        Column(
+            "peak_calcium_comparator",
+            "string",
+            "'>' when the peak is a censored value.",
+            _episode_derived("peak_calcium", "comparator"),
+        ),
+        Column(
+            "nadir_calcium_mg_dl",
+            "number",
+            "Lowest total or albumin-corrected calcium of the episode.",
+            _episode_derived("nadir_calcium", "mg_dl"),
+            unit="mg/dL",
+        ),
+        Column(
+            "nadir_calcium_comparator",
+            "string",
+            "'<' when the nadir is a censored value.",
+            _episode_derived("nadir_calcium", "comparator"),
+        ),
+        Column(
+            "peak_ctcae_grade",
+            "integer",
+            f"{CTCAE_GRADE}, hypercalcemia, of the episode's peak.",
+            _episode_derived("peak_ctcae", "grade"),
+        ),
+        Column(
+            "nadir_ctcae_grade",
+            "integer",
+            f"{CTCAE_GRADE}, hypocalcemia, of the episode's nadir.",
+            _episode_derived("nadir_ctcae", "grade"),
+        ),
+        Column(
+            "calcium_normalised",
+            "boolean",
+            "Calcium back on the normal side of the episode's disorder's limit after its first calcium-directed "
+            "intervention.",
+            _episode_derived("normalisation", "normalised"),
+        ),
+        Column(
+            "days_to_normalisation",
+            "integer",
+            "From the start of the episode's first calcium-directed intervention to the normal value.",
+            _episode_derived("normalisation", "days"),
+            unit="days",
+        ),
+        Column(
+            "normalised_after_intervention_id",
+            "integer",
+            "intervention_id (interventions.csv) of the intervention that preceded the first normal calcium of the "
+            "episode.",
+            _normalised_after("intervention_index"),
+        ),
+        Column(
+            "first_intervention_id",
+            "integer",
+            "intervention_id of the episode's first administered calcium-directed intervention.",
+            _normalised_after("first_intervention_index"),
+        ),
+        Column(
+            "first_intervention_normalised",
+            "boolean",
+            "Whether calcium was normal after that first intervention (before any later one).",
+            _episode_derived("normalisation", "first_intervention_normalised"),
+        ),
+    ),
+    _episodes_rows,
 )
 
 FINDINGS = Table(
@@ -721,7 +852,19 @@ DOSE_STEPS = Table(
 )
 
 TABLES: dict[str, Table] = {
-    t.name: t for t in (CASES, TUMORS, METASTASES, MECHANISMS, FINDINGS, LABS, INTERVENTIONS, LAB_FOLLOWS, DOSE_STEPS)
+    t.name: t
+    for t in (
+        CASES,
+        EPISODES,
+        TUMORS,
+        METASTASES,
+        MECHANISMS,
+        FINDINGS,
+        LABS,
+        INTERVENTIONS,
+        LAB_FOLLOWS,
+        DOSE_STEPS,
+    )
 }
 
 

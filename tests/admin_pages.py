@@ -10,7 +10,7 @@ from django.test import Client
 from cases.models import Case, Mechanism
 from tests.factories import make_agent, make_case, make_intervention, make_lab, make_user
 
-INLINE_PREFIXES = ["tumors", "metastases", "mechanisms", "findings", "interventions", "dose_steps", "labs"]
+INLINE_PREFIXES = ["episodes", "tumors", "metastases", "mechanisms", "findings", "interventions", "dose_steps", "labs"]
 
 
 def login(role: str, username: str | None = None) -> Client:

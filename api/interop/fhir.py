@@ -330,41 +330,66 @@ class _Builder:
             text += f" Evidence: {m['evidence']}"
         return text
 
-    def add_disorder(self) -> None:
+    def episodes(self) -> list[tuple[dict, dict]]:
+        """(episode, its derived block) in order (issue 13, point 1); a document without episodes is one."""
         doc = self.doc
-        hpo = DISORDER_HPO.get(doc["disorder"])
-        label = choice_label(Disorder.choices, doc["disorder"])
-        derived = doc["derived"]
+        episodes = doc.get("episodes") or [
+            {"disorder": doc["disorder"], "mechanisms": doc["mechanisms"], **doc["outcome"], "sequence": None}
+        ]
+        blocks = doc["derived"].get("episodes") or []
+        return [(e, blocks[k] if k < len(blocks) else doc["derived"]) for k, e in enumerate(episodes)]
+
+    def episode_of_intervention(self, n: int) -> int:
+        for k, (_, block) in enumerate(self.episodes()):
+            if n in block.get("intervention_indexes", ()):
+                return k
+        return 0
+
+    def add_disorder(self) -> None:
+        """One Condition per calcium-disorder episode, the first with the case's index event and follow-up."""
+        for k, (episode, derived) in enumerate(self.episodes()):
+            self.add_episode(k, episode, derived)
+
+    def add_episode(self, k: int, episode: dict, derived: dict) -> None:
+        doc = self.doc
+        hpo = DISORDER_HPO.get(episode["disorder"])
+        label = choice_label(Disorder.choices, episode["disorder"])
         grade = {
             Disorder.HYPERCALCEMIA: derived["peak_ctcae"],
             Disorder.HYPOCALCEMIA: derived["nadir_ctcae"],
-        }.get(doc["disorder"])
+        }.get(episode["disorder"])
         severity = (
             _concept(f"CTCAE v5.0 grade {grade['grade']} ({grade['basis'].replace('_', ' ')})")
             if grade and grade["grade"] is not None
             else None
         )
+        in_episode = derived.get("lab_indexes")
         calcium_labs = [
             self.ref(self.uid("lab", n))
             for n, lab in enumerate(doc["labs"])
-            if lab["analyte"] in measures.CALCIUM_ANALYTES
+            if lab["analyte"] in measures.CALCIUM_ANALYTES and (in_episode is None or n in in_episode)
         ]
-        outcome = doc["outcome"]
+        outcome = {**doc["outcome"], "calcium_outcome": episode.get("calcium_outcome", CalciumOutcome.NOT_REPORTED)}
+        if k:  # a later episode: its own start, mechanisms and outcome; the case's follow-up stays on the first
+            outcome = {**outcome, "follow_up_days": None, "follow_up_text": "", "notes": ""}
+        start = (
+            {"day": 0, "day_is_approximate": False, "timing_text": doc["index_event"]}
+            if k == 0
+            else {key: episode.get(key) for key in ("sequence", "day", "day_is_approximate", "timing_text")}
+        )
         self.add(
             "Condition",
-            self.disorder,
+            self.disorder if k == 0 else self.uid("disorder", k),
             {
-                "extension": [
-                    self.timeline({"day": 0, "day_is_approximate": False, "timing_text": doc["index_event"]})
-                ],
+                "extension": [self.timeline(start)],
                 "verificationStatus": _verification(True),
                 "severity": severity,
                 "code": _concept(label, *([_coding(HPO, hpo, HPO_LABELS[hpo])] if hpo else [])),
                 "subject": self.ref(self.patient),
-                "onsetString": doc["index_event"],
+                "onsetString": doc["index_event"] if k == 0 else episode.get("timing_text") or None,
                 "evidence": [{"detail": [*calcium_labs, self.ref(self.source)]}],
                 "note": _notes(
-                    *(self.mechanism_note(m) for m in doc["mechanisms"]),
+                    *(self.mechanism_note(m) for m in episode["mechanisms"]),
                     f"Calcium outcome: {choice_label(CalciumOutcome.choices, outcome['calcium_outcome'])}"
                     if outcome["calcium_outcome"] != CalciumOutcome.NOT_REPORTED
                     else "",
@@ -381,7 +406,7 @@ class _Builder:
                     if outcome["follow_up_days"] is not None or outcome["follow_up_text"]
                     else "",
                     outcome["notes"],
-                    doc["summary"],
+                    doc["summary"] if k == 0 else episode.get("notes", ""),
                 ),
             },
         )
@@ -487,9 +512,10 @@ class _Builder:
         texts.append(row["notes"])
         return _notes(*texts)
 
-    def reasons(self, row: dict) -> list[dict]:
-        if row["intent"] == Intent.CALCIUM_DIRECTED:
-            return [self.ref(self.disorder)]
+    def reasons(self, row: dict, n: int) -> list[dict]:
+        if row["intent"] == Intent.CALCIUM_DIRECTED:  # the episode it falls in (issue 13, point 1)
+            k = self.episode_of_intervention(n)
+            return [self.ref(self.disorder if k == 0 else self.uid("disorder", k))]
         if row["intent"] == Intent.CANCER_DIRECTED:
             return [self.ref(t) for t in self.tumors]
         return []
@@ -501,7 +527,7 @@ class _Builder:
         common = {
             "extension": [self.timeline(row)],
             "subject": self.ref(self.patient),
-            "reasonReference": self.reasons(row),
+            "reasonReference": self.reasons(row, n),
             "note": self.intervention_notes(row),
         }
         if row["category"] == InterventionCategory.DRUG:

@@ -245,6 +245,28 @@ class _Builder:
             feature["onset"] = time
         self.features.append(feature)
 
+    def episode(self, n: int, row: dict) -> None:
+        """A calcium-disorder episode (issue 13, point 1): the first is the case's disorder (disorder_feature); a
+        later one is a phenotypic feature of its own where its disorder has an HPO term, its onset from its day.
+        Its fields and its mechanisms (no Phenopacket field holds a mechanism) are an annotation."""
+        content = _annotation({k: v for k, v in row.items() if k != "mechanisms"}, set(), None)
+        content["mechanisms"] = [_annotation(m, set(), None) for m in row["mechanisms"]]
+        for m in content["mechanisms"]:
+            m.pop("element")
+        hpo = DISORDER_HPO.get(row["disorder"])
+        if n and hpo and not any(f["hpo_id"] == hpo and f["present"] for f in self.doc["findings"]):
+            label = choice_label(Disorder.choices, row["disorder"])
+            feature: dict[str, Any] = {
+                "type": term(hpo, HPO_LABELS[hpo]),
+                "description": f"{label}, the case's calcium-disorder episode {n + 1}"
+                + (f" ({row['timing_text']})" if row["timing_text"] else ""),
+            }
+            time = _time(self.age, row["day"])
+            if time:
+                feature["onset"] = time
+            self.features.append(feature)
+        self.annotate(f"episodes/{n}", content)
+
     def finding(self, n: int, row: dict) -> None:
         if not row["hpo_id"]:  # a feature needs its type: an uncoded finding is only an annotation
             self.annotate(f"findings/{n}", _annotation(row, set(), None))
@@ -402,6 +424,8 @@ class _Builder:
     def build(self) -> dict:
         doc = self.doc
         self.disorder_feature()
+        for n, row in enumerate(doc.get("episodes") or []):
+            self.episode(n, row)
         for n, row in enumerate(doc["findings"]):
             self.finding(n, row)
         for n, row in enumerate(doc["metastases"]):
@@ -629,7 +653,16 @@ class _Reader:
         rows = {
             kind: [readers[kind](row, element) if element else row for row, element in self.rows(kind)]
             for kind in ROW_KINDS
+            if kind in readers
         }
+        # The episodes with their mechanisms (issue 13, point 1), which then hold the case's disorder, mechanisms
+        # and calcium outcome; a Phenopacket made before them has none: its disorder and mechanisms are one episode.
+        episodes = [row for row, _ in self.rows("episodes")]
+        if episodes:
+            rows["episodes"] = episodes
+            rows.pop("mechanisms")
+            outcome.pop("calcium_outcome", None)
+            case.pop("disorder", None)
         return {**case, "patient": patient, "outcome": outcome, **rows}
 
 

@@ -439,6 +439,9 @@ AGES = [35, 45, 52, 58, 66, 71, 80, 90]
 EXPECTED_SUMMARY = {
     "cases": 10,  # the draft J is not an analyst's
     "by_disorder": {"hypercalcemia": 8, "hypocalcemia": 1, "soft_tissue_calcification": 1},  # ABCDEFGI, H, K
+    # one episode each (issue 13): by episode as by case
+    "episodes": 10,
+    "by_episode_disorder": {"hypercalcemia": 8, "hypocalcemia": 1, "soft_tissue_calcification": 1},
     # main mechanism: ABC, DEF, GH, K; I recorded none
     "by_main_mechanism": {
         "humoral_pthrp": 3,
@@ -501,6 +504,8 @@ def test_a_filter_changes_the_summary(analyst, cohort):
     assert get(analyst, SUMMARY, "disorder=hypocalcemia") == {
         "cases": 1,
         "by_disorder": {"hypocalcemia": 1},
+        "episodes": 1,
+        "by_episode_disorder": {"hypocalcemia": 1},
         "by_main_mechanism": {"drug_related": 1},
         "by_mechanism": {"drug_related": 1},
         "by_tumor_site": {"breast": 1},
@@ -1158,15 +1163,15 @@ def test_an_empty_cohort_is_answered(analyst):
 
 
 # Queries per request, with the user's permissions already cached on the (force-authenticated) user object:
-#   summary (13): receptor statuses 1, age bands 1, peak calcium distribution 2 (n/min/max aggregate, ranked rows at
+#   summary (14): receptor statuses 1, age bands 1, peak calcium distribution 2 (n/min/max aggregate, ranked rows at
 #     the quartile positions), case count 1, by disorder / main mechanism / mechanism / tumor site / CTCAE grade /
-#     agreement 6, age distribution 2.
+#     agreement 6, age distribution 2; the episodes per disorder 1 (issue 13, point 1: 13 -> 14).
 #   interventions: per grouping (agent, drug class, intent) on PostgreSQL 1 (the counts and the four medians in one
 #     GROUP BY, cases.analytics.Median; was 5 before issue 16), on SQLite 5 = the counts, then the medians of before,
 #     after, change and days to normal (ranked windows, cases.analytics.group_medians).
 #   trajectories (4): the cohort's count (X-Total-Count), then the page's cases, their calcium and albumin results
 #     and their administered interventions with their agents (was: cases, then three prefetches).
-QUERIES = {SUMMARY: 13, INTERVENTIONS: 3 if connection.vendor == "postgresql" else 15, TRAJECTORIES: 4}
+QUERIES = {SUMMARY: 14, INTERVENTIONS: 3 if connection.vendor == "postgresql" else 15, TRAJECTORIES: 4}
 
 
 def endpoint_query_counts(client) -> dict[str, int]:

@@ -598,14 +598,14 @@ def test_a_case_list_page_costs_the_same_queries_at_page_size_1_and_100(curator)
     for n in range(30):
         case = make_case(title=f"case {n}")
         make_lab(case)
-    # Expected, whatever the page size (11): the user's own and group permissions for the role check (2), the
+    # Expected, whatever the page size (12): the user's own and group permissions for the role check (2), the
     # ETag's aggregate (count, max id, sum of versions, latest changes), whose count is also the pagination's
-    # (no second COUNT), the cases with source and users (select_related), then one query each for tumors,
-    # metastases, mechanisms (+agents), findings, labs, interventions (+agents), and the labs' links to the
-    # interventions they follow (issue 13).
+    # (no second COUNT), the cases with source and users (select_related), then one query each for the episodes
+    # (issue 13, point 1: 11 -> 12), tumors, metastases, mechanisms (+agents), findings, labs, interventions
+    # (+agents), and the labs' links to the interventions they follow (issue 13).
     small = count_queries(curator, f"{CASES}?page_size=1")
     large = count_queries(curator, f"{CASES}?page_size=100")
-    assert small == large == 11
+    assert small == large == 12
 
 
 def test_cursor_pages_scan_every_case_once_in_id_order_at_constant_queries(curator):
@@ -651,8 +651,9 @@ def test_a_case_retrieve_costs_the_same_queries_whatever_its_rows(curator):
     )
     # Expected (11): permissions (2), the case with source and users, eight prefetches (as for the list: the six
     # kinds, the labs' links to interventions and the interventions' dose steps, issue 13), no COUNT. (A nested
-    # prefetch runs only when there are rows to nest in: the list test's cases have no interventions.)
-    assert count_queries(curator, url(small["id"])) == count_queries(curator, url(large["id"])) == 11
+    # prefetch runs only when there are rows to nest in: the list test's cases have no interventions.) Plus the
+    # episodes' prefetch (issue 13, point 1): 11 -> 12.
+    assert count_queries(curator, url(small["id"])) == count_queries(curator, url(large["id"])) == 12
 
 
 def test_responses_are_json_by_default(curator):

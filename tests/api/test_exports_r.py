@@ -60,6 +60,7 @@ def test_r_reads_every_table_with_the_codebooks_col_classes(curator, cohort, tmp
     rows = classes.groupby("table", sort=False)["rows"].first().to_dict()
     assert rows == {
         "cases": 3,
+        "episodes": 3,  # one each (issue 13, point 1)
         "tumors": 2,
         "metastases": 3,
         "mechanisms": 3,

@@ -55,6 +55,8 @@ def roles(transactional_db):
     migrations = Path(importlib.import_module("cases.migrations").__file__).parent
     (steps,) = migrations.glob("*_fidelity_links_steps_anchors.py")
     importlib.import_module(f"cases.migrations.{steps.stem}").grant_dose_steps(apps, None)
+    (episodes,) = migrations.glob("*_episodes.py")  # the calcium-disorder episodes' (issue 13, point 1)
+    importlib.import_module(f"cases.migrations.{episodes.stem}").grant_episodes(apps, None)
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def test_a_copied_case_keeps_its_labs_links_and_dose_steps_to_its_own_interventi
     DoseStep.objects.create(case=case, intervention=second, position=1, dose_text="1 g")
     case.refresh_derived()
     written = benchmarking.clone([case.pk], 2)
-    assert written == 2 * (1 + 2 + 2 + 2 + 1)  # cases, interventions, labs, links, dose steps
+    assert written == 2 * (1 + 1 + 2 + 2 + 2 + 1)  # cases, episodes (issue 13), interventions, labs, links, dose steps
     for copy in Case.objects.exclude(pk=case.pk):
         interventions = list(copy.interventions.order_by("pk").values_list("pk", flat=True))
         lab = copy.labs.get(sequence=3)

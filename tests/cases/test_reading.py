@@ -14,6 +14,7 @@ from cases.document import CaseSerializer
 from cases.models import Agent, Case
 from cases.rows import ROWS
 from tests.api.documents import make_document
+from tests.api.test_episodes import two_episode_document
 from tests.factories import make_case, make_intervention, make_lab
 
 pytestmark = pytest.mark.django_db
@@ -117,6 +118,9 @@ def every_edge(curator) -> list[Case]:
     assert plain.status_code == 201
     bare = curator.post(CASES, make_document(tumors=[], labs=[], interventions=[], findings=[]), format="json")
     assert bare.status_code == 201, bare.content[:2000]
+    # two episodes (issue 13): each lists its mechanisms, the top-level mechanisms are the first's
+    episodes = curator.post(CASES, two_episode_document(), format="json")
+    assert episodes.status_code == 201, episodes.content[:2000]
     del agent
     return list(Case.objects.order_by("pk"))
 
@@ -149,7 +153,16 @@ def test_the_read_path_gives_the_serializers_document_for_the_seed_cases(source_
 
 
 @pytest.mark.parametrize(
-    "keys", [["id"], ["labs", "id"], ["derived"], ["patient", "outcome", "source", "interventions"], None]
+    "keys",
+    [
+        ["id"],
+        ["labs", "id"],
+        ["derived"],
+        ["patient", "outcome", "source", "interventions"],
+        ["mechanisms"],
+        ["episodes", "id"],
+        None,
+    ],
 )
 def test_sparse_fieldsets_give_the_same_keys_in_the_order_asked(curator, keys):
     cases = [*every_edge(curator), *without_stored_derived()]
