@@ -331,16 +331,6 @@ def install() -> None:
     request_started.connect(_new_request, dispatch_uid="analytes-new-request")
 
 
-class TableChoices:
-    """Choices read from the analyte table each time they are listed (a serializer field built per request)."""
-
-    def __init__(self, source) -> None:
-        self.source = source
-
-    def __iter__(self):
-        return iter(self.source())
-
-
 def label(code: str) -> str:
     """The analyte's label, or its code when the table no longer has it."""
     a = measures.analytes().get(code)

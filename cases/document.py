@@ -289,6 +289,25 @@ class InterpretationSerializer(serializers.Serializer):
     note = serializers.CharField()
 
 
+class AnalyteTableField(serializers.CharField):
+    """An analyte code or unit, checked against the analyte table when a document is validated. The table is edited
+    in the admin, so the OpenAPI schema gives a string (its values: /api/v1/vocabularies/) rather than an enum
+    fixed when the schema was generated, and building the field reads nothing."""
+
+    default_error_messages = {"invalid_choice": '"{input}" is not a valid choice.'}
+
+    def __init__(self, choices, **kwargs) -> None:
+        self.table_choices = choices
+        kwargs["help_text"] = f"{kwargs.get('help_text', '')} The analyte table's values: GET /api/v1/vocabularies/."
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> str:
+        value = super().to_internal_value(data)
+        if value and value not in {code for code, _ in self.table_choices()}:
+            self.fail("invalid_choice", input=value)
+        return value
+
+
 class LabResultSerializer(AnchoredRowSerializer):
     not_model_fields = (
         "id",
@@ -317,15 +336,9 @@ class LabResultSerializer(AnchoredRowSerializer):
         "(several for a combination the source reports one result after), in ascending order. Sent together with "
         "follows_intervention_index, that one must be the first of these (or null for an empty list).",
     )
-    # The analyte table's codes and units, read for each document (the table is edited in the admin).
-    analyte = serializers.ChoiceField(
-        choices=analytes.TableChoices(analytes.choices), help_text=LabResult._meta.get_field("analyte").help_text
-    )
-    unit = serializers.ChoiceField(
-        choices=analytes.TableChoices(analytes.unit_choices),
-        required=False,
-        allow_blank=True,
-        help_text=LabResult._meta.get_field("unit").help_text,
+    analyte = AnalyteTableField(analytes.choices, help_text=LabResult._meta.get_field("analyte").help_text)
+    unit = AnalyteTableField(
+        analytes.unit_choices, required=False, allow_blank=True, help_text=LabResult._meta.get_field("unit").help_text
     )
     loinc = serializers.CharField(read_only=True, allow_null=True)
     si = serializers.SerializerMethodField()
