@@ -31,6 +31,32 @@ def test_a_curator_adds_and_corrects_a_source_an_analyst_only_reads():
     assert curator.delete(f"/api/v1/sources/{source_id}/").status_code == 405
 
 
+def test_a_conference_abstract_keeps_its_authors_volume_issue_pages_and_pmcid_and_needs_no_journal_year_or_doi():
+    """Issue 13, point 5: the fuller citation of a source, and a citation with no journal, year or DOI."""
+    curator = client_for("curator")
+    body = {
+        "kind": "conference_abstract",
+        "citation": "Roe R, Doe J. An abstract. Test Meeting 2021. J Test. 2021;12(3):e45-e46.",
+        "title": "An abstract",
+        "authors": "Roe R\nDoe J",
+        "journal": "J Test",
+        "year": 2021,
+        "volume": "12",
+        "issue": "3",
+        "pages": "e45-e46",
+        "pmcid": "PMC1234567",
+    }
+    created = curator.post("/api/v1/sources/", body, format="json")
+    assert created.status_code == 201, created.content
+    read = curator.get(f"/api/v1/sources/{created.json()['id']}/").json()
+    assert {key: read[key] for key in body} == body
+    bad = curator.post("/api/v1/sources/", {**body, "title": "Another", "pmcid": "1234567"}, format="json")
+    assert bad.status_code == 400
+    assert [e["field"] for e in bad.json()["errors"]] == ["pmcid"]
+    bare = {"kind": "case_report", "citation": "A case seen in a hospital newsletter.", "title": "A bare case"}
+    assert curator.post("/api/v1/sources/", bare, format="json").status_code == 201
+
+
 def test_a_source_with_a_bad_doi_is_a_400_and_a_duplicate_a_409():
     curator = client_for("curator")
     taken = Source.objects.create(kind="case_report", citation="c", title="t", doi="10.1000/taken")
