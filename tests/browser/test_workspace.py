@@ -67,6 +67,7 @@ def test_seed_000s_page_as_it_opens_is_at_most_six_screens_tall(page, live_serve
     assert len(rows) == 6 and max(rows) < 60, rows
     counts = page.locator(".compact-group .inline-heading").all_inner_texts()
     assert [" ".join(c.split()).upper() for c in counts] == [
+        "LATER CALCIUM-DISORDER EPISODES (THE FIRST IS THE CASE'S DISORDER AND OUTCOME) (0)",  # issue 13, point 1
         "TUMORS (1)",
         "METASTASES (3)",
         "MECHANISMS (2)",
