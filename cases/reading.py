@@ -54,6 +54,9 @@ class Context:
     children: dict[str, dict[int, list[Row]]] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
     intervention_index: dict[int, int] = field(default_factory=dict)
+    # A lab's conversions and interpretation by its measured values (a page repeats many). Per page, not per process:
+    # they follow the analyte table, which curators edit.
+    lab_measures: dict[tuple, tuple] = field(default_factory=dict)
 
 
 # --- fields the serializers compute: (serializer class, field) -> (columns they read, function(row, context)) ----
@@ -64,10 +67,9 @@ def _in_unit(row: Row, target: str) -> dict | None:
     return None if converted is None else {**{k: number(v) for k, v in converted.items()}, "unit": target}
 
 
-@functools.lru_cache(maxsize=4096)
 def _lab_measures(analyte, unit, value, value_high, comparator, qualitative, ref_low, ref_high, specimen) -> tuple:
-    """A lab's conversions and interpretation, once per distinct result (a page repeats many): the model's own
-    (LabResult.loinc, in_unit, interpretation), as LabResultSerializer gives them."""
+    """A lab's conversions and interpretation: the model's own (LabResult.loinc, in_unit, interpretation), as
+    LabResultSerializer gives them."""
     row = Row(
         analyte=analyte,
         unit=unit,
@@ -112,7 +114,11 @@ def _lab(part: int) -> Callable:
     def get(row: Row, context: Context):
         found = row.get(_LAB_MEASURES)
         if found is None:
-            found = row[_LAB_MEASURES] = _lab_measures(*map(row.__getitem__, LAB_MEASURE_COLUMNS))
+            measured = tuple(map(row.__getitem__, LAB_MEASURE_COLUMNS))
+            found = context.lab_measures.get(measured)
+            if found is None:
+                found = context.lab_measures[measured] = _lab_measures(*measured)
+            row[_LAB_MEASURES] = found
         return found[part]
 
     return get

@@ -103,6 +103,20 @@ def test_an_added_analyte_is_stored_through_the_api_and_a_unit_not_in_its_table_
     }
 
 
+def test_a_changed_factor_is_read_at_once_in_the_documents_of_cases_already_stored():
+    chloride = add_chloride()
+    created = post([{"analyte": "chloride", "value": 98, "unit": "mEq/L"}])
+    assert created.status_code == 201, created.json()
+    url = f"/api/v1/cases/{created.json()['id']}/"
+    reader = client_for("curator", "analyte-reader")
+    assert reader.get(url).json()["labs"][0]["si"]["value"] == 98
+    assert reader.get("/api/v1/cases/").json()["results"][0]["labs"][0]["si"]["value"] == 98
+    chloride.si_factor = Decimal("2")  # a corrected factor (not chloride's: a test value)
+    chloride.save()
+    assert reader.get(url).json()["labs"][0]["si"]["value"] == 196
+    assert reader.get("/api/v1/cases/").json()["results"][0]["labs"][0]["si"]["value"] == 196
+
+
 def test_an_analyte_not_in_the_table_is_refused_by_the_api():
     refused = post([{"analyte": "chloride", "value": 98, "unit": "mmol/L"}])
     assert errors(refused) == {"labs[0].analyte": '"chloride" is not a valid choice.'}
