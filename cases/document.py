@@ -682,17 +682,13 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
         """A mechanism must fit the disorder (domain.md's table), whichever of the two the write changes."""
         disorder = attrs.get("disorder", self.instance.disorder if self.instance else "")
         if "mechanisms" in attrs:
-            mechanisms, field = attrs["mechanisms"], "mechanisms[{n}].code"
-        elif self.instance is not None and "disorder" in attrs:
-            mechanisms, field = list(self.instance.mechanisms.values("code", "certainty")), "disorder"
-        else:
+            return _mechanism_list_errors(attrs["mechanisms"], disorder, "mechanisms")
+        if self.instance is None or "disorder" not in attrs:
             return {}
-        errors: dict[str, str] = {}
-        for n, m in enumerate(mechanisms):
-            reason = mechanism_contradiction(m["code"], disorder, m.get("certainty", ""))
-            if reason:
-                errors.setdefault(field.format(n=n), reason)
-        return errors
+        for m in self.instance.mechanisms.values("code", "certainty"):
+            if reason := mechanism_contradiction(m["code"], disorder, m["certainty"]):
+                return {"disorder": reason}
+        return {}
 
     def _episode_errors(self, attrs: dict) -> dict[str, str]:
         """The episodes (issue 13): the full form (`episodes`) sets the case's disorder and calcium outcome from its
@@ -752,13 +748,10 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
                     )
                 elif None not in (episode.get("day"), before.get("day")) and episode["day"] < before["day"]:
                     errors[f"episodes[{i}].day"] = f"It starts after episodes[{i - 1}], so not on an earlier day."
-            codes = [m["code"] for m in episode.get("mechanism_rows") or []]
-            for j, m in enumerate(episode.get("mechanism_rows") or []):
-                field = f"episodes[{i}].mechanisms[{j}].code"
-                if m["code"] in codes[:j]:
-                    errors[field] = f"The mechanism {m['code']} is listed twice in this episode."
-                elif reason := mechanism_contradiction(m["code"], episode["disorder"], m.get("certainty", "")):
-                    errors[field] = reason
+            mechanisms = episode.get("mechanism_rows") or []
+            errors.update(
+                _mechanism_list_errors(mechanisms, episode["disorder"], f"episodes[{i}].mechanisms", " in this episode")
+            )
         return errors
 
     def validate(self, attrs: dict) -> dict:
@@ -772,16 +765,26 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
         for n, lab in enumerate(attrs.get("labs") or []):
             errors.update(_follows_errors(n, lab, n_interventions))
         errors.update(_anchor_errors(attrs, self.instance))
-        codes = [m["code"] for m in attrs.get("mechanisms") or []]
-        for n, code in enumerate(codes):
-            if code in codes[:n]:
-                errors[f"mechanisms[{n}].code"] = f"The mechanism {code} is listed twice."
         if "episodes" not in attrs:
             for field, reason in self._mechanism_contradictions(attrs).items():
                 errors.setdefault(field, reason)  # a refused short form says why first
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+def _mechanism_list_errors(mechanisms: list[dict], disorder: str, path: str, where: str = "") -> dict[str, str]:
+    """A mechanism code once in its list (the case's, or an episode's) and fitting the list's disorder (domain.md's
+    table, unless recorded as excluded)."""
+    errors: dict[str, str] = {}
+    codes = [m["code"] for m in mechanisms]
+    for j, m in enumerate(mechanisms):
+        field = f"{path}[{j}].code"
+        if m["code"] in codes[:j]:
+            errors[field] = f"The mechanism {m['code']} is listed twice{where}."
+        elif reason := mechanism_contradiction(m["code"], disorder, m.get("certainty", "")):
+            errors[field] = reason
+    return errors
 
 
 def _anchor_errors(attrs: dict, instance: Case | None) -> dict[str, str]:
