@@ -176,15 +176,23 @@ def agent_label(name: str | None) -> str:
     return name or UNCODED_AGENT
 
 
+def response_category(row: dict, key: str) -> str:
+    """An intervention's category in the response charts: its agent (key "agent") or its case's main mechanism."""
+    return agent_label(row["agent__name"]) if key == "agent" else mechanism_label(row["case__main_mechanism"])
+
+
+def time_to_normal_observation(row: dict) -> tuple[int, bool]:
+    """(day, normalised) of a calcium-directed intervention: a normal calcium `day` days after its start, or censored
+    on the day of its last calcium value after it (0 when there is none)."""
+    day = row["days_to_calcium_after"]
+    return max(day or 0, 0), bool(row["calcium_normal_after"]) and day is not None
+
+
 def responses(administered, key: str) -> dict:
     """One mark per administered intervention with an assessed calcium response, stacked by response, per agent
     (key "agent") or per the case's main mechanism (key "mechanism")."""
     rows = [r for r in administered if r["calcium_response"] in ASSESSED_RESPONSES]
-
-    def label(row: dict) -> str:
-        return agent_label(row["agent__name"]) if key == "agent" else mechanism_label(row["case__main_mechanism"])
-
-    categories = sorted({label(r) for r in rows})
+    categories = sorted({response_category(r, key) for r in rows})
     filled: dict[str, int] = defaultdict(int)
     series = []
     for response in ASSESSED_RESPONSES:
@@ -192,7 +200,7 @@ def responses(administered, key: str) -> dict:
         for r in rows:
             if r["calcium_response"] != response:
                 continue
-            category = label(r)
+            category = response_category(r, key)
             points.append(
                 {
                     "value": [filled[category] + 0.5, categories.index(category)],
@@ -235,9 +243,7 @@ def time_to_normal(administered) -> list[dict]:
     for r in administered:
         if r["intent"] != Intent.CALCIUM_DIRECTED:
             continue
-        normalised = bool(r["calcium_normal_after"]) and r["days_to_calcium_after"] is not None
-        day = r["days_to_calcium_after"] if r["days_to_calcium_after"] is not None else 0
-        by_agent[agent_label(r["agent__name"])].append((max(day, 0), normalised, r["case_id"], r["agent_text"]))
+        by_agent[agent_label(r["agent__name"])].append((*time_to_normal_observation(r), r["case_id"], r["agent_text"]))
     return [{"agent": agent, **kaplan_meier(obs)} for agent, obs in sorted(by_agent.items())]
 
 
@@ -246,8 +252,7 @@ def responses_counted(grouped: list[dict], key: str) -> dict:
     counts: dict[tuple[str, str], int] = defaultdict(int)
     for r in grouped:
         if r["calcium_response"] in ASSESSED_RESPONSES:
-            label = agent_label(r["agent__name"]) if key == "agent" else mechanism_label(r["case__main_mechanism"])
-            counts[(label, r["calcium_response"])] += r["n"]
+            counts[(response_category(r, key), r["calcium_response"])] += r["n"]
     categories = sorted({label for label, _ in counts})
     series = [
         {
@@ -283,9 +288,7 @@ def time_to_normal_counted(grouped: list[dict]) -> list[dict]:
     for r in grouped:
         if r["intent"] != Intent.CALCIUM_DIRECTED:
             continue
-        normalised = bool(r["calcium_normal_after"]) and r["days_to_calcium_after"] is not None
-        day = r["days_to_calcium_after"] if r["days_to_calcium_after"] is not None else 0
-        by_agent[agent_label(r["agent__name"])][(max(day, 0), normalised)] += r["n"]
+        by_agent[agent_label(r["agent__name"])][time_to_normal_observation(r)] += r["n"]
     return [
         {"agent": agent, **kaplan_meier_counted([(d, e, n) for (d, e), n in groups.items()])}
         for agent, groups in sorted(by_agent.items())
