@@ -29,18 +29,53 @@ def _interpolate(ordered: dict[int, Decimal], n: int, p: float) -> Decimal:
     return low + (high - low) * Decimal(str(h - lo))
 
 
-def distribution(queryset: QuerySet, field: str) -> dict:
-    """n, min, quartiles (q1, median, q3) and max of a numeric field, in two queries."""
-    values = queryset.filter(**{f"{field}__isnull": False}).order_by()
-    stats = values.aggregate(n=Count("pk"), min=Min(field), max=Max(field))
-    n = stats["n"]
-    if not n:
-        return {"n": 0, "min": None, "q1": None, "median": None, "q3": None, "max": None}
-    positions = {pos for p in QUARTILES for pos in (math.floor((n - 1) * p) + 1, math.ceil((n - 1) * p) + 1)}
-    ranked = values.annotate(rank=Window(RowNumber(), order_by=[F(field).asc(), F("pk").asc()]))
-    ordered = dict(ranked.filter(rank__in=positions).values_list("rank", field))
-    q1, median, q3 = (_interpolate(ordered, n, p) for p in QUARTILES)
-    return {"n": n, "min": Decimal(stats["min"]), "q1": q1, "median": median, "q3": q3, "max": Decimal(stats["max"])}
+def distributions(queryset: QuerySet, fields: list[str], **aggregates) -> tuple[dict[str, dict], dict]:
+    """n, min, quartiles (q1, median, q3) and max of each numeric field, with any other aggregates of the same rows:
+    one query for the counts and extremes (and the aggregates), then on PostgreSQL one for the values at the
+    quartiles' positions (one sort per field), elsewhere a ranked window per field."""
+    queryset = queryset.order_by()
+    stats = queryset.aggregate(
+        **aggregates,
+        **{
+            f"{field}__{name}": function(field, filter=Q(**{f"{field}__isnull": False}))
+            for field in fields
+            for name, function in (("n", Count), ("min", Min), ("max", Max))
+        },
+    )
+    positions = {
+        field: sorted({pos for p in QUARTILES for pos in (math.floor((n - 1) * p) + 1, math.ceil((n - 1) * p) + 1)})
+        for field in fields
+        if (n := stats[f"{field}__n"])
+    }
+    if connection.vendor == "postgresql" and positions:
+        at = queryset.aggregate(**{f: AtPositions(f, positions=ps, n=stats[f"{f}__n"]) for f, ps in positions.items()})
+        ordered = {f: dict(zip(ps, at[f], strict=True)) for f, ps in positions.items()}
+    else:  # no ordered-set aggregates (SQLite)
+        ordered = {
+            f: dict(
+                queryset.filter(**{f"{f}__isnull": False})
+                .annotate(rank=Window(RowNumber(), order_by=[F(f).asc(), F("pk").asc()]))
+                .filter(rank__in=ps)
+                .values_list("rank", f)
+            )
+            for f, ps in positions.items()
+        }
+    out = {}
+    for field in fields:
+        n = stats[f"{field}__n"]
+        if not n:
+            out[field] = {"n": 0, "min": None, "q1": None, "median": None, "q3": None, "max": None}
+            continue
+        q1, median, q3 = (_interpolate(ordered[field], n, p) for p in QUARTILES)
+        out[field] = {
+            "n": n,
+            "min": Decimal(stats[f"{field}__min"]),
+            "q1": q1,
+            "median": median,
+            "q3": q3,
+            "max": Decimal(stats[f"{field}__max"]),
+        }
+    return out, {name: stats[name] for name in aggregates}
 
 
 def group_medians(queryset: QuerySet, group_by: list[str], value, places: int | None = None) -> dict[tuple, Decimal]:
@@ -82,15 +117,43 @@ def _rounded(stats: dict, unit: str) -> dict:
 AGE_BANDS = [(0, 17), (18, 39), (40, 49), (50, 59), (60, 69), (70, 79), (80, 89), (90, 90)]
 
 
+def _label(value) -> object:
+    return value if value not in ("", None) else "none"
+
+
+def counts(queryset: QuerySet, field: str, of: str = "pk") -> dict:
+    """Cases per value of a field of the case (of="pk") or of its rows (of="case": a case counts once per value)."""
+    rows = queryset.order_by().values(field).annotate(n=Count(of, distinct=of != "pk")).order_by(field)
+    return {_label(r[field]): r["n"] for r in rows}
+
+
+def case_counts(cases: QuerySet[Case], fields: list[str]) -> dict[str, dict]:
+    """counts() of several fields of the case: on PostgreSQL in one scan of the cohort (GROUPING SETS, a hash
+    aggregate per field; the case table is wide), elsewhere a query per field."""
+    if connection.vendor != "postgresql":
+        return {field: counts(cases, field) for field in fields}
+    cohort, params = cases.order_by().values(*fields).query.sql_with_params()
+    columns = ", ".join(connection.ops.quote_name(field) for field in fields)  # values() names them as the fields
+    sets = ", ".join(f"({connection.ops.quote_name(field)})" for field in fields)
+    out: dict[str, dict] = {field: {} for field in fields}
+    with connection.cursor() as cursor:
+        # GROUPING(...) has bit k (from the right, of the last field first) set where field k is not grouped;
+        # ordered within each field's rows by its value, as counts() orders them.
+        cursor.execute(
+            f"SELECT GROUPING({columns}), {columns}, count(*) FROM ({cohort}) c "  # noqa: S608 (the ORM's own SQL)
+            f"GROUP BY GROUPING SETS ({sets}) ORDER BY 1, {columns}",
+            params,
+        )
+        for grouping, *values, n in cursor.fetchall():
+            k = next(k for k in range(len(fields)) if not grouping >> (len(fields) - 1 - k) & 1)
+            out[fields[k]][_label(values[k])] = n
+    return out
+
+
 def summary(cases: QuerySet[Case]) -> dict:
     """Counts by disorder, mechanism, tumor site, receptor status and CTCAE grade; age and peak calcium."""
     cases = cases.order_by()
     case_ids = cases.values("pk")
-
-    def counts(qs, field, of="pk") -> dict:
-        rows = qs.order_by().values(field).annotate(n=Count(of, distinct=True)).order_by(field)
-        return {(r[field] if r[field] not in ("", None) else "none"): r["n"] for r in rows}
-
     receptor_fields = ("er", "pr", "her2", "hormone_receptor")
     receptor_counts = Tumor.objects.filter(case__in=case_ids).aggregate(
         **{
@@ -99,13 +162,14 @@ def summary(cases: QuerySet[Case]) -> dict:
             for s in ReceptorStatus.values
         }
     )
-    age_bands = cases.aggregate(
-        **{
-            (f"{lo}-{hi}" if lo != hi else "90+"): Count("pk", filter=Q(age_years__gte=lo, age_years__lte=hi))
-            for lo, hi in AGE_BANDS
-        }
+    band = {(f"{lo}-{hi}" if lo != hi else "90+"): (lo, hi) for lo, hi in AGE_BANDS}
+    spread, totals = distributions(
+        cases,
+        ["age_years", "peak_calcium_mg_dl"],
+        cases=Count("pk"),
+        **{name: Count("pk", filter=Q(age_years__gte=lo, age_years__lte=hi)) for name, (lo, hi) in band.items()},
     )
-    peak = distribution(cases, "peak_calcium_mg_dl")
+    peak = spread["peak_calcium_mg_dl"]
     episode_rows = list(
         Episode.objects.filter(case__in=case_ids)
         .order_by("disorder")
@@ -113,21 +177,22 @@ def summary(cases: QuerySet[Case]) -> dict:
         .annotate(cases=Count("case", distinct=True), n=Count("pk"))
         .values_list("disorder", "cases", "n")
     )  # one query: cases and episodes per disorder
+    by = case_counts(cases, ["disorder", "main_mechanism", "peak_ctcae_grade", "mechanism_agreement"])
     return {
-        "cases": cases.count(),
-        "by_disorder": counts(cases, "disorder"),
+        "cases": totals["cases"],
+        "by_disorder": by["disorder"],
         # Issue 13: a case holds one or more episodes; a case counts under each disorder it has an episode of.
         "episodes": sum(n for _, _, n in episode_rows),
         "by_episode_disorder": {disorder: n_cases for disorder, n_cases, _ in episode_rows},
-        "by_main_mechanism": counts(cases, "main_mechanism"),
+        "by_main_mechanism": by["main_mechanism"],
         "by_mechanism": counts(Mechanism.objects.recorded().filter(case__in=case_ids), "code", of="case"),
         "by_tumor_site": counts(Tumor.objects.filter(case__in=case_ids), "site", of="case"),
         "by_receptor_status": {
             f: {s: receptor_counts[f"{f}__{s}"] for s in ReceptorStatus.values} for f in receptor_fields
         },
-        "by_ctcae_grade": counts(cases, "peak_ctcae_grade"),
-        "by_mechanism_agreement": counts(cases, "mechanism_agreement"),
-        "age": {**distribution(cases, "age_years"), "bands": age_bands},
+        "by_ctcae_grade": by["peak_ctcae_grade"],
+        "by_mechanism_agreement": by["mechanism_agreement"],
+        "age": {**spread["age_years"], "bands": {name: totals[name] for name in band}},
         "peak_calcium": {"mg_dl": _rounded(peak, "mg/dL"), "mmol_l": _in_si(peak)},
     }
 
@@ -209,10 +274,17 @@ def intervention_table(cases: QuerySet[Case], group: str, by_mechanism: bool = F
     return table
 
 
+# percentile_disc(f) is the value at position ceil(f * n) of the n ordered values (PostgreSQL's
+# percentile_disc_final), and one call with an array of fractions sorts the values once for all of them.
+# Median: f = 0.5 is the lower middle value (position n/2 for even n, the middle for odd n) and 0.5 + 1e-9 the upper
+# (n/2 + 1 for even n, the middle again for odd n) for any group of fewer than 500 million values.
+UPPER_MIDDLE = 0.5 + 1e-9
+
+
 class Median(Aggregate):
     """PostgreSQL's exact median of a numeric expression (NULLs ignored): the mean of the lower and the upper middle
-    value, each a percentile_disc (which returns a value of the column's own type, so no floating point enters;
-    percentile_cont would work in double precision). The same definition as group_medians."""
+    value, both from one percentile_disc (which returns values of the column's own type, so no floating point
+    enters; percentile_cont would work in double precision). The same definition as group_medians."""
 
     output_field = DecimalField()
 
@@ -220,11 +292,23 @@ class Median(Aggregate):
         if connection.vendor != "postgresql":
             raise NotImplementedError("Median is PostgreSQL's; elsewhere use group_medians.")
         sql, params = compiler.compile(self.get_source_expressions()[0])
-        return (
-            f"(percentile_disc(0.5) WITHIN GROUP (ORDER BY {sql}) "
-            f"+ percentile_disc(0.5) WITHIN GROUP (ORDER BY {sql} DESC)) / 2.0",
-            (*params, *params),
-        )
+        middles = f"percentile_disc(ARRAY[0.5, {UPPER_MIDDLE!r}]) WITHIN GROUP (ORDER BY {sql})"
+        return f"(({middles})[1] + ({middles})[2]) / 2.0", (*params, *params)
+
+
+class AtPositions(Aggregate):
+    """PostgreSQL: the values at the given 1-based positions of the n ordered values (NULLs ignored), in one sort.
+    Position k is percentile_disc((k - 0.5) / n): the half keeps the fraction's rounding off the boundary."""
+
+    def __init__(self, expression, positions: list[int], n: int):
+        from django.contrib.postgres.fields import ArrayField
+
+        self.fractions = [(k - 0.5) / n for k in positions]
+        super().__init__(expression, output_field=ArrayField(DecimalField()))
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        return f"percentile_disc(ARRAY{self.fractions!r}::float8[]) WITHIN GROUP (ORDER BY {sql})", params
 
 
 def _round(value: Decimal | None, unit: str = "mg/dL") -> Decimal | None:

@@ -1163,15 +1163,17 @@ def test_an_empty_cohort_is_answered(analyst):
 
 
 # Queries per request, with the user's permissions already cached on the (force-authenticated) user object:
-#   summary (14): receptor statuses 1, age bands 1, peak calcium distribution 2 (n/min/max aggregate, ranked rows at
-#     the quartile positions), case count 1, by disorder / main mechanism / mechanism / tumor site / CTCAE grade /
-#     agreement 6, age distribution 2; the episodes per disorder 1 (issue 13, point 1: 13 -> 14).
+#   summary (PostgreSQL 7, SQLite 11): one aggregate of the cases (count, age bands, n/min/max of age and peak
+#     calcium), the values at the quartiles' positions (PostgreSQL: one query, percentile_disc; SQLite: ranked rows, one
+#     per field), by disorder / main mechanism / CTCAE grade / agreement (PostgreSQL: one query, GROUPING SETS;
+#     SQLite: 4), by mechanism 1, by tumor site 1, receptor statuses 1, episodes per disorder 1 (issue 13). Was 14 on
+#     both before issue 16's analytics round: each field its own scan of the (wide) case table.
 #   interventions: per grouping (agent, drug class, intent) on PostgreSQL 1 (the counts and the four medians in one
 #     GROUP BY, cases.analytics.Median; was 5 before issue 16), on SQLite 5 = the counts, then the medians of before,
 #     after, change and days to normal (ranked windows, cases.analytics.group_medians).
 #   trajectories (4): the cohort's count (X-Total-Count), then the page's cases, their calcium and albumin results
 #     and their administered interventions with their agents (was: cases, then three prefetches).
-QUERIES = {SUMMARY: 14, INTERVENTIONS: 3 if connection.vendor == "postgresql" else 15, TRAJECTORIES: 4}
+QUERIES = {SUMMARY: 7 if connection.vendor == "postgresql" else 11, INTERVENTIONS: 3 if connection.vendor == "postgresql" else 15, TRAJECTORIES: 4}
 
 
 def endpoint_query_counts(client) -> dict[str, int]:
