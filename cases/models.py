@@ -303,6 +303,13 @@ def parse_registry_id(text: str) -> int | None:
     return int(text.upper().removeprefix("CCR").removeprefix("-"))
 
 
+def as_prefetched(obj: models.Model, relation: str, instances: list) -> models.QuerySet:
+    """A related manager's queryset holding `instances`, as prefetch_related leaves it (no query when read)."""
+    queryset = getattr(obj, relation).all()
+    queryset._result_cache, queryset._prefetch_done = instances, True
+    return queryset
+
+
 class CaseQuerySet(models.QuerySet):
     def published(self) -> CaseQuerySet:
         return self.filter(status=CurationStatus.PUBLISHED)
