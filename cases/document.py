@@ -1049,6 +1049,7 @@ def import_cases(documents, *, user, progress=None) -> list[Case]:
     errors: list[str] = []
     with transaction.atomic():
         validated = []
+        agents = agents_of_documents(documents)  # every document's, in one query
         for n, document in enumerate(documents, start=1):
             if progress is not None and n > 1:
                 progress(n - 1, len(documents))
@@ -1064,7 +1065,7 @@ def import_cases(documents, *, user, progress=None) -> list[Case]:
             document = _strip_row_ids({k: v for k, v in document.items() if k not in READ_ONLY or k == "source"})
             document["source_id"] = source_id = _source_for(document, errors, where)
             document.pop("source", None)
-            serializer = CaseSerializer(data=document)
+            serializer = CaseSerializer(data=document, context={"agents": agents})
             if serializer.is_valid():
                 validated.append((where, serializer.validated_data))
             else:
