@@ -303,10 +303,12 @@ def test_the_write_paths_cost_a_fixed_number_of_queries(curator):
     # Issue 16 (create <= 30 queries): a new case's rows are handed to the response, the warnings and the derived
     # measures as written (cases.services._as_created), not read back (-10: the case with its source and users, 7
     # kinds, the labs' links, the dose steps); nor read again for its first episode (-1) and its anchored days (-1,
-    # resolved in memory). Create and import 39 - 12 = 27; the edits of a stored case read it as before.
+    # resolved in memory). Create and import 39 - 12 = 27; the edits of a stored case read it as before. The
+    # interventions' derived measures are written only when they change (Case.refresh_derived): not for a new title
+    # (patch 59 - 1 = 58); the put, the revert and the creates change them (their labs around the interventions).
     assert counts == {
         "api create": 27,
-        "api patch": 59,
+        "api patch": 58,
         "api patch, nothing changed": 58,
         "api put": 102,
         "revert": 153,
@@ -397,7 +399,8 @@ def test_a_27_row_case_is_created_in_a_bounded_number_of_queries(curator):
     # the first episode, -1 the anchored days: cases.services._as_created) = 28: user's permissions 2; the agents 1;
     # the source 1; SAVEPOINT; the case and each of its 7 kinds of row (the first episode included) with its history
     # 16; the labs' links with their history 2; the duplicate check's lock and lookup 2; the derived measures of the
-    # case and of its interventions 2; RELEASE.
+    # case and of its interventions 2 (the interventions' because labs follow them: Case.refresh_derived writes
+    # only changed ones); RELEASE.
     assert queries(create) == 28
     assert response.status_code == 201, response.content
     pk = int(response.json()["id"].removeprefix("CCR-"))
@@ -452,6 +455,21 @@ def test_a_created_case_answers_as_it_reads_back(curator):
     read = curator.get(f"{CASES}{created['id']}/")
     assert read.status_code == 200
     assert created == read.json()
+
+
+def test_an_edit_of_a_lab_rewrites_the_stored_measures_of_the_intervention_it_follows(curator):
+    """Case.refresh_derived writes an intervention's measures only when they change (the write paths' counts show
+    a new title leaves them): a new value of the lab after it changes them."""
+    created = post_case(curator)
+    url = f"{CASES}{created['id']}/"
+    intervention = Intervention.objects.get(case_id=int(created["id"].removeprefix("CCR-")))
+    assert intervention.calcium_after_mg_dl == Decimal("9.5")
+    labs = created["labs"]
+    labs[1]["value"] = 10.5
+    response = curator.patch(url, {"labs": labs}, format="json", HTTP_IF_MATCH='"v1"')
+    assert response.status_code == 200, response.content
+    intervention.refresh_from_db()
+    assert intervention.calcium_after_mg_dl == Decimal("10.5")
 
 
 def test_refreshing_derived_measures_in_batches_stores_what_each_case_computes(curator):
