@@ -135,10 +135,22 @@ def check_passes(constraint: models.CheckConstraint, instance: models.Model, exc
 
 
 class InMemoryConstraints(models.Model):
-    """A model whose check constraints are validated in memory (full_clean without a query per check)."""
+    """A model whose check constraints are validated in memory (full_clean without a query per check, nor per
+    foreign key already loaded)."""
 
     class Meta:
         abstract = True
+
+    def clean_fields(self, exclude=None):
+        """Django's, but a foreign key whose object was loaded from the database (an agent the document names by its
+        code, an admin form's choice) is not looked up again: ForeignKey.validate runs a SELECT per row for it."""
+        exclude = set(exclude or ())
+        for field in self._meta.concrete_fields:
+            if field.many_to_one and field.name not in exclude and field.is_cached(self):
+                related = field.get_cached_value(self)
+                if related is not None and not related._state.adding and related.pk == getattr(self, field.attname):
+                    exclude.add(field.name)
+        super().clean_fields(exclude=exclude)
 
     def validate_constraints(self, exclude=None):
         exclude = set(exclude or ())

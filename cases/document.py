@@ -162,8 +162,38 @@ class AnchoredRowSerializer(RowSerializer):
 
 
 class AgentCodeField(serializers.SlugRelatedField):
+    """An agent by its code: from the document's agents looked up together (agents_of_documents, in the context's
+    "agents"), else looked up alone (a code not among them, which also names the error)."""
+
     def __init__(self, **kwargs):
         super().__init__(slug_field="code", queryset=Agent.objects.all(), allow_null=True, required=False, **kwargs)
+
+    def to_internal_value(self, data):
+        agent = self.context.get("agents", {}).get(data) if isinstance(data, str) else None
+        return agent if agent is not None else super().to_internal_value(data)
+
+
+def agents_of_documents(documents: list, known: dict[str, Agent] | None = None) -> dict[str, Agent]:
+    """The agents the case documents name by code (interventions' agent, mechanisms' suspect_agent, at the top and
+    in each episode), in one query: {code: agent}, added to `known` (codes already there are not looked up again).
+    The documents are not validated yet: whatever is not where a code would be is left to the serializer."""
+
+    def rows(document, relation):
+        found = document.get(relation) if isinstance(document, Mapping) else None
+        return [row for row in found if isinstance(row, Mapping)] if isinstance(found, list) else []
+
+    known = {} if known is None else known
+    codes = set()
+    for document in documents:
+        mechanisms = rows(document, "mechanisms") + [
+            m for e in rows(document, "episodes") for m in rows(e, "mechanisms")
+        ]
+        codes.update(row.get("agent") for row in rows(document, "interventions"))
+        codes.update(row.get("suspect_agent") for row in mechanisms)
+    wanted = {code for code in codes if isinstance(code, str) and code not in known}
+    if wanted:
+        known.update((agent.code, agent) for agent in Agent.objects.filter(code__in=wanted))
+    return known
 
 
 class TumorSerializer(RowSerializer):
@@ -644,6 +674,11 @@ class CaseSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
         ]
         read_only_fields = ["status", "version", "created_at", "updated_at"]
 
+    def to_internal_value(self, data):
+        # The agents the document names, in one query rather than one per row (an import gives them for all).
+        self.context["agents"] = agents_of_documents([data], self.context.get("agents"))
+        return super().to_internal_value(data)
+
     def get_fields(self) -> dict:
         fields = super().get_fields()
         data = getattr(self, "initial_data", None)
@@ -1014,6 +1049,7 @@ def import_cases(documents, *, user, progress=None) -> list[Case]:
     errors: list[str] = []
     with transaction.atomic():
         validated = []
+        agents = agents_of_documents(documents)  # every document's, in one query
         for n, document in enumerate(documents, start=1):
             if progress is not None and n > 1:
                 progress(n - 1, len(documents))
@@ -1029,7 +1065,7 @@ def import_cases(documents, *, user, progress=None) -> list[Case]:
             document = _strip_row_ids({k: v for k, v in document.items() if k not in READ_ONLY or k == "source"})
             document["source_id"] = source_id = _source_for(document, errors, where)
             document.pop("source", None)
-            serializer = CaseSerializer(data=document)
+            serializer = CaseSerializer(data=document, context={"agents": agents})
             if serializer.is_valid():
                 validated.append((where, serializer.validated_data))
             else:

@@ -303,6 +303,13 @@ def parse_registry_id(text: str) -> int | None:
     return int(text.upper().removeprefix("CCR").removeprefix("-"))
 
 
+def as_prefetched(obj: models.Model, relation: str, instances: list) -> models.QuerySet:
+    """A related manager's queryset holding `instances`, as prefetch_related leaves it (no query when read)."""
+    queryset = getattr(obj, relation).all()
+    queryset._result_cache, queryset._prefetch_done = instances, True
+    return queryset
+
+
 class CaseQuerySet(models.QuerySet):
     def published(self) -> CaseQuerySet:
         return self.filter(status=CurationStatus.PUBLISHED)
@@ -507,10 +514,19 @@ class Case(InMemoryConstraints):
             first.save()
 
     def refresh_derived(self) -> None:
-        """Recompute the cached derived measures from the case's rows and store them (case and interventions)."""
+        """Recompute the cached derived measures from the case's rows and store them (case and interventions). The
+        interventions hold their stored values (loaded, or just written): only those whose measures change are
+        written, and none in the common case of no change (a new case whose labs are not timed around them)."""
+
+        def derived_of(intervention) -> tuple:
+            return tuple(getattr(intervention, name) for name in INTERVENTION_DERIVED_FIELDS)
+
+        stored = {i.pk: derived_of(i) for i in self.interventions.all()}
         interventions = self.compute_derived()
         Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
-        Intervention.objects.bulk_update(interventions, INTERVENTION_DERIVED_FIELDS)
+        changed = [i for i in interventions if derived_of(i) != stored.get(i.pk)]
+        if changed:
+            Intervention.objects.bulk_update(changed, INTERVENTION_DERIVED_FIELDS)
 
     def compute_derived(self) -> list[Intervention]:
         """Set the derived measures on the case and its interventions in memory (nothing stored; prefetch the rows

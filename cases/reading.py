@@ -30,7 +30,7 @@ from rest_framework.relations import SlugRelatedField
 
 from cases import measures
 from cases.derived import derived_document, number
-from cases.models import Case, LabResult, registry_id
+from cases.models import Case, LabResult, as_prefetched, registry_id
 from cases.rows import ROWS
 from cases.vocabularies import DISORDER_HPO, RECEPTOR_LOINC
 
@@ -137,7 +137,7 @@ def _instance(model: type[models.Model], row: Row, context: Context, nested: tup
     obj = model(**{name: row[name] for name in _all_columns(model)})
     obj._state.adding, obj._state.db = False, "default"
     obj._prefetched_objects_cache = {
-        relation: _as_prefetched(obj, relation, [_instance(_model_of(relation), r, context) for r in rows])
+        relation: as_prefetched(obj, relation, [_instance(_model_of(relation), r, context) for r in rows])
         for relation in nested
         for rows in [context.children[relation].get(row["id"], [])]
     }
@@ -153,13 +153,6 @@ def _model_of(relation: str) -> type[models.Model]:
     raise LookupError(relation)
 
 
-def _as_prefetched(obj: models.Model, relation: str, instances: list) -> models.QuerySet:
-    """A related manager's queryset holding `instances`, as prefetch_related leaves it (no query when read)."""
-    queryset = getattr(obj, relation).all()
-    queryset._result_cache, queryset._prefetch_done = instances, True
-    return queryset
-
-
 def _case_instance(row: Row, context: Context) -> Case:
     """The case as a model instance with its rows "prefetched" from the page's rows: for the few computations
     that need one (the derived block of a case none is stored for), without a query."""
@@ -167,7 +160,7 @@ def _case_instance(row: Row, context: Context) -> Case:
     for relation, kind in ROWS.items():
         rows = context.children[relation].get(row["id"], [])
         instances = [_instance(kind.model, r, context, kind.nested) for r in rows]
-        case._prefetched_objects_cache[relation] = _as_prefetched(case, relation, instances)
+        case._prefetched_objects_cache[relation] = as_prefetched(case, relation, instances)
     return case
 
 

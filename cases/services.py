@@ -29,10 +29,11 @@ from .models import (
     Mechanism,
     Metastasis,
     Source,
+    as_prefetched,
     deidentified_age,
     registry_id,
 )
-from .rows import ROW_KINDS, WRITE_ORDER, case_content_fields, row_content_fields
+from .rows import ROW_KINDS, ROWS, WRITE_ORDER, case_content_fields, row_content_fields
 from .vocabularies import CurationStatus
 from .warnings import CaseWarning
 
@@ -192,11 +193,13 @@ def case_edit(
             case._history_user = user
             case._change_reason = reason or None
             change(case)
-            first_episode_follows_case(case)
-            anchored_days_write(case)
+            # A new case's rows as `change` wrote them (case_save_document), else None: then they are read back.
+            created = case.__dict__.pop("_created_rows", None) if creating else None
+            first_episode_follows_case(case, created)
+            anchored_days_write(case, created)
             if not creating and case_content(case.pk) == before:
                 raise _Unchanged
-            saved = Case.objects.with_children().get(pk=case.pk)
+            saved = _as_created(case, created) if created is not None else Case.objects.with_children().get(pk=case.pk)
             pending = (
                 warnings.unconfirmed(saved, confirm, already, creating) if warnings.any_registered(creating) else []
             )
@@ -208,14 +211,46 @@ def case_edit(
         return Edit(Case.objects.with_children().get(pk=case.pk), changed=False)
 
 
-def first_episode_follows_case(case: Case) -> None:
+def _as_created(case: Case, created: dict[str, list]) -> Case:
+    """The case just created with the rows its document wrote (`created`: each kind's and the nested rows, as
+    _sync_rows records them) handed over as if prefetched: what Case.objects.with_children() would read, in the
+    models' ordering (their ids are in insert order), so that the warnings, the derived measures and the response
+    need no reload."""
+
+    def in_stored_order(model, rows: list) -> list:
+        names = [model._meta.get_field(name).attname for name in model._meta.ordering[1:]]  # after case (or parent)
+        return sorted(rows, key=lambda row: tuple(getattr(row, name) for name in names))
+
+    cache = case.__dict__.setdefault("_prefetched_objects_cache", {})
+    for relation, kind in ROWS.items():
+        rows = in_stored_order(kind.model, created.get(relation, []))
+        for name in set(kind.nested) - set(kind.loaded_with_case):  # a lab's links, an intervention's dose steps
+            relation_field = kind.model._meta.get_field(name)
+            parent, child_model = relation_field.field.attname, relation_field.related_model
+            children: dict[int, list] = {}
+            for child in created.get(name, []):
+                children.setdefault(getattr(child, parent), []).append(child)
+            for row in rows:
+                row_cache = row.__dict__.setdefault("_prefetched_objects_cache", {})
+                row_cache[name] = as_prefetched(row, name, in_stored_order(child_model, children.get(row.pk, [])))
+        cache[relation] = as_prefetched(case, relation, rows)
+    return case
+
+
+def first_episode_follows_case(case: Case, created: dict[str, list] | None = None) -> None:
     """Keep the first calcium-disorder episode's disorder and calcium outcome equal to the case's (issue 13: the
     case's are the first episode's, stored on the case so that its queries keep working): an edit of the case's
-    fields (the admin's case form, the document's short form) is an edit of its first episode. One query, and an
-    UPDATE when they differ; a case without episodes (rows loaded raw) gets its first."""
-    first = Episode.objects.filter(case=case).order_by("sequence", "id").first()
+    fields (the admin's case form, the document's short form) is an edit of its first episode. One query (none for
+    a case just created from its document: `created`, its rows), and an UPDATE when they differ; a case without
+    episodes (rows loaded raw) gets its first."""
+    if created is None:
+        first = Episode.objects.filter(case=case).order_by("sequence", "id").first()
+    else:
+        first = min(created.setdefault("episodes", []), key=lambda e: (e.sequence, e.pk), default=None)
     if first is None:
         first = Episode(case=case)
+        if created is not None:
+            created["episodes"].append(first)
     elif (first.disorder, first.calcium_outcome) == (case.disorder, case.calcium_outcome):
         return
     first.disorder, first.calcium_outcome = case.disorder, case.calcium_outcome
@@ -228,20 +263,30 @@ ANCHORED = {"interventions": Intervention, "metastases": Metastasis, "findings":
 TIMING_COLUMNS = ("id", "day", "day_is_approximate", "anchor_id", "anchor_offset_days", "anchor_offset_is_approximate")
 
 
-def anchored_days_write(case: Case) -> None:
+def anchored_days_write(case: Case, created: dict[str, list] | None = None) -> None:
     """Store the day of every row of the case timed from an intervention (cases.anchors): the anchor's day + the
     offset, along chains; unknown while the anchor's day is. One query (every intervention and the anchored rows of
-    the other kinds); a row whose day changes is saved on its own, recorded in its history. A cycle of anchors is
-    refused (DocumentError; the document and the admin refuse it before, naming the row)."""
-    kinds = list(ANCHORED.items())
-    query = None
-    for n, (relation, model) in enumerate(kinds):
-        rows = model.objects.filter(case_id=case.pk)
-        if relation != "interventions":
-            rows = rows.filter(Q(anchor__isnull=False) | Q(anchor_offset_days__isnull=False))
-        rows = rows.order_by().annotate(kind=Value(n)).values_list(*TIMING_COLUMNS, "kind")
-        query = rows if query is None else query.union(rows, all=True)
-    found = [(kinds[kind][0], Timing(*timing)) for *timing, kind in query]
+    the other kinds; none for a case just created from its document: `created`, its rows); a row whose day changes
+    is saved on its own, recorded in its history. A cycle of anchors is refused (DocumentError; the document and the
+    admin refuse it before, naming the row)."""
+    loaded: dict[tuple[str, int], object] = {}
+    if created is None:
+        kinds = list(ANCHORED.items())
+        query = None
+        for n, (relation, model) in enumerate(kinds):
+            rows = model.objects.filter(case_id=case.pk)
+            if relation != "interventions":
+                rows = rows.filter(Q(anchor__isnull=False) | Q(anchor_offset_days__isnull=False))
+            rows = rows.order_by().annotate(kind=Value(n)).values_list(*TIMING_COLUMNS, "kind")
+            query = rows if query is None else query.union(rows, all=True)
+        found = [(kinds[kind][0], Timing(*timing)) for *timing, kind in query]
+    else:
+        loaded = {(relation, row.pk): row for relation in ANCHORED for row in created.get(relation, [])}
+        found = [
+            (relation, Timing(*(getattr(row, name) for name in TIMING_COLUMNS)))
+            for (relation, _), row in loaded.items()
+            if relation == "interventions" or row.anchor_id is not None or row.anchor_offset_days is not None
+        ]
     try:
         days = intervention_days([t for relation, t in found if relation == "interventions"])
     except AnchorCycle as exc:
@@ -251,16 +296,24 @@ def anchored_days_write(case: Case) -> None:
     for relation, t in found:
         if t.anchor is None:
             if t.offset is not None:  # its intervention was deleted (SET_NULL): the row keeps its day, not the offset
-                _save_timing(case, relation, t.key, anchor_offset_days=None, anchor_offset_is_approximate=False)
+                _save_timing(
+                    case,
+                    loaded.get((relation, t.key)),
+                    relation,
+                    t.key,
+                    anchor_offset_days=None,
+                    anchor_offset_is_approximate=False,
+                )
             continue
         want = days[t.key] if relation == "interventions" else relative_day(*days.get(t.anchor, (None, False)), t)
         if want != (t.day, t.day_is_approximate):
-            _save_timing(case, relation, t.key, day=want[0], day_is_approximate=want[1])
+            _save_timing(case, loaded.get((relation, t.key)), relation, t.key, day=want[0], day_is_approximate=want[1])
 
 
-def _save_timing(case: Case, relation: str, pk: int, **values) -> None:
-    """Save these timing fields of one row, recorded in its history with the edit's user and reason."""
-    row = ANCHORED[relation].objects.get(pk=pk)
+def _save_timing(case: Case, row, relation: str, pk: int, **values) -> None:
+    """Save these timing fields of one row (`row`, when loaded), recorded in its history with the edit's user and
+    reason."""
+    row = row or ANCHORED[relation].objects.get(pk=pk)
     for name, value in values.items():
         setattr(row, name, value)
     row._history_user = case._history_user
@@ -439,15 +492,19 @@ def _sync_rows(
     if delete_rest:
         _delete_rows(case, [row for row_id, row in existing.items() if row_id not in kept])
     _write_rows(model, case, [row for row in built if row.pk is not None], [row for row in built if row.pk is None])
+    # A new case's rows are all written here: recorded for case_edit, which hands them over instead of reading them.
+    created = case.__dict__.setdefault("_created_rows", {}) if new_case else {}
+    created[relation] = built
     if relation == "labs":
-        lab_links_write(case, {(built[n].pk, i.pk) for n, followed in follows.items() for i in followed}, new_case)
+        links = {(built[n].pk, i.pk) for n, followed in follows.items() for i in followed}
+        created["follow_links"] = lab_links_write(case, links, new_case)
     if relation in ("metastases", "findings"):
         case._pending_anchors = [
             *getattr(case, "_pending_anchors", []),
             *((built[n], index) for n, index in anchors.items() if index is not None),
         ]
     if relation == "interventions":
-        dose_steps_write(case, {built[n].pk: rows for n, rows in steps.items()}, new_case)
+        created["dose_steps"] = dose_steps_write(case, {built[n].pk: rows for n, rows in steps.items()}, new_case)
         timed = [built[n] for n, held in anchors.items() if held is not None]
         for n, held in anchors.items():
             if held is not None:  # now that every intervention of the document has an id
@@ -475,7 +532,7 @@ def _delete_rows(case: Case, rows: Iterable) -> None:
         row.delete()
 
 
-def dose_steps_write(case: Case, wanted: dict[int, list[dict]], new_case: bool = False) -> None:
+def dose_steps_write(case: Case, wanted: dict[int, list[dict]], new_case: bool = False) -> list[DoseStep]:
     """Make the case's dose steps exactly `wanted` ({intervention id: its steps in order, each a dict of
     DOSE_STEP_FIELDS but the position, which is the order}): steps that changed or went are deleted (one by one, so
     that the history records each), new and changed ones inserted with their history in one INSERT each."""
@@ -501,9 +558,10 @@ def dose_steps_write(case: Case, wanted: dict[int, list[dict]], new_case: bool =
     new = [step for step in rows if key(step) not in have]
     if new:
         bulk_create_with_history(new, DoseStep, **history)
+    return new
 
 
-def lab_links_write(case: Case, wanted: set[tuple[int, int]], new_case: bool = False, labs=None) -> None:
+def lab_links_write(case: Case, wanted: set[tuple[int, int]], new_case: bool = False, labs=None) -> list[LabFollows]:
     """Make the case's lab -> intervention links exactly `wanted` ({(lab id, intervention id)}), for every lab of
     the case or only for those in `labs` (ids): the links no longer wanted deleted (one by one, so that the history
     records each), the new ones inserted with their history in one INSERT each. The interventions are the case's
@@ -519,6 +577,7 @@ def lab_links_write(case: Case, wanted: set[tuple[int, int]], new_case: bool = F
     new = [LabFollows(case=case, lab_id=lab, intervention_id=i) for lab, i in sorted(wanted - have)]
     if new:
         bulk_create_with_history(new, LabFollows, **history)
+    return new
 
 
 def _write_rows(model, case: Case, kept: list, new: list) -> None:

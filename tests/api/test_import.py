@@ -5,7 +5,8 @@ import pytest
 from cases.document import ImportFailed, export_documents, import_cases
 from cases.models import Case, Source
 from tests.api.documents import make_document
-from tests.factories import make_user
+from tests.factories import make_agent, make_user
+from tests.queries import queries_of
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +66,30 @@ def test_exported_documents_import_as_new_drafts(importer):
     assert [c.status for c in copies] == ["draft"]
     assert copies[0].source_id == source.pk  # matched by DOI, not created again
     assert copies[0].labs.count() == original.labs.count() == 2
+
+
+def test_the_agents_of_every_document_are_looked_up_in_one_query(importer):
+    """Issue 16: an import names its documents' agents by code; they are read together, once, not per row (nor
+    looked up again by each row's validation); an unknown code is still refused, naming the row."""
+    make_agent()
+    make_agent(code="other_drug", name="Other drug")
+    source = Source.objects.create(kind="case_report", citation="Doe J. Test. 2020.", title="Test", year=2020)
+    drug = {"category": "drug", "agent_text": "x", "intent": "calcium_directed", "status": "administered"}
+    documents = [
+        make_document(
+            source, title=f"Case {n}", interventions=[{**drug, "agent": code, "sequence": 3} for code in pair]
+        )
+        for n, pair in enumerate([("test_drug", "other_drug"), ("other_drug",), ("test_drug",)])
+    ]
+    for document in documents:
+        document["confirm"] = ["duplicate"]
+    cases, sql = queries_of(lambda: import_cases(documents, user=importer))
+    assert [[i.agent.code for i in c.interventions.all()] for c in cases] == [
+        ["test_drug", "other_drug"],
+        ["other_drug"],
+        ["test_drug"],
+    ]
+    assert len([q for q in sql if 'FROM "cases_agent"' in q]) == 1
+    documents[2]["interventions"][0]["agent"] = "no_such_drug"
+    errors = import_errors(documents, importer)
+    assert any(e.startswith("case 3 (Case 2): interventions[0].agent:") for e in errors), errors
