@@ -8,6 +8,8 @@ class CasesConfig(AppConfig):
 
     def ready(self) -> None:
         from . import analytes, duplicates, unit_slips  # noqa: F401  (each registers its warning check with cases.warnings)
+        from . import stored_documents
 
         analytes.install()  # measures reads its analytes from the analyte table
+        stored_documents.install()  # writes to the tables a case document shows make the stored ones old
         post_migrate.connect(analytes.reseed_emptied_table, sender=self, dispatch_uid="analytes-reseed")
