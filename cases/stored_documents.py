@@ -10,8 +10,9 @@ now, and rendered again (and stored over the old one) on the first read after an
   interpretation), and by cases_refresh_derived (which rewrites the derived block without a new version);
 - the analyte registry's stamp: the in-process copy of the analytes the document was rendered with
   (cases.analytes; a change reaches other processes through it, after its commit);
-- the rendering code: a fingerprint of cases/*.py and of the settings and libraries that shape the JSON, so that
-  a deploy does not serve documents an older version of the code rendered.
+- the rendering code: a fingerprint of cases/ (its migrations included) and of the settings and libraries that
+  shape the JSON, so that a deploy does not serve documents an older version of the code rendered; `migrate`
+  also counts as a reference change (a migration may rewrite rows of any app).
 
 Each part is read before the data it stands for (the counter with the case's row, the analytes' stamp with the
 copy itself), so a change committed during a read can only make a stored key old, never make old data current.
@@ -27,10 +28,11 @@ from pathlib import Path
 
 import django
 import rest_framework
+from django.apps import apps
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F, QuerySet, Subquery
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_migrate, post_save
 from rest_framework.renderers import JSONRenderer
 from rest_framework.settings import api_settings
 
@@ -48,8 +50,9 @@ def code_fingerprint() -> str:
     """The rendering code's fingerprint: the case documents are built in cases/ by DRF's fields, and dates follow
     the time zone."""
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):  # its migrations too: a data migration may rewrite cases
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     digest.update(repr((django.__version__, rest_framework.VERSION, settings.TIME_ZONE, settings.USE_TZ)).encode())
     digest.update(repr(sorted(api_settings.user_settings.items())).encode())
     return digest.hexdigest()[:16]
@@ -126,7 +129,13 @@ def reference_changed(sender=None, update_fields=None, **kwargs) -> None:
         ReferenceChanges.objects.filter(pk=1).update(changes=F("changes") + 1)
 
 
+def migrated(using="default", **kwargs) -> None:
+    if ReferenceChanges._meta.db_table in connections[using].introspection.table_names():  # else: before 0016
+        reference_changed()
+
+
 def install() -> None:
+    post_migrate.connect(migrated, sender=apps.get_app_config("cases"), dispatch_uid="stored-documents-migrated")
     for model in REFERENCE_MODELS:
         name = model if isinstance(model, str) else model._meta.label
         post_save.connect(reference_changed, sender=model, dispatch_uid=f"stored-documents-save-{name}")
