@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.paginator import Paginator as DjangoPaginator
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -26,11 +26,12 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from cases import reading, workflow
+from cases import reading, stored_documents, workflow
 from cases.document import AgentSerializer, CaseSerializer, SourceSerializer
 from cases.models import REGISTRY_ID_PATTERN, Agent, Case, Source, parse_registry_id
 from cases.rows import ROW_KINDS
@@ -200,6 +201,12 @@ def etag(case: Case) -> str:
     return f'"v{case.version}"'
 
 
+def _plain_json(request) -> bool:
+    """Whether the response is JSONRenderer's without options (no `indent`): the bytes a case's document is stored
+    as. The browsable API and indented JSON are rendered as usual."""
+    return type(request.accepted_renderer) is JSONRenderer and "indent" not in request.accepted_media_type
+
+
 ROW_RULES = (
     "A list sent replaces the case's rows of that kind: a row with its `id` keeps the id but gets exactly the fields "
     "sent (the others take their defaults, as in a new row); a row without `id` is added; rows left out are deleted. "
@@ -317,11 +324,15 @@ class CaseViewSet(KnownQueryParameters, BodySizeLimitMixin, viewsets.ModelViewSe
     def _document(self, case: Case, status_code: int = 200) -> Response:
         return Response(self.get_serializer(case).data, status=status_code, headers={"ETag": etag(case)})
 
-    def retrieve(self, request, *args, **kwargs) -> Response:
+    def retrieve(self, request, *args, **kwargs) -> Response | HttpResponse:
         fields = self._fields()
         pk = parse_registry_id(self.kwargs["pk"])
+        if pk is None:
+            raise Http404
         cases = Case.objects.visible_to(request.user).filter(pk=pk)
-        row = reading.case_rows(cases, fields).first() if pk is not None else None
+        if fields is None and _plain_json(request):
+            return self._stored(request, cases)
+        row = reading.case_rows(cases, fields).first()
         if row is None:
             raise Http404
         self.check_object_permissions(request, row)
@@ -329,6 +340,20 @@ class CaseViewSet(KnownQueryParameters, BodySizeLimitMixin, viewsets.ModelViewSe
         if unchanged := not_modified(request, tag):
             return unchanged
         return Response(reading.render([row], fields)[0], headers={"ETag": tag})
+
+    def _stored(self, request, cases: QuerySet[Case]) -> Response | HttpResponse:
+        """The whole document as JSON: its stored bytes, what JSONRenderer makes of it (cases.stored_documents)."""
+        state = stored_documents.case_state(cases)
+        if state is None:
+            raise Http404
+        self.check_object_permissions(request, state)
+        if unchanged := not_modified(request, f'"v{state["version"]}"'):
+            return unchanged
+        found = stored_documents.case_json(cases, state)
+        if found is None:
+            raise Http404
+        version, body = found
+        return HttpResponse(body, content_type=JSONRenderer.media_type, headers={"ETag": f'"v{version}"'})
 
     def create(self, request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)

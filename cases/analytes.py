@@ -274,6 +274,12 @@ def current() -> Mapping[str, measures.Analyte]:
     return data
 
 
+def current_stamp() -> str | None:
+    """The stamp of the copy current() returns: it changes whenever the table does (cases.stored_documents)."""
+    current()
+    return _loaded[0]
+
+
 def _set(stamp: str | None, data: dict[str, measures.Analyte] | None) -> dict | None:
     global _loaded
     _loaded = (stamp, data)

@@ -7,7 +7,9 @@ class CasesConfig(AppConfig):
     verbose_name = "Case registry"
 
     def ready(self) -> None:
-        from . import analytes, duplicates, unit_slips  # noqa: F401  (each registers its warning check with cases.warnings)
+        # duplicates and unit_slips register their warning checks with cases.warnings
+        from . import analytes, duplicates, stored_documents, unit_slips  # noqa: F401
 
         analytes.install()  # measures reads its analytes from the analyte table
+        stored_documents.install()  # writes to the tables a case document shows make the stored ones old
         post_migrate.connect(analytes.reseed_emptied_table, sender=self, dispatch_uid="analytes-reseed")

@@ -1540,3 +1540,34 @@ class CaseListState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status}: {self.cases} cases, {self.changes} writes"
+
+
+class StoredDocument(models.Model):
+    """A case's whole document as the API serves it (its JSON bytes), kept so that reading one case is one query
+    (cases.stored_documents, issue 16). Valid only while its key is the one the case's inputs give now: a copy,
+    never the record; deleted with its case and rebuilt on the next read."""
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, primary_key=True, related_name="stored_document")
+    key = models.CharField(max_length=200, help_text="What the document was rendered from (stored_documents.key).")
+    body = models.BinaryField()
+
+    class Meta:
+        ordering = ["case"]
+
+    def __str__(self) -> str:
+        return f"{registry_id(self.case_id)} as of {self.key}"
+
+
+class ReferenceChanges(models.Model):
+    """One row counting the writes to the tables a case document shows besides the case's own rows (its source,
+    agents, analytes, users' names): part of every stored document's key, raised in the same transaction as the
+    write (cases.stored_documents)."""
+
+    changes = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "reference changes"
+
+    def __str__(self) -> str:
+        return f"{self.changes} reference changes"

@@ -13,7 +13,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.db.models import F, Q, UniqueConstraint, Value
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from . import warnings, workflow
+from . import stored_documents, warnings, workflow
 from .anchors import AnchorCycle, Timing, intervention_days, relative_day
 from .models import (
     DERIVED_FIELDS,
@@ -335,6 +335,8 @@ def cases_refresh_derived(cases, batch: int = 500) -> int:
         Case.objects.bulk_update(chunk, DERIVED_FIELDS, batch_size=100)
         Intervention.objects.bulk_update(interventions, INTERVENTION_DERIVED_FIELDS, batch_size=100)
         count += len(chunk)
+    if count:
+        stored_documents.reference_changed()  # the derived blocks changed without a new version of their cases
     return count
 
 
