@@ -270,11 +270,8 @@ def _cases_rows(cases: QuerySet) -> QuerySet:
     first = Intervention.objects.filter(
         case=OuterRef("pk"), intent=v.Intent.CALCIUM_DIRECTED, status=v.InterventionStatus.ADMINISTERED
     ).order_by("sequence", "id")
-    return cases.select_related("source").annotate(
-        first_calcium_directed=Coalesce(
-            Subquery(first.values("agent__code")[:1]), Subquery(first.values("agent_text")[:1])
-        )
-    )
+    name = first.annotate(name=Coalesce(models.F("agent__code"), models.F("agent_text"))).values("name")[:1]
+    return cases.select_related("source").annotate(first_calcium_directed=Subquery(name))  # one subquery per case
 
 
 def _children(model: type[models.Model], *order: str, prefetch: tuple[str, ...] = ()) -> Callable[[QuerySet], QuerySet]:
