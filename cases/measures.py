@@ -370,16 +370,24 @@ def unit_system(analyte_code: str, unit: str) -> str:
     raise UnitError(f"{unit!r} is not a unit of {a.label} (use {' or '.join(a.units)})")
 
 
-def convert(value: Decimal, analyte_code: str, from_unit: str, to_unit: str) -> Decimal:
-    """Exact (unrounded) conversion between an analyte's conventional and SI units."""
+MULTIPLY = "*"
+DIVIDE = "/"
+
+
+def conversion(analyte_code: str, from_unit: str, to_unit: str) -> tuple[str, Decimal]:
+    """How a value gets from one of the analyte's units to the other: multiplied or divided by a factor."""
     a = analyte(analyte_code)
     source = unit_system(analyte_code, from_unit)
     target = unit_system(analyte_code, to_unit)
     if source == target or a.si_factor == 1:
-        return Decimal(value)
-    if target == SI:
-        return Decimal(value) * a.si_factor
-    return Decimal(value) / a.si_factor
+        return MULTIPLY, Decimal(1)
+    return (MULTIPLY if target == SI else DIVIDE), a.si_factor
+
+
+def convert(value: Decimal, analyte_code: str, from_unit: str, to_unit: str) -> Decimal:
+    """Exact (unrounded) conversion between an analyte's conventional and SI units."""
+    operation, factor = conversion(analyte_code, from_unit, to_unit)
+    return Decimal(value) * factor if operation == MULTIPLY else Decimal(value) / factor
 
 
 @overload
@@ -391,8 +399,12 @@ def round_for_unit(value: Decimal | None, unit: str) -> Decimal | None: ...
 def round_for_unit(value: Decimal | None, unit: str) -> Decimal | None:
     if value is None:
         return None
-    places = UNIT_DECIMALS.get(unit, 2)
-    return Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return Decimal(value).quantize(Decimal(1).scaleb(-unit_places(unit)), rounding=ROUND_HALF_UP)
+
+
+def unit_places(unit: str) -> int:
+    """Decimal places a converted value in this unit is rounded to (half up)."""
+    return UNIT_DECIMALS.get(unit, 2)
 
 
 def to_si(value: Decimal, analyte_code: str, unit: str) -> Decimal:
@@ -489,6 +501,10 @@ def _side(
     return None
 
 
+# A result without a number, by the source's own word (the other words say nothing about the range).
+QUALITATIVE_FLAGS = {"high": HIGH, "low": LOW, "normal": NORMAL}
+
+
 def interpret(
     analyte_code: str,
     unit: str,
@@ -508,7 +524,7 @@ def interpret(
     A result without a number is interpreted from the source's own qualitative word.
     """
     if value is None:
-        flag = {"high": HIGH, "low": LOW, "normal": NORMAL}.get(qualitative)
+        flag = QUALITATIVE_FLAGS.get(qualitative)
         return Interpretation(flag, BASIS_QUALITATIVE if flag else BASIS_NONE)
     low, high, basis = effective_range(analyte_code, unit, ref_low, ref_high)
     if basis == BASIS_NONE:

@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce, RowNumber
 
@@ -73,6 +73,9 @@ class Column:
     value: Callable[[Any], Any]
     unit: str = ""
     codes: tuple[Code, ...] | AnalyteCodes = ()
+    # The model field the cell shows as it is, as a lookup from the row ("source__kind"); empty for a computed cell.
+    # PostgreSQL's COPY export (cases.tables_copy) reads the field itself where it is set.
+    path: str = ""
 
 
 @dataclass(frozen=True)
@@ -157,8 +160,10 @@ def field(
     choices: type[models.TextChoices] | None = None,
     codes: AnalyteCodes | None = None,
     value: Callable[[Any], Any] | None = None,
+    through: str = "",
 ) -> Column:
-    """A column holding a model field: dtype, meaning and allowed codes come from the field."""
+    """A column holding a model field: dtype, meaning and allowed codes come from the field. `through` names the
+    relation from the row to `model` (a case's source)."""
     f = model._meta.get_field(name)
     if not isinstance(f, models.Field):  # a reverse relation has no column
         raise TypeError(f"{model.__name__}.{name} is not a field of its own.")
@@ -170,13 +175,19 @@ def field(
         else:
             codes = ()
     attribute = f.attname if isinstance(f, models.ForeignKey) else name
+    path = "" if value else f"{through}__{name}" if through else name
+    if value is None:
+        value = (
+            (lambda row: getattr(getattr(row, through), attribute)) if through else lambda row: getattr(row, attribute)
+        )
     return Column(
         name=column or name,
         dtype="code" if codes else _field_dtype(f),
         meaning=meaning or _meaning(f),
-        value=value or (lambda row: getattr(row, attribute)),
+        value=value,
         unit=unit,
         codes=codes,
+        path=path,
     )
 
 
@@ -191,7 +202,11 @@ CASE_ID = Column(
 
 def row_id(name: str, what: str) -> Column:
     return Column(
-        name, "integer", f"The registry's id of this {what} (stable across exports and releases).", lambda row: row.pk
+        name,
+        "integer",
+        f"The registry's id of this {what} (stable across exports and releases).",
+        lambda row: row.pk,
+        path="pk",
     )
 
 
@@ -245,7 +260,7 @@ CTCAE_GRADE = "CTCAE v5.0 grade (0 = within limits)"
 
 def derived(name: str, dtype: str, meaning: str, *, unit: str = "", codes: tuple[Code, ...] = ()) -> Column:
     """A derived measure stored on Case by refresh_derived() (empty text stored as missing)."""
-    return Column(name, dtype, meaning, lambda row: getattr(row, name), unit=unit, codes=codes)
+    return Column(name, dtype, meaning, lambda row: getattr(row, name), unit=unit, codes=codes, path=name)
 
 
 # --- the tables -------------------------------------------------------------------------------------------
@@ -255,11 +270,8 @@ def _cases_rows(cases: QuerySet) -> QuerySet:
     first = Intervention.objects.filter(
         case=OuterRef("pk"), intent=v.Intent.CALCIUM_DIRECTED, status=v.InterventionStatus.ADMINISTERED
     ).order_by("sequence", "id")
-    return cases.select_related("source").annotate(
-        first_calcium_directed=Coalesce(
-            Subquery(first.values("agent__code")[:1]), Subquery(first.values("agent_text")[:1])
-        )
-    )
+    name = first.annotate(name=Coalesce(models.F("agent__code"), models.F("agent_text"))).values("name")[:1]
+    return cases.select_related("source").annotate(first_calcium_directed=Subquery(name))  # one subquery per case
 
 
 def _children(model: type[models.Model], *order: str, prefetch: tuple[str, ...] = ()) -> Callable[[QuerySet], QuerySet]:
@@ -281,11 +293,11 @@ CASES = Table(
         field(Case, "status", meaning="Curation status (analysts see published cases only)."),
         field(Case, "title"),
         field(Case, "case_label"),
-        field(Source, "kind", column="source_kind", meaning="Kind of source.", value=lambda c: c.source.kind),
-        field(Source, "citation", column="source_citation", value=lambda c: c.source.citation),
-        field(Source, "title", column="source_title", meaning="Title of the source.", value=lambda c: c.source.title),
-        field(Source, "journal", column="source_journal", value=lambda c: c.source.journal),
-        field(Source, "year", column="source_year", meaning="Publication year.", value=lambda c: c.source.year),
+        field(Source, "kind", column="source_kind", meaning="Kind of source.", through="source"),
+        field(Source, "citation", column="source_citation", through="source"),
+        field(Source, "title", column="source_title", meaning="Title of the source.", through="source"),
+        field(Source, "journal", column="source_journal", through="source"),
+        field(Source, "year", column="source_year", meaning="Publication year.", through="source"),
         Column(
             "doi",
             "string",
@@ -371,7 +383,7 @@ CASES = Table(
         field(Case, "calcium_outcome", meaning="Calcium at the end of follow-up, as reported."),
         field(Case, "tumor_response", meaning="Tumor response over the follow-up, as reported."),
         field(Case, "version"),
-        Column("updated_at", "datetime", "Last change of the record (ISO 8601, UTC).", lambda c: c.updated_at),
+        field(Case, "updated_at", meaning="Last change of the record (ISO 8601, UTC)."),
     ),
     _cases_rows,
 )
@@ -903,13 +915,24 @@ def cell(value) -> str:
     return value
 
 
+def _quoted_line(cells: list[str]) -> str:
+    """A row as csv.writer writes it, except that a cell with a carriage return is quoted: csv quotes only the
+    characters of its line terminator (a line feed), and a reader ends the row at a bare carriage return.
+    PostgreSQL's COPY (cases.tables_copy) quotes it too."""
+    return ",".join('"' + c.replace('"', '""') + '"' if any(ch in c for ch in ',"\r\n') else c for c in cells) + "\n"
+
+
 def table_lines(table: Table, rows, *, flush_at: int = 1 << 16) -> Iterator[str]:
     """The CSV text of `rows` (model instances) in pieces of about 64 KB: header first."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(table.column_names)
     for row in rows:
-        writer.writerow([cell(column.value(row)) for column in table.columns])
+        cells = [cell(column.value(row)) for column in table.columns]
+        if any("\r" in c for c in cells):
+            buffer.write(_quoted_line(cells))
+        else:
+            writer.writerow(cells)
         if buffer.tell() >= flush_at:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -917,8 +940,19 @@ def table_lines(table: Table, rows, *, flush_at: int = 1 << 16) -> Iterator[str]
     yield buffer.getvalue()
 
 
-def table_csv(table: Table, cases: QuerySet, *, chunk_size: int = CHUNK_SIZE) -> Iterator[str]:
-    """The table for these cases, read from a server-side cursor: one query, constant memory."""
+def table_csv(table: Table, cases: QuerySet, *, chunk_size: int = CHUNK_SIZE) -> Iterator[str] | Iterator[bytes]:
+    """The table for these cases in constant memory: on PostgreSQL, the tables cases.tables_copy computes in the
+    database come out of one COPY (UTF-8 bytes); the others, and every table on SQLite, are written here."""
+    if connection.vendor == "postgresql":
+        from . import tables_copy  # it builds on this module's tables
+
+        if table.name in tables_copy.COPIED:
+            return tables_copy.copy_csv(table, cases)
+    return python_csv(table, cases, chunk_size=chunk_size)
+
+
+def python_csv(table: Table, cases: QuerySet, *, chunk_size: int = CHUNK_SIZE) -> Iterator[str]:
+    """The table written row by row from a server-side cursor: one query (and the prefetches per chunk)."""
     return table_lines(table, table.rows(cases).iterator(chunk_size=chunk_size))
 
 

@@ -510,13 +510,15 @@ def test_the_exports_stream_in_the_same_number_of_queries_for_1_or_12_cases(cura
     # tables.zip: the nine tables' queries and the labs' links (10). phenopackets.jsonl / .zip (per chunk of 200
     #   cases, so 9 here): the cases with source and users, then tumors, metastases, mechanisms (+agents),
     #   findings, labs, their links to interventions, interventions (+agents), their dose steps.
+    # On PostgreSQL cases.csv and labs.csv are one COPY each, links included (issue 16: cases.tables_copy).
+    copied = connection.vendor == "postgresql"
     expected = {
         **{url: 1 for url in TABLE_URLS},
-        f"{EXPORTS}labs.csv": 2,
+        f"{EXPORTS}labs.csv": 1 if copied else 2,
         # Issue 13, point 1: episodes.csv reads its rows and, per chunk, the interventions the normalisation names
         # (2; tables.zip 10 + 2 = 12); the phenopackets read the episodes with the cases (+1 = 10).
         f"{EXPORTS}episodes.csv": 2,
-        TABLES_ZIP: 12,
+        TABLES_ZIP: 11 if copied else 12,
         PHENOPACKETS_JSONL: 10,
         PHENOPACKETS_ZIP: 10,
     }
