@@ -336,19 +336,13 @@ def copy_csv(table: tables.Table, cases: QuerySet) -> Iterator[bytes]:
     connection.ensure_connection()
     # Parameters bound on the client (COPY takes none), whichever cursor class the connection's options name.
     statement = ClientCursor(connection.connection).mogrify(f"COPY ({select}) TO STDOUT WITH (FORMAT csv)", params)
-    with connection.cursor() as cursor:
-        # The statement's many expressions make PostgreSQL's JIT compile for seconds (cases.csv at 100,000 cases:
-        # 12 s with it, 6.5 s without); the setting is this session's until the export ends.
-        cursor.cursor.execute("SET jit = off")
-        try:
-            logged = cursor.debug_sql(statement) if connection.queries_logged else nullcontext()  # counted as a query
-            with logged, cursor.cursor.copy(statement) as copy:
-                piece = bytearray()
-                for block in copy:
-                    piece += block
-                    if len(piece) >= FLUSH_AT:
-                        yield bytes(piece)
-                        piece.clear()
-                yield bytes(piece)
-        finally:
-            cursor.cursor.execute("RESET jit")
+    with connection.cursor() as cursor:  # (JIT is off for the registry's connections: registry/settings.py)
+        logged = cursor.debug_sql(statement) if connection.queries_logged else nullcontext()  # counted as a query
+        with logged, cursor.cursor.copy(statement) as copy:
+            piece = bytearray()
+            for block in copy:
+                piece += block
+                if len(piece) >= FLUSH_AT:
+                    yield bytes(piece)
+                    piece.clear()
+            yield bytes(piece)
