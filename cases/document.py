@@ -183,14 +183,14 @@ def agents_of_documents(documents: list, known: dict[str, Agent] | None = None) 
         return [row for row in found if isinstance(row, Mapping)] if isinstance(found, list) else []
 
     known = {} if known is None else known
-    codes = set()
+    named = []  # any value, a dict or a list included: only text can be a code
     for document in documents:
         mechanisms = rows(document, "mechanisms") + [
             m for e in rows(document, "episodes") for m in rows(e, "mechanisms")
         ]
-        codes.update(row.get("agent") for row in rows(document, "interventions"))
-        codes.update(row.get("suspect_agent") for row in mechanisms)
-    wanted = {code for code in codes if isinstance(code, str) and code not in known}
+        named += [row.get("agent") for row in rows(document, "interventions")]
+        named += [row.get("suspect_agent") for row in mechanisms]
+    wanted = {code for code in named if isinstance(code, str) and code not in known}
     if wanted:
         known.update((agent.code, agent) for agent in Agent.objects.filter(code__in=wanted))
     return known

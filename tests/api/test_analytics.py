@@ -1173,7 +1173,8 @@ def test_an_empty_cohort_is_answered(analyst):
 #     after, change and days to normal (ranked windows, cases.analytics.group_medians).
 #   trajectories (4): the cohort's count (X-Total-Count), then the page's cases, their calcium and albumin results
 #     and their administered interventions with their agents (was: cases, then three prefetches).
-QUERIES = {SUMMARY: 7 if connection.vendor == "postgresql" else 11, INTERVENTIONS: 3 if connection.vendor == "postgresql" else 15, TRAJECTORIES: 4}
+POSTGRESQL = connection.vendor == "postgresql"
+QUERIES = {SUMMARY: 7 if POSTGRESQL else 11, INTERVENTIONS: 3 if POSTGRESQL else 15, TRAJECTORIES: 4}
 
 
 def endpoint_query_counts(client) -> dict[str, int]:

@@ -85,3 +85,15 @@ def test_unknown_fields_in_a_source_or_an_agent_are_refused():
     response = reviewer.post("/api/v1/agents/", agent, format="json")
     assert response.status_code == 400
     assert fields(response) == {"atc": "Unknown field."}
+
+
+def test_an_agent_given_as_an_object_or_a_list_is_a_400_naming_it(curator):
+    """The document's agents are looked up together before validation (issue 16): a value that cannot be a code
+    is left to the field, which refuses it (schemathesis found it a 500)."""
+    doc = make_document()
+    doc["interventions"][0]["agent"] = {"code": "zoledronic_acid"}
+    doc["mechanisms"] = [{"code": "humoral_pthrp", "certainty": "confirmed", "suspect_agent": ["denosumab"]}]
+    response = curator.post(CASES, doc, format="json")
+    assert response.status_code == 400, response.content
+    assert set(fields(response)) >= {"interventions[0].agent", "mechanisms[0].suspect_agent"}
+    assert Case.objects.count() == 0
