@@ -26,16 +26,6 @@ pytestmark = pytest.mark.django_db
 CASES = "/api/v1/cases/"
 
 
-@pytest.fixture
-def curator():
-    return client_for("curator")
-
-
-@pytest.fixture
-def reviewer():
-    return client_for("reviewer")
-
-
 def fresh(case: Case) -> bytes:
     """The case's document rendered now, as the API's JSON."""
     rows = list(reading.case_rows(Case.objects.filter(pk=case.pk)))
