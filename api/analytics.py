@@ -69,12 +69,8 @@ class InterventionsView(CohortView):
         if by not in (None, "", "mechanism"):
             raise serializers.ValidationError({"by": ["Use by=mechanism or leave it out."]})
         cohort = self.cohort()
-        return Response(
-            {
-                f"by_{group}": analytics.intervention_table(cohort, group, by_mechanism=by == "mechanism")
-                for group in analytics.GROUPINGS
-            }
-        )
+        tables = analytics.intervention_tables(cohort, by_mechanism=by == "mechanism")
+        return Response({f"by_{group}": table for group, table in tables.items()})
 
 
 class TrajectoriesView(CohortView):

@@ -1168,13 +1168,13 @@ def test_an_empty_cohort_is_answered(analyst):
 #     per field), by disorder / main mechanism / CTCAE grade / agreement (PostgreSQL: one query, GROUPING SETS;
 #     SQLite: 4), by mechanism 1, by tumor site 1, receptor statuses 1, episodes per disorder 1 (issue 13). Was 14 on
 #     both before issue 16's analytics round: each field its own scan of the (wide) case table.
-#   interventions: per grouping (agent, drug class, intent) on PostgreSQL 1 (the counts and the four medians in one
-#     GROUP BY, cases.analytics.Median; was 5 before issue 16), on SQLite 5 = the counts, then the medians of before,
-#     after, change and days to normal (ranked windows, cases.analytics.group_medians).
+#   interventions: on PostgreSQL 1, the three tables (agent, drug class, intent) with their counts and medians in one
+#     GROUPING SETS pass (was 3, one per table, and before issue 16 15); on SQLite 5 per table = the counts, then the
+#     medians of before, after, change and days to normal (ranked windows, cases.analytics.group_medians).
 #   trajectories (4): the cohort's count (X-Total-Count), then the page's cases, their calcium and albumin results
 #     and their administered interventions with their agents (was: cases, then three prefetches).
 POSTGRESQL = connection.vendor == "postgresql"
-QUERIES = {SUMMARY: 7 if POSTGRESQL else 11, INTERVENTIONS: 3 if POSTGRESQL else 15, TRAJECTORIES: 4}
+QUERIES = {SUMMARY: 7 if POSTGRESQL else 11, INTERVENTIONS: 1 if POSTGRESQL else 15, TRAJECTORIES: 4}
 
 
 def endpoint_query_counts(client) -> dict[str, int]:

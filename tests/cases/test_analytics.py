@@ -24,7 +24,7 @@ def test_agents_without_a_class_and_uncoded_interventions_share_one_no_class_gro
         agent=make_agent(code="zol", name="Zoledronic acid", drug_class="bisphosphonate", atc_code="M05BA08"),
         sequence=3,
     )
-    table = analytics.intervention_table(Case.objects.all(), "drug_class")
+    table = analytics.intervention_tables(Case.objects.all())["drug_class"]
     # One row per class, the "no class" group (null) last on either database.
     assert [(row["key"], row["administered"]) for row in table] == [("bisphosphonate", 1), (None, 2)]
 
@@ -64,7 +64,7 @@ def test_medians_of_every_group_size_are_the_mean_of_the_two_middle_values():
         Intervention.objects.filter(case=case).exclude(pk__in=ids[:n]).update(intent="cancer_directed")
         Intervention.objects.filter(pk__in=ids[:n]).update(intent="calcium_directed")
         (row,) = [
-            r for r in analytics.intervention_table(Case.objects.all(), "intent") if r["key"] == "calcium_directed"
+            r for r in analytics.intervention_tables(Case.objects.all())["intent"] if r["key"] == "calcium_directed"
         ]
         expected = statistics.median(befores[:n])
         assert row["median_calcium_before_mg_dl"] == measures.round_for_unit(expected, "mg/dL"), n
