@@ -232,6 +232,8 @@ TEMPLATES = [
 # page in half the time (registry/renderers.py; issue 16).
 FORM_RENDERER = "registry.renderers.FastTemplates"
 
+AUTHENTICATION_BACKENDS = ["registry.auth_backends.OneQueryModelBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -602,10 +602,11 @@ def test_a_case_list_page_costs_the_same_queries_at_page_size_1_and_100(curator)
     # ETag's aggregate (count, max id, sum of versions, latest changes), whose count is also the pagination's
     # (no second COUNT), the cases with source and users (select_related), then one query each for the episodes
     # (issue 13, point 1: 11 -> 12), tumors, metastases, mechanisms (+agents), findings, labs, interventions
-    # (+agents), and the labs' links to the interventions they follow (issue 13).
+    # (+agents), and the labs' links to the interventions they follow (issue 13). Issue 16: the permissions in one
+    # query (registry.auth_backends): 11.
     small = count_queries(curator, f"{CASES}?page_size=1")
     large = count_queries(curator, f"{CASES}?page_size=100")
-    assert small == large == 12
+    assert small == large == 11
 
 
 def test_cursor_pages_scan_every_case_once_in_id_order_at_constant_queries(curator):
@@ -618,9 +619,10 @@ def test_cursor_pages_scan_every_case_once_in_id_order_at_constant_queries(curat
         seen.extend(document["id"] for document in body["results"])
         path = body["next"]
     assert seen == [case.registry_id for case in cases]
-    # the same as a numbered page: the cursor's page is the cases after it (WHERE id > cursor), not an OFFSET. 4
-    # (was 10): permissions (2), the ETag's aggregate, the page; `fields=id` needs no rows (cases.reading, issue 16).
-    assert counts == [4, 4, 4]
+    # the same as a numbered page: the cursor's page is the cases after it (WHERE id > cursor), not an OFFSET. 3
+    # (was 10): permissions (1, registry.auth_backends), the ETag's aggregate, the page; `fields=id` needs no rows
+    # (cases.reading, issue 16).
+    assert counts == [3, 3, 3]
 
 
 @pytest.mark.parametrize(
@@ -654,9 +656,10 @@ def test_a_case_retrieve_costs_the_same_queries_whatever_its_rows(curator):
     # prefetch runs only when there are rows to nest in: the list test's cases have no interventions.) Plus the
     # episodes' prefetch (issue 13, point 1): 11 -> 12. The first read also looks for the case's stored document
     # (1) and stores the one it rendered (3: savepoint, upsert, release): 16. Every later read is permissions (2)
-    # and the case's row with its stored document (1), served as stored (cases.stored_documents, issue 16).
-    assert count_queries(curator, url(small["id"])) == count_queries(curator, url(large["id"])) == 16
-    assert count_queries(curator, url(small["id"])) == count_queries(curator, url(large["id"])) == 3
+    # and the case's row with its stored document (1), served as stored (cases.stored_documents, issue 16). Then the
+    # permissions in one query (registry.auth_backends): 15 and 2.
+    assert count_queries(curator, url(small["id"])) == count_queries(curator, url(large["id"])) == 15
+    assert count_queries(curator, url(small["id"])) == count_queries(curator, url(large["id"])) == 2
 
 
 def test_responses_are_json_by_default(curator):

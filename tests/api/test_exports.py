@@ -523,7 +523,7 @@ def test_the_exports_stream_in_the_same_number_of_queries_for_1_or_12_cases(cura
         PHENOPACKETS_ZIP: 10,
     }
     post_case(curator, A)
-    curator.get(CASES_CSV)  # the first request of a user also reads its permissions (2 queries)
+    curator.get(CASES_CSV)  # the first request of a user also reads its permissions (1 query, registry.auth_backends)
 
     def queries(url: str) -> int:
         with CaptureQueriesContext(connection) as captured:

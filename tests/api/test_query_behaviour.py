@@ -204,25 +204,26 @@ def test_a_304_costs_a_fixed_number_of_queries_whatever_the_cohort(analyst):
 
     cohort(1)
     small = analyst.get(CASES)["ETag"]
-    # Expected (3): the user's own and group permissions (2) and the ETag's aggregate; nothing is serialised.
-    assert queries(analyst, CASES, HTTP_IF_NONE_MATCH=small) == (304, 3)
+    # Expected (2): the user's permissions (1, its own and its groups': registry.auth_backends; Django's backend
+    # reads them in 2) and the ETag's aggregate; nothing is serialised.
+    assert queries(analyst, CASES, HTTP_IF_NONE_MATCH=small) == (304, 2)
     cohort(30)
     large = analyst.get(CASES)["ETag"]
     assert large != small
-    assert queries(analyst, CASES, HTTP_IF_NONE_MATCH=large) == (304, 3)
-    # A 200 with fields=id (4; was 11, the full list's, see test_cases): permissions (2), the ETag's aggregate and
+    assert queries(analyst, CASES, HTTP_IF_NONE_MATCH=large) == (304, 2)
+    # A 200 with fields=id (3; was 11, the full list's, see test_cases): permissions (1), the ETag's aggregate and
     # the page: cases.reading fetches no rows the fields do not name (issue 16).
-    assert queries(analyst, f"{CASES}?page_size=100&fields=id") == (200, 4)
+    assert queries(analyst, f"{CASES}?page_size=100&fields=id") == (200, 3)
     case = Case.objects.first()
-    # One case's 304 (3; was 10, the whole document's): permissions (2) and the case's row, whose version is the
+    # One case's 304 (2; was 10, the whole document's): permissions (1) and the case's row, whose version is the
     # ETag; its rows are fetched only for a 200 (cases.reading, issue 16).
-    assert queries(analyst, f"{CASES}{case.registry_id}/", HTTP_IF_NONE_MATCH=f'"v{case.version}"') == (304, 3)
-    # Its first 200 (15; was 11): permissions (2), the case's row with its stored document (none yet), the case with
+    assert queries(analyst, f"{CASES}{case.registry_id}/", HTTP_IF_NONE_MATCH=f'"v{case.version}"') == (304, 2)
+    # Its first 200 (14; was 11): permissions (1), the case's row with its stored document (none yet), the case with
     # source and users, eight kinds of row (the six kinds, the episodes and the labs' links to interventions, issue
     # 13), and storing the document it rendered (3: savepoint, upsert, release; cases.stored_documents).
-    assert queries(analyst, f"{CASES}{case.registry_id}/") == (200, 15)
-    # Every later 200 (3): permissions (2) and the case's row with its stored document, served as stored (issue 16).
-    assert queries(analyst, f"{CASES}{case.registry_id}/") == (200, 3)
+    assert queries(analyst, f"{CASES}{case.registry_id}/") == (200, 14)
+    # Every later 200 (2): permissions (1) and the case's row with its stored document, served as stored (issue 16).
+    assert queries(analyst, f"{CASES}{case.registry_id}/") == (200, 2)
 
 
 def test_following_next_as_the_readme_does_collects_every_case_with_the_fields_asked_for(analyst):

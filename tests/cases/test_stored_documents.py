@@ -41,7 +41,7 @@ def stored(client, case: Case) -> dict:
     client.force_authenticate(type(client.user).objects.get(pk=client.user.pk))  # a fresh user, as per request
     with CaptureQueriesContext(connection) as queries:
         second = client.get(url)
-    assert len(queries.captured_queries) == 3  # permissions (2), the case's row with its stored document
+    assert len(queries.captured_queries) == 2  # permissions (1), the case's row with its stored document
     assert second.content == first.content == fresh(case)
     assert bytes(StoredDocument.objects.get(case=case).body) == second.content
     return second.json()
