@@ -4,8 +4,9 @@ looks like one already in the registry. Sources have their own finder: cases.cit
 from __future__ import annotations
 
 from django.db.models import Q
+from django.db.models.functions import Upper
 
-from .models import Case, Source
+from .models import Case, Source, registry_id
 from .warnings import CaseWarning, create_warning_check
 
 DUPLICATE = "duplicate"  # the warning's key: what a client sends in "confirm"
@@ -48,3 +49,56 @@ def duplicate_warning(case: Case) -> list[CaseWarning]:
             f"Likely a duplicate of {names}: the same paper and the same patient's age and sex (and disorder).",
         )
     ]
+
+
+def duplicate_warnings(cases: list[Case]) -> dict[int, list[CaseWarning]]:
+    """duplicate_warning for many cases just created together (a bulk import), in two queries rather than two per
+    case: the lock on every source of them, then every case sharing a source, a DOI or a PMID with one of them. Each
+    case is compared as if created in turn, after the ones before it in `cases` (the later ones are not its
+    duplicates yet). A DOI is compared ignoring case, like case_duplicates' iexact. {case id: its warnings}."""
+    source_ids = sorted({case.source_id for case in cases})
+    sources = {
+        pk: (doi, pmid)
+        for pk, doi, pmid in Source.objects.select_for_update(no_key=True)
+        .filter(pk__in=source_ids)
+        .order_by("pk")
+        .values_list("pk", "doi", "pmid")
+    }
+    dois = {doi.upper() for doi, _ in sources.values() if doi}
+    pmids = {pmid for _, pmid in sources.values() if pmid}
+    same = Q(source_id__in=source_ids)
+    if dois:
+        same |= Q(doi_upper__in=dois)
+    if pmids:
+        same |= Q(source__pmid__in=pmids)
+    candidates = list(
+        Case.objects.annotate(doi_upper=Upper("source__doi"))
+        .filter(same)
+        .order_by("pk")
+        .values_list("pk", "source_id", "disorder", "age_years", "sex", "source__doi", "source__pmid")
+    )
+    place = {case.pk: n for n, case in enumerate(cases)}  # a case of this batch -> its place in it
+    found: dict[int, list[CaseWarning]] = {}
+    for n, case in enumerate(cases):
+        doi, pmid = sources[case.source_id]
+        names = [
+            registry_id(pk)
+            for pk, source_id, disorder, age, sex, other_doi, other_pmid in candidates
+            if pk != case.pk
+            and place.get(pk, -1) < n
+            and (age, sex) == (case.age_years, case.sex)
+            and (
+                (source_id == case.source_id and disorder == case.disorder)
+                or (doi and (other_doi or "").upper() == doi.upper())
+                or (pmid and other_pmid == pmid)
+            )
+        ]
+        if names:
+            found[case.pk] = [
+                CaseWarning(
+                    DUPLICATE,
+                    f"Likely a duplicate of {', '.join(names[:5]) + (', ...' if len(names) > 5 else '')}: the same "
+                    "paper and the same patient's age and sex (and disorder).",
+                )
+            ]
+    return found
