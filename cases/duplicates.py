@@ -3,6 +3,8 @@ looks like one already in the registry. Sources have their own finder: cases.cit
 
 from __future__ import annotations
 
+import heapq
+
 from django.db.models import Q
 from django.db.models.functions import Upper
 
@@ -78,21 +80,30 @@ def duplicate_warnings(cases: list[Case]) -> dict[int, list[CaseWarning]]:
         .values_list("pk", "source_id", "disorder", "age_years", "sex", "source__doi", "source__pmid")
     )
     place = {case.pk: n for n, case in enumerate(cases)}  # a case of this batch -> its place in it
+    # The candidates by what makes them the same paper and patient, each list in id order.
+    by_source: dict[tuple, list[int]] = {}
+    by_doi: dict[tuple, list[int]] = {}
+    by_pmid: dict[tuple, list[int]] = {}
+    for pk, source_id, disorder, age, sex, doi, pmid in candidates:
+        by_source.setdefault((source_id, disorder, age, sex), []).append(pk)
+        if doi:
+            by_doi.setdefault((doi.upper(), age, sex), []).append(pk)
+        if pmid:
+            by_pmid.setdefault((pmid, age, sex), []).append(pk)
     found: dict[int, list[CaseWarning]] = {}
     for n, case in enumerate(cases):
         doi, pmid = sources[case.source_id]
-        names = [
-            registry_id(pk)
-            for pk, source_id, disorder, age, sex, other_doi, other_pmid in candidates
-            if pk != case.pk
-            and place.get(pk, -1) < n
-            and (age, sex) == (case.age_years, case.sex)
-            and (
-                (source_id == case.source_id and disorder == case.disorder)
-                or (doi and (other_doi or "").upper() == doi.upper())
-                or (pmid and other_pmid == pmid)
-            )
-        ]
+        lists = [by_source.get((case.source_id, case.disorder, case.age_years, case.sex), [])]
+        if doi:
+            lists.append(by_doi.get((doi.upper(), case.age_years, case.sex), []))
+        if pmid:
+            lists.append(by_pmid.get((pmid, case.age_years, case.sex), []))
+        names = []
+        for pk in dict.fromkeys(heapq.merge(*lists)):  # in id order, once each
+            if pk != case.pk and place.get(pk, -1) < n:  # not itself, nor one created after it
+                names.append(registry_id(pk))
+                if len(names) > 5:  # enough to name five and say there are more
+                    break
         if names:
             found[case.pk] = [
                 CaseWarning(

@@ -9,6 +9,7 @@ import json
 import pytest
 
 from cases.document import ImportFailed, export_documents, import_cases
+from cases.duplicates import case_duplicates, duplicate_warnings
 from cases.history import HISTORY_MODELS
 from cases.management.commands.benchmark import write_document
 from cases.models import DERIVED_FIELDS, INTERVENTION_DERIVED_FIELDS, Case, Intervention, Source
@@ -153,3 +154,28 @@ def test_a_warning_not_confirmed_is_named_as_before_and_nothing_is_written(curat
     [error] = raised.value.errors
     assert error.startswith("case 2 (benchmark case (writes)): duplicate: Likely a duplicate of CCR-")
     assert Case.objects.count() == 0
+
+
+def test_the_duplicates_of_many_cases_are_those_each_case_has(curator):
+    """cases.duplicates.duplicate_warnings (two queries for all the cases) finds what case_duplicates finds for each
+    case: the same source and disorder, or a source of the same DOI (in any case of letters); the same age
+    and sex. A case of the batch is compared with the cases before it only (created in turn)."""
+
+    def source(n: int, **fields) -> Source:
+        return Source.objects.create(kind="case_report", citation=f"Doe J. {n}.", title=f"Paper {n}", **fields)
+
+    s1, s2, s3 = source(1, doi="10.1/ABC"), source(2, doi="10.1/abc"), source(3, pmid="123")  # PMIDs are unique
+
+    def case(src: Source, age: int = 60, disorder: str = "hypercalcemia") -> Case:
+        return Case.objects.create(source=src, title="T", disorder=disorder, age_years=age, sex="female")
+
+    for src, age, disorder in [(s2, 60, "hypocalcemia"), (s1, 61, "hypercalcemia"), (s3, 60, "hypercalcemia")]:
+        case(src, age, disorder)
+    batch = [case(s1), case(s3), case(s1), case(s3, age=70), case(s2, disorder="hypocalcemia")]
+    found = duplicate_warnings(batch)
+    for n, c in enumerate(batch):
+        later = {b.pk for b in batch[n + 1 :]}
+        expected = [d.registry_id for d in case_duplicates(c) if d.pk not in later]
+        message = found[c.pk][0].message.split(":")[0] if c.pk in found else ""
+        assert message == (f"Likely a duplicate of {', '.join(expected)}" if expected else ""), n
+    assert [len(found.get(c.pk, [])) for c in batch] == [1, 1, 1, 0, 1]
