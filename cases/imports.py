@@ -3,10 +3,11 @@
 The edit service (cases.services.case_save_document) writes a new case in ~25 round trips: its case row, then each
 kind of row with its history rows, the links and dose steps, the anchors, the days timed from an intervention, the
 warnings' queries and the derived measures. cases_create_in_bulk writes exactly what it would for each document, but
-each kind of row for every document at once: one INSERT of the cases and one of their history rows, then one INSERT
-per kind of row (and of its history), and so on, so the number of queries does not grow with the number of
-documents (a statement is split only past the database's limit of parameters, SQLite's 999 and PostgreSQL's 65,535,
-and an UPDATE every UPDATE_BATCH rows).
+each kind of row for every document at once: one INSERT of the cases and one of their history rows (a COPY on
+PostgreSQL: write_history), then the same per kind of row, and so on, so the number of queries does not grow with the
+number of documents (an INSERT is split only past the database's limit of parameters, SQLite's 999 and PostgreSQL's
+65,535; an UPDATE of anchors every UPDATE_BATCH rows, of the derived measures every VALUES_BATCH cases on
+PostgreSQL). The caller (cases.document.import_cases) hands it 1,000 documents at a time.
 
 It writes what the per-document path writes, in the same order of each case's history: a row is inserted as
 case_save_document inserts it ("+"), then updated where that path updates it (an intervention or a metastasis or
