@@ -8,11 +8,13 @@ import json
 
 import pytest
 
+from cases import warnings
 from cases.document import ImportFailed, export_documents, import_cases
 from cases.duplicates import case_duplicates, duplicate_warnings
 from cases.history import HISTORY_MODELS
 from cases.management.commands.benchmark import write_document
 from cases.models import DERIVED_FIELDS, INTERVENTION_DERIVED_FIELDS, Case, Intervention, Source
+from cases.warnings import CaseWarning
 from tests.api.documents import make_document
 from tests.api.test_dose_steps import titrated
 from tests.api.test_episodes import HYPER, two_episode_document
@@ -179,3 +181,25 @@ def test_the_duplicates_of_many_cases_are_those_each_case_has(curator):
         message = found[c.pk][0].message.split(":")[0] if c.pk in found else ""
         assert message == (f"Likely a duplicate of {', '.join(expected)}" if expected else ""), n
     assert [len(found.get(c.pk, [])) for c in batch] == [1, 1, 1, 0, 1]
+
+
+def test_a_registered_warning_is_asked_of_each_case_in_bulk_too(curator):
+    """The warning checks (cases.warnings) run on every case of a bulk import as it was created: one not confirmed
+    sends the import back to the documents one by one, which name it; confirmed, the bulk write stands."""
+    source = Source.objects.create(kind="case_report", citation="Roe R. Bulk. 2021.", title="Bulk", year=2021)
+    documents = [{**write_document(source.pk), "title": title} for title in ("A", "B")]
+
+    def odd_title(case: Case) -> list[CaseWarning]:
+        return [CaseWarning("title", "An odd title.")] if case.title == "B" else []
+
+    with warnings.registered(odd_title):
+        with pytest.raises(ImportFailed) as raised:
+            import_cases(documents, user=curator.user)
+        assert raised.value.errors == [
+            'case 2 (B): title: An odd title. If this is right, send the case again with "title" in its "confirm" list.'
+        ]
+        assert Case.objects.count() == 0
+        documents[1]["confirm"] = [*documents[1]["confirm"], "title"]
+        cases, sql = queries_of(lambda: import_cases(documents, user=curator.user))
+    assert [c.title for c in cases] == ["A", "B"]
+    assert not [q for q in sql if q.startswith("ROLLBACK TO SAVEPOINT")]
