@@ -287,27 +287,30 @@ def anchored_days_write(case: Case, created: dict[str, list] | None = None) -> N
             for (relation, _), row in loaded.items()
             if relation == "interventions" or row.anchor_id is not None or row.anchor_offset_days is not None
         ]
+    for relation, pk, values in timing_changes(found):
+        _save_timing(case, loaded.get((relation, pk)), relation, pk, **values)
+
+
+def timing_changes(found: list[tuple[str, Timing]]) -> list[tuple[str, int, dict]]:
+    """What anchored_days_write stores for these rows of one case ((relation, timing) of every intervention and
+    every anchored row): (relation, row id, {field: value}) for each row whose timing fields change, in order.
+    DocumentError for a cycle of anchors."""
     try:
         days = intervention_days([t for relation, t in found if relation == "interventions"])
     except AnchorCycle as exc:
         raise DocumentError(
             {"interventions": f"Interventions {', '.join(map(str, exc.keys))} are timed from each other in a circle."}
         ) from exc
+    changes = []
     for relation, t in found:
         if t.anchor is None:
             if t.offset is not None:  # its intervention was deleted (SET_NULL): the row keeps its day, not the offset
-                _save_timing(
-                    case,
-                    loaded.get((relation, t.key)),
-                    relation,
-                    t.key,
-                    anchor_offset_days=None,
-                    anchor_offset_is_approximate=False,
-                )
+                changes.append((relation, t.key, {"anchor_offset_days": None, "anchor_offset_is_approximate": False}))
             continue
         want = days[t.key] if relation == "interventions" else relative_day(*days.get(t.anchor, (None, False)), t)
         if want != (t.day, t.day_is_approximate):
-            _save_timing(case, loaded.get((relation, t.key)), relation, t.key, day=want[0], day_is_approximate=want[1])
+            changes.append((relation, t.key, {"day": want[0], "day_is_approximate": want[1]}))
+    return changes
 
 
 def _save_timing(case: Case, row, relation: str, pk: int, **values) -> None:
@@ -425,31 +428,22 @@ def _check_unique_together(relation: str, rows: list, paths: list[str] | None = 
         raise DocumentError(errors)
 
 
-def _sync_rows(
+def _build_rows(
     case: Case,
     relation: str,
     rows: list[dict],
     interventions: list[Intervention],
-    *,
-    new_case: bool = False,
+    existing: dict,
     episodes: list | None = None,
     paths: list[str] | None = None,
-    delete_rest: bool = True,
-) -> list:
-    """Make the case's rows of one kind exactly `rows`: update by id, create without id, delete the rest.
-
-    A row is replaced, not merged: a row sent with its id keeps the id (and its history) but gets exactly the
-    fields sent, the others back to their defaults, as a new row would. Each row is validated as it will be
-    stored (full_clean, its check constraints in memory: cases.constraints), and the final set against the unique
-    constraints, before anything is written. The order of the rows does not matter: the rows left out are deleted
-    first, then the kept rows updated, then new ones added (so a new row may take a code an existing row gives up in
-    the same request); updates and inserts are one statement each per kind (_write_rows), without a savepoint.
-    A mechanism row names its episode by position in `episodes` ("episode_position", default the first); `paths`
-    name the rows in errors (a mechanism as episodes[i].mechanisms[j]); delete_rest=False leaves the rows not sent
-    for the caller to delete (_delete_rows).
-    """
+) -> tuple[list, dict[int, list[Intervention]], dict[int, list[dict]], dict[int, object]]:
+    """The rows of one kind as they will be stored (nothing written): each validated (full_clean, its check
+    constraints in memory) and the set against the unique constraints, DocumentError naming the row otherwise.
+    Returns the rows, and by a row's position: the interventions a lab follows, an intervention's dose steps, and the
+    intervention a row is timed from (a position; for a row other than a lab, (position, offset, approximate), its
+    offset held back until the intervention is written). Used by _sync_rows and by the bulk import
+    (cases.imports), which writes the rows of many cases together."""
     model = ROW_KINDS[relation]
-    existing = {} if new_case else {row.pk: row for row in getattr(case, relation).all()}  # a new case has none
     _check_ids(relation, rows, existing)
     blank = model(case=case)
     editable = [f for f in model._meta.concrete_fields if f.editable and not f.primary_key and f.name != "case"]
@@ -490,6 +484,35 @@ def _sync_rows(
         row._change_reason = getattr(case, "_change_reason", None)
         built.append(row)
     _check_unique_together(relation, built, paths)
+    return built, follows, steps, anchors
+
+
+def _sync_rows(
+    case: Case,
+    relation: str,
+    rows: list[dict],
+    interventions: list[Intervention],
+    *,
+    new_case: bool = False,
+    episodes: list | None = None,
+    paths: list[str] | None = None,
+    delete_rest: bool = True,
+) -> list:
+    """Make the case's rows of one kind exactly `rows`: update by id, create without id, delete the rest.
+
+    A row is replaced, not merged: a row sent with its id keeps the id (and its history) but gets exactly the
+    fields sent, the others back to their defaults, as a new row would. Each row is validated as it will be
+    stored (full_clean, its check constraints in memory: cases.constraints), and the final set against the unique
+    constraints, before anything is written. The order of the rows does not matter: the rows left out are deleted
+    first, then the kept rows updated, then new ones added (so a new row may take a code an existing row gives up in
+    the same request); updates and inserts are one statement each per kind (_write_rows), without a savepoint.
+    A mechanism row names its episode by position in `episodes` ("episode_position", default the first); `paths`
+    name the rows in errors (a mechanism as episodes[i].mechanisms[j]); delete_rest=False leaves the rows not sent
+    for the caller to delete (_delete_rows).
+    """
+    model = ROW_KINDS[relation]
+    existing = {} if new_case else {row.pk: row for row in getattr(case, relation).all()}  # a new case has none
+    built, follows, steps, anchors = _build_rows(case, relation, rows, interventions, existing, episodes, paths)
     kept = {row.pk for row in built if row.pk is not None}
     if delete_rest:
         _delete_rows(case, [row for row_id, row in existing.items() if row_id not in kept])
