@@ -21,6 +21,7 @@ from cases import analytes, measures
 from cases.anchors import AnchorCycle, Timing, intervention_days, relative_day
 from cases.citations import check_source_duplicates, source_duplicates
 from cases.derived import derived_document, number
+from cases.duplicates import hold_duplicate_locks
 from cases.imports import NotInBulk, cases_create_in_bulk
 from cases.models import (
     MAX_DAYS,
@@ -1085,8 +1086,13 @@ def import_cases(documents, *, user, progress=None, in_bulk: bool = True) -> lis
     with transaction.atomic():
         validated = []
         agents = agents_of_documents(documents)  # every document's, in one query
-        # The sources the documents name by id, in one query (a source given as an object is matched or created).
-        named = {d["source_id"] for d in documents if isinstance(d, dict) and type(d.get("source_id")) is int}
+        # The sources the documents name by id, in one query (a source given as an object is matched or created);
+        # an id no database integer can hold is left to the field, which refuses it (SQLite would raise).
+        named = {
+            d["source_id"]
+            for d in documents
+            if isinstance(d, dict) and type(d.get("source_id")) is int and -(2**63) <= d["source_id"] < 2**63
+        }
         sources = Source.objects.in_bulk(named) if named else {}
         validators: dict[bool, CaseSerializer] = {}
         for n, document in enumerate(documents, start=1):
@@ -1114,6 +1120,8 @@ def import_cases(documents, *, user, progress=None, in_bulk: bool = True) -> lis
                     if source_id is not None or e["field"] != "source_id"  # the source's problem is named above
                 )
         cases = []
+        if not errors:  # before any write, so that each path below takes no source's lock in another order
+            hold_duplicate_locks(data["source"].pk for _, data in validated)
         if not errors and in_bulk:
             try:
                 with transaction.atomic():  # a savepoint: the attempt goes whole if the documents need the slow path

@@ -34,7 +34,18 @@ def hold_duplicate_lock(case: Case) -> None:
     transaction, so the second sees the first: on PostgreSQL a row lock on the source, FOR NO KEY UPDATE because the
     new case's foreign key already holds a KEY SHARE lock on it (a FOR UPDATE would deadlock two creations). SQLite
     ignores the clause and needs none: its write transactions begin IMMEDIATE (registry.settings), one at a time."""
-    list(Source.objects.select_for_update(no_key=True).filter(pk=case.source_id).values_list("pk"))
+    hold_duplicate_locks([case.source_id])
+
+
+def hold_duplicate_locks(source_ids) -> None:
+    """hold_duplicate_lock for the cases of many sources (an import), taken in id order: two imports that share
+    sources then never wait for each other in opposite orders (a deadlock, which PostgreSQL ends by failing one)."""
+    list(
+        Source.objects.select_for_update(no_key=True)
+        .filter(pk__in=sorted(set(source_ids)))
+        .order_by("pk")
+        .values_list("pk")
+    )
 
 
 @create_warning_check
@@ -57,16 +68,18 @@ def duplicate_warnings(cases: list[Case]) -> dict[int, list[CaseWarning]]:
     """duplicate_warning for many cases just created together (a bulk import), in two queries rather than two per
     case: the lock on every source of them, then every case sharing a source, a DOI or a PMID with one of them. Each
     case is compared as if created in turn, after the ones before it in `cases` (the later ones are not its
-    duplicates yet). A DOI is compared ignoring case, like case_duplicates' iexact. {case id: its warnings}."""
+    duplicates yet). A DOI is compared ignoring case, like case_duplicates' iexact, upper-cased by the database on
+    both sides (Python's upper() is not the database's: 'ß' -> 'SS'). {case id: its warnings}."""
     source_ids = sorted({case.source_id for case in cases})
     sources = {
         pk: (doi, pmid)
         for pk, doi, pmid in Source.objects.select_for_update(no_key=True)
         .filter(pk__in=source_ids)
+        .annotate(doi_upper=Upper("doi"))
         .order_by("pk")
-        .values_list("pk", "doi", "pmid")
+        .values_list("pk", "doi_upper", "pmid")
     }
-    dois = {doi.upper() for doi, _ in sources.values() if doi}
+    dois = {doi for doi, _ in sources.values() if doi}
     pmids = {pmid for _, pmid in sources.values() if pmid}
     same = Q(source_id__in=source_ids)
     if dois:
@@ -77,7 +90,7 @@ def duplicate_warnings(cases: list[Case]) -> dict[int, list[CaseWarning]]:
         Case.objects.annotate(doi_upper=Upper("source__doi"))
         .filter(same)
         .order_by("pk")
-        .values_list("pk", "source_id", "disorder", "age_years", "sex", "source__doi", "source__pmid")
+        .values_list("pk", "source_id", "disorder", "age_years", "sex", "doi_upper", "source__pmid")
     )
     place = {case.pk: n for n, case in enumerate(cases)}  # a case of this batch -> its place in it
     # The candidates by what makes them the same paper and patient, each list in id order.
@@ -87,7 +100,7 @@ def duplicate_warnings(cases: list[Case]) -> dict[int, list[CaseWarning]]:
     for pk, source_id, disorder, age, sex, doi, pmid in candidates:
         by_source.setdefault((source_id, disorder, age, sex), []).append(pk)
         if doi:
-            by_doi.setdefault((doi.upper(), age, sex), []).append(pk)
+            by_doi.setdefault((doi, age, sex), []).append(pk)
         if pmid:
             by_pmid.setdefault((pmid, age, sex), []).append(pk)
     found: dict[int, list[CaseWarning]] = {}
@@ -95,7 +108,7 @@ def duplicate_warnings(cases: list[Case]) -> dict[int, list[CaseWarning]]:
         doi, pmid = sources[case.source_id]
         lists = [by_source.get((case.source_id, case.disorder, case.age_years, case.sex), [])]
         if doi:
-            lists.append(by_doi.get((doi.upper(), case.age_years, case.sex), []))
+            lists.append(by_doi.get((doi, case.age_years, case.sex), []))
         if pmid:
             lists.append(by_pmid.get((pmid, case.age_years, case.sex), []))
         names = []

@@ -179,7 +179,8 @@ def write_history(model, rows: list, *, user, reason: str | None) -> None:
     quote = connection.ops.quote_name
     sql = f"COPY {quote(history._meta.db_table)} ({', '.join(quote(name) for name in columns)}) FROM STDIN"
     started = time.monotonic()
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+    # psycopg's COPY, below Django's cursor: its errors made Django's (DataError, IntegrityError) as a query's are.
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for record in values:
             copy.write_row(record)
     if connection.queries_logged:
@@ -343,7 +344,12 @@ def update_rows(model, rows: list, fields: list[str]) -> None:
     pk = model._meta.pk
     columns = [model._meta.get_field(name) for name in fields]
     table = quote(model._meta.db_table)
-    placeholder = "(" + ", ".join(f"%s::{f.db_type(connection)}" for f in (pk, *columns)) + ")"
+    # Text cast to text, not varchar(n): an explicit cast to varchar(n) would cut a long value where the column's
+    # own assignment refuses it, as a plain UPDATE does.
+    types = [
+        "text" if f.get_internal_type() in ("CharField", "TextField") else f.db_type(connection) for f in (pk, *columns)
+    ]
+    placeholder = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
     names = ", ".join(quote(f.column) for f in (pk, *columns))
     sets = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns)
     with connection.cursor() as cursor:

@@ -115,7 +115,8 @@ def test_a_bulk_import_writes_what_the_documents_written_one_by_one_write(source
 
 
 def test_the_queries_of_a_bulk_import_do_not_grow_with_its_documents(curator):
-    """2 or 6 documents: the same 27 queries, each once. The savepoints of the import and of its bulk attempt (2 +
+    """2 or 6 documents: the same 28 queries, each once. Every source of the import locked in id order before any
+    write (cases.duplicates.hold_duplicate_locks: two imports never lock in opposite orders); the savepoints of the import and of its bulk attempt (2 +
     2 releases); the agents and the sources the documents name; the cases and their history rows (2); per kind of
     row written, its INSERT and its history's (episodes, tumors, metastases, mechanisms, findings, interventions,
     labs, lab links: 16; no dose steps nor anchors here); the sources locked and the likely duplicates (2); the
@@ -132,7 +133,7 @@ def test_the_queries_of_a_bulk_import_do_not_grow_with_its_documents(curator):
         cases, sql = queries_of(lambda n=n: import_cases(documents(n), user=curator.user))
         assert len(cases) == n
         counts[n] = len(statements(sql))
-    assert counts[2] == counts[6] == 27, counts
+    assert counts[2] == counts[6] == 28, counts
 
 
 def statements(sql: list[str]) -> list[str]:
@@ -203,3 +204,23 @@ def test_a_registered_warning_is_asked_of_each_case_in_bulk_too(curator):
         cases, sql = queries_of(lambda: import_cases(documents, user=curator.user))
     assert [c.title for c in cases] == ["A", "B"]
     assert not [q for q in sql if q.startswith("ROLLBACK TO SAVEPOINT")]
+
+
+def test_a_doi_is_compared_as_the_database_upper_cases_it(curator):
+    """Python's upper() is not the database's ('ß' -> 'SS' in Python only): the bulk check upper-cases DOIs in the
+    database on both sides, so it finds what case_duplicates' iexact finds."""
+    a = Source.objects.create(kind="case_report", citation="Doe J. A.", title="A", doi="10.1000/straße")
+    b = Source.objects.create(kind="case_report", citation="Doe J. B.", title="B", doi="10.1000/STRAßE")
+    earlier = Case.objects.create(source=a, title="T", disorder="hypercalcemia", age_years=60, sex="female")
+    new = Case.objects.create(source=b, title="T", disorder="hypercalcemia", age_years=60, sex="female")
+    assert case_duplicates(new) == [earlier]
+    assert duplicate_warnings([new])[new.pk][0].message.startswith(f"Likely a duplicate of {earlier.registry_id}:")
+
+
+@pytest.mark.parametrize("source_id", [2**63, -(2**63) - 1, 10**40])
+def test_a_source_id_no_database_integer_holds_is_named_not_raised(curator, source_id):
+    document = {**write_document(0), "source_id": source_id}
+    with pytest.raises(ImportFailed) as raised:
+        import_cases([document], user=curator.user)
+    assert [e.split(":")[:2] for e in raised.value.errors] == [["case 1 (benchmark case (writes))", " source_id"]]
+    assert Case.objects.count() == 0
