@@ -16,6 +16,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
+from decimal import Context, Decimal
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, models
@@ -45,10 +46,11 @@ def literal(text: str) -> str:
 
 
 def text_cell(x: str) -> str:
-    starts = ", ".join(literal(c) for c in tables.FORMULA_STARTS)
+    # ascii() is the first character's code point: a test of an integer, where left() builds a text per cell.
+    starts = ", ".join(str(ord(c)) for c in tables.FORMULA_STARTS)
     return (
         f"CASE WHEN {x} IS NULL OR {x} = '' THEN {literal(tables.NA)} "
-        f"WHEN left({x}, 1) IN ({starts}) AND {x} !~* {literal(PYTHON_FLOAT)} THEN '''' || {x} ELSE {x} END"
+        f"WHEN ascii({x}) IN ({starts}) AND {x} !~* {literal(PYTHON_FLOAT)} THEN '''' || {x} ELSE {x} END"
     )
 
 
@@ -68,6 +70,10 @@ def boolean_cell(x: str) -> str:
     return f"CASE WHEN {x} THEN 'TRUE' WHEN NOT {x} THEN 'FALSE' ELSE {literal(tables.NA)} END"
 
 
+def required_boolean_cell(x: str) -> str:  # a NOT NULL column: one test
+    return f"CASE WHEN {x} THEN 'TRUE' ELSE 'FALSE' END"
+
+
 def datetime_cell(x: str) -> str:  # datetime.isoformat() of an aware UTC datetime: microseconds only when not 0
     utc = f"({x} AT TIME ZONE 'UTC')"
     return (
@@ -79,7 +85,7 @@ def datetime_cell(x: str) -> str:  # datetime.isoformat() of an aware UTC dateti
 def field_cell(field: models.Field) -> Callable[[str], str]:
     """The cell of a model field, by the Python type Django reads it as."""
     if isinstance(field, models.BooleanField):
-        return boolean_cell
+        return boolean_cell if field.null else required_boolean_cell
     if isinstance(field, models.DecimalField):
         return number_cell
     if isinstance(field, models.DateTimeField):
@@ -98,7 +104,10 @@ def _registry_id(x: str) -> str:  # models.registry_id: the prefix and at least 
 
 
 def curie(prefix: str, x: str) -> str:  # tables.curie
-    return text_cell(f"{literal(prefix + ':')} || NULLIF({x}, '')")
+    value = f"{literal(prefix + ':')} || NULLIF({x}, '')"
+    if prefix and not prefix.startswith(tables.FORMULA_STARTS):  # never empty, never a formula: no test to make
+        return code_cell(value)
+    return text_cell(value)
 
 
 def _field_at(model: type[models.Model], path: str) -> models.Field:
@@ -159,9 +168,21 @@ def cases_select(cases: QuerySet) -> tuple[str, tuple]:
 # --- labs.csv: a lab's conversions and interpretation from the registry's facts ---------------------------------
 
 
+# A divisor carries 30 decimal places at least: PostgreSQL divides to the larger scale of its operands, so that
+# `value / divisor` is `round(value, 30) / factor` (the value's own scale is 4) without rounding every value.
+DIVISION_PLACES = 30
+
+
+def _divisor(factor: Decimal) -> Decimal:
+    if factor.as_tuple().exponent <= -DIVISION_PLACES:
+        return factor
+    return Context(prec=1000).quantize(factor, Decimal(1).scaleb(-DIVISION_PLACES))  # trailing zeros: the same value
+
+
 def _unit_facts() -> list[tuple]:
-    """Per analyte and unit it accepts: each converted column's unit, operation, factor and places (NULL where
-    the unit is stored as printed), and the default range in this unit (measures.effective_range) if any."""
+    """Per analyte and unit it accepts: each converted column's unit (as its cell), whether the value is
+    multiplied (else divided), the factor (the divisor: _divisor) and places (NULL where the unit is stored as
+    printed), and the default range in this unit (measures.effective_range) if any."""
     rows = []
     for a in measures.analytes().values():
         for unit in a.accepted_units:
@@ -169,30 +190,32 @@ def _unit_facts() -> list[tuple]:
             for target in (a.si_unit, a.conventional_unit):
                 if unit in a.units:
                     operation, factor = measures.conversion(a.code, unit, target)
-                    row += [target, operation, factor, measures.unit_places(target)]
+                    multiply = operation == measures.MULTIPLY
+                    row += [tables.cell(target), multiply, factor if multiply else _divisor(factor)]
+                    row += [measures.unit_places(target)]
                 else:
-                    row += [None, None, None, None]
+                    row += [tables.NA, None, None, None]
             low, high, basis = measures.effective_range(a.code, unit, None, None)
             rows.append((*row, basis == measures.BASIS_DEFAULT, low, high))
     return rows
 
 
 UNIT_FACTS = (
-    "analyte text, unit text, si_unit text, si_operation text, si_factor numeric, si_places int, "
-    "conventional_unit text, conventional_operation text, conventional_factor numeric, conventional_places int, "
+    "analyte text, unit text, si_unit text, si_multiply boolean, si_factor numeric, si_places int, "
+    "conventional_unit text, conventional_multiply boolean, conventional_factor numeric, conventional_places int, "
     "has_default boolean, default_low numeric, default_high numeric"
 )
 
 
 def _loinc_facts() -> list[tuple]:
-    """Per analyte, unit and specimen: the LOINC code LabResult.loinc gives, where there is one."""
+    """Per analyte, unit and specimen: the cell of the LOINC code LabResult.loinc gives, where there is one."""
     rows = []
     for a in measures.analytes().values():
         for unit in a.accepted_units:
             for specimen in v.Specimen.values:
                 code = a.loinc_for(unit, None if specimen == v.Specimen.NOT_REPORTED else specimen)
                 if code:
-                    rows.append((a.code, unit, specimen, code))
+                    rows.append((a.code, unit, specimen, tables.cell(tables.curie("LOINC", code))))
     return rows
 
 
@@ -210,10 +233,11 @@ def _values(name: str, columns: str, rows: list[tuple]) -> tuple[str, list]:
 
 
 def _converted(x: str, target: str) -> str:
-    """measures.round_for_unit(measures.convert(...)): division at 30 places at least, as exact as Decimal's."""
+    """measures.round_for_unit(measures.convert(...)): division at 30 places at least (_divisor), as exact as
+    Decimal's."""
     return (
-        f"round(CASE u.{target}_operation WHEN {literal(measures.MULTIPLY)} THEN {x} * u.{target}_factor "
-        f"ELSE round({x}, 30) / u.{target}_factor END, u.{target}_places)"
+        f"round(CASE WHEN u.{target}_multiply THEN {x} * u.{target}_factor ELSE {x} / u.{target}_factor END, "
+        f"u.{target}_places)"
     )
 
 
@@ -270,7 +294,7 @@ def _lab_cells() -> dict[str, str]:
     interpretation, basis = _interpretation()
     cells = {
         "case_id": code_cell(_registry_id("l.case_id")),
-        "loinc": curie("LOINC", "lo.loinc"),
+        "loinc": code_cell("lo.loinc"),
         "interpretation": interpretation,
         "interpretation_basis": basis,
         "follows_intervention_id": integer_cell("follows.intervention_id"),
@@ -278,7 +302,7 @@ def _lab_cells() -> dict[str, str]:
     for target in ("si", "conventional"):
         cells[f"{target}_value"] = number_cell(_converted("l.value", target))
         cells[f"{target}_value_high"] = number_cell(_converted("l.value_high", target))
-        cells[f"{target}_unit"] = text_cell(f"CASE WHEN l.unit <> '' THEN u.{target}_unit END")
+        cells[f"{target}_unit"] = code_cell(f"CASE WHEN l.unit <> '' THEN u.{target}_unit END")
     return cells
 
 
