@@ -242,45 +242,48 @@ def _converted(x: str, target: str) -> str:
 
 
 def _interpretation() -> tuple[str, str]:
-    """measures.interpret's flag and basis, from the range columns of the LATERAL `r` (below)."""
+    """measures.interpret's flag and basis, from the range columns of the LATERAL `r` (below). measures._side
+    split on the comparator once: a plain value or range (the common row) tests each limit once."""
     na = "NULL"
     qualitative = " ".join(
         f"WHEN {literal(word)} THEN {literal(flag)}" for word, flag in measures.QUALITATIVE_FLAGS.items()
     )
-    le, he = "r.low_end", "r.high_end"
-    above = f"(r.high IS NOT NULL AND {he} > r.high)"
-    below = f"(r.low IS NOT NULL AND {le} < r.low)"
     high, low, normal, indeterminate = (
         literal(c) for c in (measures.HIGH, measures.LOW, measures.NORMAL, measures.INDETERMINATE)
     )
-    side = (  # measures._side
-        f"CASE WHEN l.comparator <> '' AND r.high IS NOT NULL AND (({le}) > r.high OR (l.comparator = '>' AND "
-        f"({le}) = r.high)) THEN {high} "
-        f"WHEN l.comparator <> '' AND r.low IS NOT NULL AND (({he}) < r.low OR (l.comparator = '<' AND "
-        f"({he}) = r.low)) THEN {low} "
-        f"WHEN l.comparator <> '' AND ({above} OR {below}) THEN {indeterminate} "
-        f"WHEN {above} AND {below} THEN {indeterminate} WHEN {above} THEN {high} WHEN {below} THEN {low} "
-        f"WHEN r.low IS NOT NULL AND r.high IS NOT NULL THEN {normal} ELSE {na} END"
+    both = "r.low IS NOT NULL AND r.high IS NOT NULL"
+    # A censored value (measures._censored_ends): only a side the whole interval is on counts.
+    low_censored = f"l.comparator IN ({', '.join(literal(c) for c in ('<', '<='))})"
+    le = f"(CASE WHEN {low_censored} THEN '-Infinity'::numeric ELSE l.value END)"
+    he = f"(CASE WHEN {low_censored} THEN l.value ELSE 'Infinity'::numeric END)"
+    censored = (
+        f"CASE WHEN r.high IS NOT NULL AND ({le} > r.high OR (l.comparator = '>' AND {le} = r.high)) THEN {high} "
+        f"WHEN r.low IS NOT NULL AND ({he} < r.low OR (l.comparator = '<' AND {he} = r.low)) THEN {low} "
+        f"WHEN (r.high IS NOT NULL AND {he} > r.high) OR (r.low IS NOT NULL AND {le} < r.low) THEN {indeterminate} "
+        f"WHEN {both} THEN {normal} ELSE {na} END"
+    )
+    # A value or a reported range: above the high limit, below the low one, both, or inside both (a comparison
+    # with a missing limit is NULL, which no WHEN takes).
+    plain = (
+        f"CASE WHEN COALESCE(l.value_high, l.value) > r.high THEN "
+        f"CASE WHEN l.value < r.low THEN {indeterminate} ELSE {high} END "
+        f"WHEN l.value < r.low THEN {low} WHEN {both} THEN {normal} ELSE {na} END"
     )
     flag = (
         f"CASE WHEN l.value IS NULL THEN CASE l.qualitative {qualitative} ELSE {na} END "
-        f"WHEN r.basis = {literal(measures.BASIS_NONE)} THEN {na} ELSE {side} END"
+        f"WHEN r.basis = {literal(measures.BASIS_NONE)} THEN {na} WHEN l.comparator <> '' THEN {censored} "
+        f"ELSE {plain} END"
     )
     return code_cell(flag), code_cell("r.basis")
 
 
 def _lab_range() -> str:
-    """measures.effective_range, the basis interpret() gives a result without a number, and the ends of the
-    value (measures._censored_ends): computed once per row (OFFSET 0 keeps PostgreSQL from copying them into every
-    place the interpretation reads them)."""
+    """measures.effective_range and the basis interpret() gives a result without a number: computed once per row
+    (OFFSET 0 keeps PostgreSQL from copying them into every place the interpretation reads them)."""
     qualitative = ", ".join(literal(word) for word in measures.QUALITATIVE_FLAGS)
     reported = "(l.ref_low IS NOT NULL OR l.ref_high IS NOT NULL)"
-    low_censored = ", ".join(literal(c) for c in ("<", "<="))
     return (
-        f"SELECT CASE WHEN l.comparator IN ({low_censored}) THEN '-Infinity'::numeric ELSE l.value END AS low_end, "
-        f"CASE WHEN l.comparator IN ({low_censored}) THEN l.value WHEN l.comparator <> '' THEN 'Infinity'::numeric "
-        "ELSE COALESCE(l.value_high, l.value) END AS high_end, "
-        f"CASE WHEN {reported} THEN l.ref_low ELSE u.default_low END AS low, "
+        f"SELECT CASE WHEN {reported} THEN l.ref_low ELSE u.default_low END AS low, "
         f"CASE WHEN {reported} THEN l.ref_high ELSE u.default_high END AS high, "
         f"CASE WHEN l.value IS NULL THEN CASE WHEN l.qualitative IN ({qualitative}) "
         f"THEN {literal(measures.BASIS_QUALITATIVE)} ELSE {literal(measures.BASIS_NONE)} END "
