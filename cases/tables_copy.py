@@ -300,7 +300,7 @@ def _lab_cells() -> dict[str, str]:
         "loinc": code_cell("lo.loinc"),
         "interpretation": interpretation,
         "interpretation_basis": basis,
-        "follows_intervention_id": integer_cell("follows.intervention_id"),
+        "follows_intervention_id": integer_cell("l.follows_intervention_id"),
     }
     for target in ("si", "conventional"):
         cells[f"{target}_value"] = number_cell(_converted("l.value", target))
@@ -331,13 +331,21 @@ def labs_select(cases: QuerySet) -> tuple[str, tuple]:
         f"SELECT {lab} AS lab_id, min({intervention}) AS intervention_id "  # noqa: S608
         f"FROM {qn(links.db_table)} GROUP BY 1"
     )
-    sql = (
-        f"WITH {units}, {loincs} SELECT {', '.join(columns)} FROM {qn(LabResult._meta.db_table)} l "  # noqa: S608
-        "LEFT JOIN u_facts u ON u.analyte = l.analyte AND u.unit = l.unit "
-        "LEFT JOIN lo_facts lo ON lo.analyte = l.analyte AND lo.unit = l.unit AND lo.specimen = l.specimen "
+    # The lab rows in their order first, narrow (the order the baseline's COPY reads them in: the case_id index and
+    # an incremental sort within each case); the facts then joined per row, which keeps that order (LATERAL with
+    # OFFSET 0: a parameterized nested loop, memoized on analyte and unit), so that no sort of the joined rows,
+    # wide and spilled to disk, follows. The outer ORDER BY is the order; the plan only avoids sorting again.
+    labs = (
+        f"SELECT l.*, follows.intervention_id AS follows_intervention_id FROM {qn(LabResult._meta.db_table)} l "  # noqa: S608
         f"LEFT JOIN ({follows}) follows ON follows.lab_id = l.id "
-        f"CROSS JOIN LATERAL ({_lab_range()}) r "
-        f"WHERE l.case_id IN ({case_ids}) ORDER BY l.case_id, l.sequence, l.id"
+        f"WHERE l.case_id IN ({case_ids}) ORDER BY l.case_id, l.sequence, l.id OFFSET 0"
+    )
+    sql = (
+        f"WITH {units}, {loincs} SELECT {', '.join(columns)} FROM ({labs}) l "  # noqa: S608
+        "LEFT JOIN LATERAL (SELECT * FROM u_facts u WHERE u.analyte = l.analyte AND u.unit = l.unit OFFSET 0) u "
+        "ON TRUE LEFT JOIN LATERAL (SELECT * FROM lo_facts lo WHERE lo.analyte = l.analyte AND lo.unit = l.unit "
+        "AND lo.specimen = l.specimen OFFSET 0) lo ON TRUE "
+        f"CROSS JOIN LATERAL ({_lab_range()}) r ORDER BY l.case_id, l.sequence, l.id"
     )
     return sql, (*unit_params, *loinc_params, *case_params)
 
