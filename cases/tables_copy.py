@@ -242,8 +242,9 @@ def _converted(x: str, target: str) -> str:
 
 
 def _interpretation() -> tuple[str, str]:
-    """measures.interpret's flag and basis, from the range columns of the LATERAL `r` (below). measures._side
-    split on the comparator once: a plain value or range (the common row) tests each limit once."""
+    """measures.interpret's flag and basis, from the range (_lab_range). measures._side split on the comparator
+    once: a plain value or range (the common row) tests each limit once."""
+    lo, hi, basis = _lab_range()
     na = "NULL"
     qualitative = " ".join(
         f"WHEN {literal(word)} THEN {literal(flag)}" for word, flag in measures.QUALITATIVE_FLAGS.items()
@@ -251,46 +252,46 @@ def _interpretation() -> tuple[str, str]:
     high, low, normal, indeterminate = (
         literal(c) for c in (measures.HIGH, measures.LOW, measures.NORMAL, measures.INDETERMINATE)
     )
-    both = "r.low IS NOT NULL AND r.high IS NOT NULL"
+    both = f"{lo} IS NOT NULL AND {hi} IS NOT NULL"
     # A censored value (measures._censored_ends): only a side the whole interval is on counts.
     low_censored = f"l.comparator IN ({', '.join(literal(c) for c in ('<', '<='))})"
     le = f"(CASE WHEN {low_censored} THEN '-Infinity'::numeric ELSE l.value END)"
     he = f"(CASE WHEN {low_censored} THEN l.value ELSE 'Infinity'::numeric END)"
     censored = (
-        f"CASE WHEN r.high IS NOT NULL AND ({le} > r.high OR (l.comparator = '>' AND {le} = r.high)) THEN {high} "
-        f"WHEN r.low IS NOT NULL AND ({he} < r.low OR (l.comparator = '<' AND {he} = r.low)) THEN {low} "
-        f"WHEN (r.high IS NOT NULL AND {he} > r.high) OR (r.low IS NOT NULL AND {le} < r.low) THEN {indeterminate} "
+        f"CASE WHEN {hi} IS NOT NULL AND ({le} > {hi} OR (l.comparator = '>' AND {le} = {hi})) THEN {high} "
+        f"WHEN {lo} IS NOT NULL AND ({he} < {lo} OR (l.comparator = '<' AND {he} = {lo})) THEN {low} "
+        f"WHEN ({hi} IS NOT NULL AND {he} > {hi}) OR ({lo} IS NOT NULL AND {le} < {lo}) THEN {indeterminate} "
         f"WHEN {both} THEN {normal} ELSE {na} END"
     )
     # A value or a reported range: above the high limit, below the low one, both, or inside both (a comparison
     # with a missing limit is NULL, which no WHEN takes).
     plain = (
-        f"CASE WHEN COALESCE(l.value_high, l.value) > r.high THEN "
-        f"CASE WHEN l.value < r.low THEN {indeterminate} ELSE {high} END "
-        f"WHEN l.value < r.low THEN {low} WHEN {both} THEN {normal} ELSE {na} END"
+        f"CASE WHEN COALESCE(l.value_high, l.value) > {hi} THEN "
+        f"CASE WHEN l.value < {lo} THEN {indeterminate} ELSE {high} END "
+        f"WHEN l.value < {lo} THEN {low} WHEN {both} THEN {normal} ELSE {na} END"
     )
     flag = (
         f"CASE WHEN l.value IS NULL THEN CASE l.qualitative {qualitative} ELSE {na} END "
-        f"WHEN r.basis = {literal(measures.BASIS_NONE)} THEN {na} WHEN l.comparator <> '' THEN {censored} "
+        f"WHEN {basis} = {literal(measures.BASIS_NONE)} THEN {na} WHEN l.comparator <> '' THEN {censored} "
         f"ELSE {plain} END"
     )
-    return code_cell(flag), code_cell("r.basis")
+    return code_cell(flag), code_cell(basis)
 
 
-def _lab_range() -> str:
-    """measures.effective_range and the basis interpret() gives a result without a number: computed once per row
-    (OFFSET 0 keeps PostgreSQL from copying them into every place the interpretation reads them)."""
+def _lab_range() -> tuple[str, str, str]:
+    """measures.effective_range's low and high, and the basis interpret() gives: expressions each cell that reads
+    them repeats (two tests of NULL; cheaper than a LATERAL per row, which PostgreSQL memoizes on a dozen columns)."""
     qualitative = ", ".join(literal(word) for word in measures.QUALITATIVE_FLAGS)
     reported = "(l.ref_low IS NOT NULL OR l.ref_high IS NOT NULL)"
-    return (
-        f"SELECT CASE WHEN {reported} THEN l.ref_low ELSE u.default_low END AS low, "
-        f"CASE WHEN {reported} THEN l.ref_high ELSE u.default_high END AS high, "
-        f"CASE WHEN l.value IS NULL THEN CASE WHEN l.qualitative IN ({qualitative}) "
+    low = f"(CASE WHEN {reported} THEN l.ref_low ELSE u.default_low END)"
+    high = f"(CASE WHEN {reported} THEN l.ref_high ELSE u.default_high END)"
+    basis = (
+        f"(CASE WHEN l.value IS NULL THEN CASE WHEN l.qualitative IN ({qualitative}) "
         f"THEN {literal(measures.BASIS_QUALITATIVE)} ELSE {literal(measures.BASIS_NONE)} END "
         f"WHEN {reported} THEN {literal(measures.BASIS_REPORTED)} "
-        f"WHEN u.has_default THEN {literal(measures.BASIS_DEFAULT)} ELSE {literal(measures.BASIS_NONE)} END AS basis "
-        "OFFSET 0"
+        f"WHEN u.has_default THEN {literal(measures.BASIS_DEFAULT)} ELSE {literal(measures.BASIS_NONE)} END)"
     )
+    return low, high, basis
 
 
 def _lab_cells() -> dict[str, str]:
@@ -344,8 +345,7 @@ def labs_select(cases: QuerySet) -> tuple[str, tuple]:
         f"WITH {units}, {loincs} SELECT {', '.join(columns)} FROM ({labs}) l "  # noqa: S608
         "LEFT JOIN LATERAL (SELECT * FROM u_facts u WHERE u.analyte = l.analyte AND u.unit = l.unit OFFSET 0) u "
         "ON TRUE LEFT JOIN LATERAL (SELECT * FROM lo_facts lo WHERE lo.analyte = l.analyte AND lo.unit = l.unit "
-        "AND lo.specimen = l.specimen OFFSET 0) lo ON TRUE "
-        f"CROSS JOIN LATERAL ({_lab_range()}) r ORDER BY l.case_id, l.sequence, l.id"
+        "AND lo.specimen = l.specimen OFFSET 0) lo ON TRUE ORDER BY l.case_id, l.sequence, l.id"
     )
     return sql, (*unit_params, *loinc_params, *case_params)
 
