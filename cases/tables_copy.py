@@ -298,7 +298,7 @@ def _lab_cells() -> dict[str, str]:
     interpretation, basis = _interpretation()
     cells = {
         "case_id": code_cell(_registry_id("l.case_id")),
-        "loinc": code_cell("lo.loinc"),
+        "loinc": code_cell("u.loinc"),
         "interpretation": interpretation,
         "interpretation_basis": basis,
         "follows_intervention_id": integer_cell("l.follows_intervention_id"),
@@ -334,8 +334,9 @@ def labs_select(cases: QuerySet) -> tuple[str, tuple]:
     )
     # The lab rows in their order first, narrow (the order the baseline's COPY reads them in: the case_id index and
     # an incremental sort within each case); the facts then joined per row, which keeps that order (LATERAL with
-    # OFFSET 0: a parameterized nested loop, memoized on analyte and unit), so that no sort of the joined rows,
-    # wide and spilled to disk, follows. The outer ORDER BY is the order; the plan only avoids sorting again.
+    # OFFSET 0: a parameterized nested loop, memoized on analyte, unit and specimen: one lookup per row for the
+    # unit's facts and the LOINC code), so that no sort of the joined rows, wide and spilled to disk, follows. The
+    # outer ORDER BY is the order; the plan only avoids sorting again.
     labs = (
         f"SELECT l.*, follows.intervention_id AS follows_intervention_id FROM {qn(LabResult._meta.db_table)} l "  # noqa: S608
         f"LEFT JOIN ({follows}) follows ON follows.lab_id = l.id "
@@ -343,9 +344,10 @@ def labs_select(cases: QuerySet) -> tuple[str, tuple]:
     )
     sql = (
         f"WITH {units}, {loincs} SELECT {', '.join(columns)} FROM ({labs}) l "  # noqa: S608
-        "LEFT JOIN LATERAL (SELECT * FROM u_facts u WHERE u.analyte = l.analyte AND u.unit = l.unit OFFSET 0) u "
-        "ON TRUE LEFT JOIN LATERAL (SELECT * FROM lo_facts lo WHERE lo.analyte = l.analyte AND lo.unit = l.unit "
-        "AND lo.specimen = l.specimen OFFSET 0) lo ON TRUE ORDER BY l.case_id, l.sequence, l.id"
+        "LEFT JOIN LATERAL (SELECT u.*, (SELECT lo.loinc FROM lo_facts lo WHERE lo.analyte = l.analyte "
+        "AND lo.unit = l.unit AND lo.specimen = l.specimen LIMIT 1) AS loinc FROM (SELECT) AS one "
+        "LEFT JOIN u_facts u ON u.analyte = l.analyte AND u.unit = l.unit OFFSET 0) u ON TRUE "
+        "ORDER BY l.case_id, l.sequence, l.id"
     )
     return sql, (*unit_params, *loinc_params, *case_params)
 
