@@ -29,6 +29,7 @@ from django.db.models.functions import Coalesce, RowNumber
 from . import measures, quality
 from . import vocabularies as v
 from .models import (
+    Agent,
     Case,
     DoseStep,
     Episode,
@@ -270,7 +271,10 @@ def _cases_rows(cases: QuerySet) -> QuerySet:
     first = Intervention.objects.filter(
         case=OuterRef("pk"), intent=v.Intent.CALCIUM_DIRECTED, status=v.InterventionStatus.ADMINISTERED
     ).order_by("sequence", "id")
-    name = first.annotate(name=Coalesce(models.F("agent__code"), models.F("agent_text"))).values("name")[:1]
+    # The agent's code looked up for the first row alone: a join inside the subquery is planned (a hash of the
+    # agent table) for every case.
+    code = Agent.objects.filter(pk=OuterRef("agent_id")).order_by().values("code")
+    name = first.annotate(name=Coalesce(Subquery(code), models.F("agent_text"))).values("name")[:1]
     return cases.select_related("source").annotate(first_calcium_directed=Subquery(name))  # one subquery per case
 
 

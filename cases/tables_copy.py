@@ -16,6 +16,7 @@ import csv
 import io
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
+from decimal import Context, Decimal
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, models
@@ -45,10 +46,11 @@ def literal(text: str) -> str:
 
 
 def text_cell(x: str) -> str:
-    starts = ", ".join(literal(c) for c in tables.FORMULA_STARTS)
+    # ascii() is the first character's code point: a test of an integer, where left() builds a text per cell.
+    starts = ", ".join(str(ord(c)) for c in tables.FORMULA_STARTS)
     return (
         f"CASE WHEN {x} IS NULL OR {x} = '' THEN {literal(tables.NA)} "
-        f"WHEN left({x}, 1) IN ({starts}) AND {x} !~* {literal(PYTHON_FLOAT)} THEN '''' || {x} ELSE {x} END"
+        f"WHEN ascii({x}) IN ({starts}) AND {x} !~* {literal(PYTHON_FLOAT)} THEN '''' || {x} ELSE {x} END"
     )
 
 
@@ -68,6 +70,10 @@ def boolean_cell(x: str) -> str:
     return f"CASE WHEN {x} THEN 'TRUE' WHEN NOT {x} THEN 'FALSE' ELSE {literal(tables.NA)} END"
 
 
+def required_boolean_cell(x: str) -> str:  # a NOT NULL column: one test
+    return f"CASE WHEN {x} THEN 'TRUE' ELSE 'FALSE' END"
+
+
 def datetime_cell(x: str) -> str:  # datetime.isoformat() of an aware UTC datetime: microseconds only when not 0
     utc = f"({x} AT TIME ZONE 'UTC')"
     return (
@@ -79,7 +85,7 @@ def datetime_cell(x: str) -> str:  # datetime.isoformat() of an aware UTC dateti
 def field_cell(field: models.Field) -> Callable[[str], str]:
     """The cell of a model field, by the Python type Django reads it as."""
     if isinstance(field, models.BooleanField):
-        return boolean_cell
+        return boolean_cell if field.null else required_boolean_cell
     if isinstance(field, models.DecimalField):
         return number_cell
     if isinstance(field, models.DateTimeField):
@@ -98,7 +104,10 @@ def _registry_id(x: str) -> str:  # models.registry_id: the prefix and at least 
 
 
 def curie(prefix: str, x: str) -> str:  # tables.curie
-    return text_cell(f"{literal(prefix + ':')} || NULLIF({x}, '')")
+    value = f"{literal(prefix + ':')} || NULLIF({x}, '')"
+    if prefix and not prefix.startswith(tables.FORMULA_STARTS):  # never empty, never a formula: no test to make
+        return code_cell(value)
+    return text_cell(value)
 
 
 def _field_at(model: type[models.Model], path: str) -> models.Field:
@@ -159,9 +168,21 @@ def cases_select(cases: QuerySet) -> tuple[str, tuple]:
 # --- labs.csv: a lab's conversions and interpretation from the registry's facts ---------------------------------
 
 
+# A divisor carries 30 decimal places at least: PostgreSQL divides to the larger scale of its operands, so that
+# `value / divisor` is `round(value, 30) / factor` (the value's own scale is 4) without rounding every value.
+DIVISION_PLACES = 30
+
+
+def _divisor(factor: Decimal) -> Decimal:
+    if factor.as_tuple().exponent <= -DIVISION_PLACES:
+        return factor
+    return Context(prec=1000).quantize(factor, Decimal(1).scaleb(-DIVISION_PLACES))  # trailing zeros: the same value
+
+
 def _unit_facts() -> list[tuple]:
-    """Per analyte and unit it accepts: each converted column's unit, operation, factor and places (NULL where
-    the unit is stored as printed), and the default range in this unit (measures.effective_range) if any."""
+    """Per analyte and unit it accepts: each converted column's unit (as its cell), whether the value is
+    multiplied (else divided), the factor (the divisor: _divisor) and places (NULL where the unit is stored as
+    printed), and the default range in this unit (measures.effective_range) if any."""
     rows = []
     for a in measures.analytes().values():
         for unit in a.accepted_units:
@@ -169,30 +190,32 @@ def _unit_facts() -> list[tuple]:
             for target in (a.si_unit, a.conventional_unit):
                 if unit in a.units:
                     operation, factor = measures.conversion(a.code, unit, target)
-                    row += [target, operation, factor, measures.unit_places(target)]
+                    multiply = operation == measures.MULTIPLY
+                    row += [tables.cell(target), multiply, factor if multiply else _divisor(factor)]
+                    row += [measures.unit_places(target)]
                 else:
-                    row += [None, None, None, None]
+                    row += [tables.NA, None, None, None]
             low, high, basis = measures.effective_range(a.code, unit, None, None)
             rows.append((*row, basis == measures.BASIS_DEFAULT, low, high))
     return rows
 
 
 UNIT_FACTS = (
-    "analyte text, unit text, si_unit text, si_operation text, si_factor numeric, si_places int, "
-    "conventional_unit text, conventional_operation text, conventional_factor numeric, conventional_places int, "
+    "analyte text, unit text, si_unit text, si_multiply boolean, si_factor numeric, si_places int, "
+    "conventional_unit text, conventional_multiply boolean, conventional_factor numeric, conventional_places int, "
     "has_default boolean, default_low numeric, default_high numeric"
 )
 
 
 def _loinc_facts() -> list[tuple]:
-    """Per analyte, unit and specimen: the LOINC code LabResult.loinc gives, where there is one."""
+    """Per analyte, unit and specimen: the cell of the LOINC code LabResult.loinc gives, where there is one."""
     rows = []
     for a in measures.analytes().values():
         for unit in a.accepted_units:
             for specimen in v.Specimen.values:
                 code = a.loinc_for(unit, None if specimen == v.Specimen.NOT_REPORTED else specimen)
                 if code:
-                    rows.append((a.code, unit, specimen, code))
+                    rows.append((a.code, unit, specimen, tables.cell(tables.curie("LOINC", code))))
     return rows
 
 
@@ -210,75 +233,80 @@ def _values(name: str, columns: str, rows: list[tuple]) -> tuple[str, list]:
 
 
 def _converted(x: str, target: str) -> str:
-    """measures.round_for_unit(measures.convert(...)): division at 30 places at least, as exact as Decimal's."""
+    """measures.round_for_unit(measures.convert(...)): division at 30 places at least (_divisor), as exact as
+    Decimal's."""
     return (
-        f"round(CASE u.{target}_operation WHEN {literal(measures.MULTIPLY)} THEN {x} * u.{target}_factor "
-        f"ELSE round({x}, 30) / u.{target}_factor END, u.{target}_places)"
+        f"round(CASE WHEN u.{target}_multiply THEN {x} * u.{target}_factor ELSE {x} / u.{target}_factor END, "
+        f"u.{target}_places)"
     )
 
 
 def _interpretation() -> tuple[str, str]:
-    """measures.interpret's flag and basis, from the range columns of the LATERAL `r` (below)."""
+    """measures.interpret's flag and basis, from the range (_lab_range). measures._side split on the comparator
+    once: a plain value or range (the common row) tests each limit once."""
+    lo, hi, basis = _lab_range()
     na = "NULL"
     qualitative = " ".join(
         f"WHEN {literal(word)} THEN {literal(flag)}" for word, flag in measures.QUALITATIVE_FLAGS.items()
     )
-    le, he = "r.low_end", "r.high_end"
-    above = f"(r.high IS NOT NULL AND {he} > r.high)"
-    below = f"(r.low IS NOT NULL AND {le} < r.low)"
     high, low, normal, indeterminate = (
         literal(c) for c in (measures.HIGH, measures.LOW, measures.NORMAL, measures.INDETERMINATE)
     )
-    side = (  # measures._side
-        f"CASE WHEN l.comparator <> '' AND r.high IS NOT NULL AND (({le}) > r.high OR (l.comparator = '>' AND "
-        f"({le}) = r.high)) THEN {high} "
-        f"WHEN l.comparator <> '' AND r.low IS NOT NULL AND (({he}) < r.low OR (l.comparator = '<' AND "
-        f"({he}) = r.low)) THEN {low} "
-        f"WHEN l.comparator <> '' AND ({above} OR {below}) THEN {indeterminate} "
-        f"WHEN {above} AND {below} THEN {indeterminate} WHEN {above} THEN {high} WHEN {below} THEN {low} "
-        f"WHEN r.low IS NOT NULL AND r.high IS NOT NULL THEN {normal} ELSE {na} END"
+    both = f"{lo} IS NOT NULL AND {hi} IS NOT NULL"
+    # A censored value (measures._censored_ends): only a side the whole interval is on counts.
+    low_censored = f"l.comparator IN ({', '.join(literal(c) for c in ('<', '<='))})"
+    le = f"(CASE WHEN {low_censored} THEN '-Infinity'::numeric ELSE l.value END)"
+    he = f"(CASE WHEN {low_censored} THEN l.value ELSE 'Infinity'::numeric END)"
+    censored = (
+        f"CASE WHEN {hi} IS NOT NULL AND ({le} > {hi} OR (l.comparator = '>' AND {le} = {hi})) THEN {high} "
+        f"WHEN {lo} IS NOT NULL AND ({he} < {lo} OR (l.comparator = '<' AND {he} = {lo})) THEN {low} "
+        f"WHEN ({hi} IS NOT NULL AND {he} > {hi}) OR ({lo} IS NOT NULL AND {le} < {lo}) THEN {indeterminate} "
+        f"WHEN {both} THEN {normal} ELSE {na} END"
+    )
+    # A value or a reported range: above the high limit, below the low one, both, or inside both (a comparison
+    # with a missing limit is NULL, which no WHEN takes).
+    plain = (
+        f"CASE WHEN COALESCE(l.value_high, l.value) > {hi} THEN "
+        f"CASE WHEN l.value < {lo} THEN {indeterminate} ELSE {high} END "
+        f"WHEN l.value < {lo} THEN {low} WHEN {both} THEN {normal} ELSE {na} END"
     )
     flag = (
         f"CASE WHEN l.value IS NULL THEN CASE l.qualitative {qualitative} ELSE {na} END "
-        f"WHEN r.basis = {literal(measures.BASIS_NONE)} THEN {na} ELSE {side} END"
+        f"WHEN {basis} = {literal(measures.BASIS_NONE)} THEN {na} WHEN l.comparator <> '' THEN {censored} "
+        f"ELSE {plain} END"
     )
-    return code_cell(flag), code_cell("r.basis")
+    return code_cell(flag), code_cell(basis)
 
 
-def _lab_range() -> str:
-    """measures.effective_range, the basis interpret() gives a result without a number, and the ends of the
-    value (measures._censored_ends): computed once per row (OFFSET 0 keeps PostgreSQL from copying them into every
-    place the interpretation reads them)."""
+def _lab_range() -> tuple[str, str, str]:
+    """measures.effective_range's low and high, and the basis interpret() gives: expressions each cell that reads
+    them repeats (two tests of NULL; cheaper than a LATERAL per row, which PostgreSQL memoizes on a dozen columns)."""
     qualitative = ", ".join(literal(word) for word in measures.QUALITATIVE_FLAGS)
     reported = "(l.ref_low IS NOT NULL OR l.ref_high IS NOT NULL)"
-    low_censored = ", ".join(literal(c) for c in ("<", "<="))
-    return (
-        f"SELECT CASE WHEN l.comparator IN ({low_censored}) THEN '-Infinity'::numeric ELSE l.value END AS low_end, "
-        f"CASE WHEN l.comparator IN ({low_censored}) THEN l.value WHEN l.comparator <> '' THEN 'Infinity'::numeric "
-        "ELSE COALESCE(l.value_high, l.value) END AS high_end, "
-        f"CASE WHEN {reported} THEN l.ref_low ELSE u.default_low END AS low, "
-        f"CASE WHEN {reported} THEN l.ref_high ELSE u.default_high END AS high, "
-        f"CASE WHEN l.value IS NULL THEN CASE WHEN l.qualitative IN ({qualitative}) "
+    low = f"(CASE WHEN {reported} THEN l.ref_low ELSE u.default_low END)"
+    high = f"(CASE WHEN {reported} THEN l.ref_high ELSE u.default_high END)"
+    basis = (
+        f"(CASE WHEN l.value IS NULL THEN CASE WHEN l.qualitative IN ({qualitative}) "
         f"THEN {literal(measures.BASIS_QUALITATIVE)} ELSE {literal(measures.BASIS_NONE)} END "
         f"WHEN {reported} THEN {literal(measures.BASIS_REPORTED)} "
-        f"WHEN u.has_default THEN {literal(measures.BASIS_DEFAULT)} ELSE {literal(measures.BASIS_NONE)} END AS basis "
-        "OFFSET 0"
+        f"WHEN u.has_default THEN {literal(measures.BASIS_DEFAULT)} ELSE {literal(measures.BASIS_NONE)} END)"
     )
+    return low, high, basis
 
 
 def _lab_cells() -> dict[str, str]:
     interpretation, basis = _interpretation()
     cells = {
         "case_id": code_cell(_registry_id("l.case_id")),
-        "loinc": curie("LOINC", "lo.loinc"),
+        "loinc": code_cell("u.loinc"),
         "interpretation": interpretation,
         "interpretation_basis": basis,
-        "follows_intervention_id": integer_cell("follows.intervention_id"),
+        "follows_intervention_id": integer_cell("l.follows_intervention_id"),
     }
     for target in ("si", "conventional"):
         cells[f"{target}_value"] = number_cell(_converted("l.value", target))
         cells[f"{target}_value_high"] = number_cell(_converted("l.value_high", target))
-        cells[f"{target}_unit"] = text_cell(f"CASE WHEN l.unit <> '' THEN u.{target}_unit END")
+        cells[f"{target}_unit"] = code_cell(f"CASE WHEN l.unit <> '' THEN u.{target}_unit END")
     return cells
 
 
@@ -304,13 +332,22 @@ def labs_select(cases: QuerySet) -> tuple[str, tuple]:
         f"SELECT {lab} AS lab_id, min({intervention}) AS intervention_id "  # noqa: S608
         f"FROM {qn(links.db_table)} GROUP BY 1"
     )
-    sql = (
-        f"WITH {units}, {loincs} SELECT {', '.join(columns)} FROM {qn(LabResult._meta.db_table)} l "  # noqa: S608
-        "LEFT JOIN u_facts u ON u.analyte = l.analyte AND u.unit = l.unit "
-        "LEFT JOIN lo_facts lo ON lo.analyte = l.analyte AND lo.unit = l.unit AND lo.specimen = l.specimen "
+    # The lab rows in their order first, narrow (the order the baseline's COPY reads them in: the case_id index and
+    # an incremental sort within each case); the facts then joined per row, which keeps that order (LATERAL with
+    # OFFSET 0: a parameterized nested loop, memoized on analyte, unit and specimen: one lookup per row for the
+    # unit's facts and the LOINC code), so that no sort of the joined rows, wide and spilled to disk, follows. The
+    # outer ORDER BY is the order; the plan only avoids sorting again.
+    labs = (
+        f"SELECT l.*, follows.intervention_id AS follows_intervention_id FROM {qn(LabResult._meta.db_table)} l "  # noqa: S608
         f"LEFT JOIN ({follows}) follows ON follows.lab_id = l.id "
-        f"CROSS JOIN LATERAL ({_lab_range()}) r "
-        f"WHERE l.case_id IN ({case_ids}) ORDER BY l.case_id, l.sequence, l.id"
+        f"WHERE l.case_id IN ({case_ids}) ORDER BY l.case_id, l.sequence, l.id OFFSET 0"
+    )
+    sql = (
+        f"WITH {units}, {loincs} SELECT {', '.join(columns)} FROM ({labs}) l "  # noqa: S608
+        "LEFT JOIN LATERAL (SELECT u.*, (SELECT lo.loinc FROM lo_facts lo WHERE lo.analyte = l.analyte "
+        "AND lo.unit = l.unit AND lo.specimen = l.specimen LIMIT 1) AS loinc FROM (SELECT) AS one "
+        "LEFT JOIN u_facts u ON u.analyte = l.analyte AND u.unit = l.unit OFFSET 0) u ON TRUE "
+        "ORDER BY l.case_id, l.sequence, l.id"
     )
     return sql, (*unit_params, *loinc_params, *case_params)
 
