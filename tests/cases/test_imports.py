@@ -116,12 +116,13 @@ def test_a_bulk_import_writes_what_the_documents_written_one_by_one_write(source
 
 def test_the_queries_of_a_bulk_import_do_not_grow_with_its_documents(curator):
     """2 or 6 documents: the same 28 queries, each once. Every source of the import locked in id order before any
-    write (cases.duplicates.hold_duplicate_locks: two imports never lock in opposite orders); the savepoints of the import and of its bulk attempt (2 +
-    2 releases); the agents and the sources the documents name; the cases and their history rows (2); per kind of
-    row written, its INSERT and its history's (episodes, tumors, metastases, mechanisms, findings, interventions,
-    labs, lab links: 16; no dose steps nor anchors here); the sources locked and the likely duplicates (2); the
-    derived measures of the cases and of the interventions (2; an UPDATE per 100 rows). A document that gives its
-    source as an object, not by id, adds the lookup of its paper (cases.document._source_for)."""
+    write (cases.duplicates.hold_duplicate_locks: two imports never lock in opposite orders); the savepoints of the
+    import and of its bulk attempt (2 + 2 releases); the agents and the sources the documents name; the cases and
+    their history rows (2); per kind of row written, its INSERT and its history's (episodes, tumors, metastases,
+    mechanisms, findings, interventions, labs, lab links: 16; no dose steps nor anchors here); the sources locked
+    again and the likely duplicates (2); the derived measures of the cases and of the interventions (2; an UPDATE
+    per 100 rows). A document that gives its source as an object, not by id, adds the lookup of its paper
+    (cases.document._source_for)."""
     make_agent()
     source = Source.objects.create(kind="case_report", citation="Roe R. Bulk. 2021.", title="Bulk", year=2021)
 
