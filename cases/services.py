@@ -418,7 +418,7 @@ def _check_unique_together(relation: str, rows: list, paths: list[str] | None = 
         seen: dict[tuple, int] = {}
         path = paths or [f"{relation}[{n}]" for n in range(len(rows))]
         for n, row in enumerate(rows):
-            key = tuple(getattr(row, model._meta.get_field(f).attname) for f in (*scope, *fields))
+            key = tuple(_unique_value(row, model._meta.get_field(f)) for f in (*scope, *fields))
             if key in seen:
                 errors[f"{path[n]}.{fields[0]}"] = (
                     f"{constraint.get_violation_error_message()} ({path[seen[key]]} has the same)"
@@ -426,6 +426,15 @@ def _check_unique_together(relation: str, rows: list, paths: list[str] | None = 
             seen.setdefault(key, n)
     if errors:
         raise DocumentError(errors)
+
+
+def _unique_value(row, field):
+    """The row's value of a field of a unique constraint; a row's episode not yet written (a bulk import builds every
+    row before it writes any) is told apart by the object it is."""
+    value = getattr(row, field.attname)
+    if value is None and field.is_relation and field.is_cached(row):
+        return ("unsaved", id(field.get_cached_value(row)))
+    return value
 
 
 def _build_rows(

@@ -225,3 +225,19 @@ def test_a_source_id_no_database_integer_holds_is_named_not_raised(curator, sour
         import_cases([document], user=curator.user)
     assert [e.split(":")[:2] for e in raised.value.errors] == [["case 1 (benchmark case (writes))", " source_id"]]
     assert Case.objects.count() == 0
+
+
+def test_one_mechanism_in_two_episodes_is_imported_in_bulk(curator):
+    """The same mechanism in two episodes is one per episode: the bulk path's check, run before the episodes have
+    ids, tells them apart and does not send the import to the documents one by one."""
+    make_agent()
+    calcitriol = {**HYPER, "sequence": 9, "day": 40, "quote": "calcitriol-mediated again"}
+    document = two_episode_document(
+        episodes=[HYPER, {**two_episode_document()["episodes"][1]}, calcitriol], mechanisms=HYPER["mechanisms"]
+    )
+    cases, sql = queries_of(lambda: import_cases([document], user=curator.user))
+    assert not [q for q in sql if q.startswith("ROLLBACK TO SAVEPOINT")]  # written in bulk
+    codes = [
+        [m["code"] for m in e["mechanisms"]] for e in curator.get(f"{CASES}{cases[0].registry_id}/").json()["episodes"]
+    ]
+    assert codes == [["calcitriol_mediated"], ["drug_related"], ["calcitriol_mediated"]]
