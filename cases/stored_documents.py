@@ -67,24 +67,31 @@ def key(version: int, reference_changes: int | None, analytes_stamp: str | None)
     return f"v{version}.r{reference_changes}.a{analytes_stamp}.c{code_fingerprint()}"
 
 
-def case_state(cases: QuerySet[Case]) -> dict | None:
-    """The case in `cases` (filter it to one, and to what the reader may see): its id and version, the counter of
-    reference changes and its stored document (`body`, None when there is none or it is not current). One query."""
-    row = (
-        cases.order_by()
-        .values(
-            "id",
-            "version",
-            stored_key=F("stored_document__key"),
-            stored_body=F("stored_document__body"),
-            reference_changes=Subquery(ReferenceChanges.objects.filter(pk=1).values("changes")),
-        )
-        .first()
+def case_states(cases: QuerySet[Case]) -> QuerySet:
+    """The cases as rows of what serving their stored documents needs: id, version, the stored document's key and
+    body, and the counter of reference changes (read with them). A page is cut from these instead of the cases'
+    own rows (documents_json)."""
+    return cases.values(
+        "id",
+        "version",
+        stored_key=F("stored_document__key"),
+        stored_body=F("stored_document__body"),
+        reference_changes=Subquery(ReferenceChanges.objects.filter(pk=1).values("changes")),
     )
+
+
+def _current_body(state: dict, analytes_stamp: str | None) -> bytes | None:
+    current = key(state["version"], state["reference_changes"], analytes_stamp)
+    return bytes(state["stored_body"]) if current is not None and state["stored_key"] == current else None
+
+
+def case_state(cases: QuerySet[Case]) -> dict | None:
+    """The case in `cases` (filter it to one, and to what the reader may see): its case_states row, with its stored
+    document as `body` (None when there is none or it is not current). One query."""
+    row = case_states(cases.order_by()).first()
     if row is None:
         return None
-    current = key(row["version"], row["reference_changes"], analytes.current_stamp())
-    row["body"] = bytes(row["stored_body"]) if current is not None and row["stored_key"] == current else None
+    row["body"] = _current_body(row, analytes.current_stamp())
     return row
 
 
@@ -93,29 +100,47 @@ def case_json(cases: QuerySet[Case], state: dict) -> tuple[int, bytes] | None:
     else rendered from the case as it is now (None if it has just gone) and stored."""
     if state["body"] is not None:
         return state["version"], state["body"]
-    stamp = analytes.current_stamp()  # the analytes the document is rendered with
-    row = reading.case_rows(cases).first()
-    if row is None:
-        return None
-    body = JSONRenderer().render(reading.render([row])[0])
-    # The counter as read before this row (a change since makes the key old, not wrong); the analytes as used.
-    stored_key = key(row["version"], state["reference_changes"], stamp)
-    if stored_key is not None and analytes.current_stamp() == stamp:
-        _store(row["id"], stored_key, body)
-    return row["version"], body
+    rendered = _render_and_store(cases, state["reference_changes"])
+    return next(iter(rendered.values()), None)
 
 
-def _store(case_id: int, stored_key: str, body: bytes) -> None:
+def documents_json(cases: QuerySet[Case], states: list[dict]) -> list[bytes]:
+    """The JSON documents of a page of `cases` (`states`: case_states rows, in the page's order): each stored one
+    that is current as it is, the others rendered together (cases.reading: one query per kind of row) and stored
+    (one upsert). A case gone meanwhile is left out."""
+    stamp = analytes.current_stamp()
+    bodies = {state["id"]: _current_body(state, stamp) for state in states}
+    missing = [pk for pk, body in bodies.items() if body is None]
+    if missing:
+        # The counter as read with the page (the same subquery for every row of it).
+        rendered = _render_and_store(cases.filter(pk__in=missing), states[0]["reference_changes"])
+        bodies.update({pk: body for pk, (_, body) in rendered.items()})
+    return [body for state in states if (body := bodies.get(state["id"])) is not None]
+
+
+def _render_and_store(cases: QuerySet[Case], reference_changes: int | None) -> dict[int, tuple[int, bytes]]:
+    """{case id: (version, JSON document)} of `cases` rendered as they are now, each stored under its key: the
+    counter as read before their rows (a change since makes the key old, not wrong) and the analytes as used."""
+    stamp = analytes.current_stamp()  # the analytes the documents are rendered with
+    rows = list(reading.case_rows(cases.order_by()))
+    rendered = {
+        row["id"]: (row["version"], JSONRenderer().render(document))
+        for row, document in zip(rows, reading.render(rows), strict=True)
+    }
+    keys = {pk: key(version, reference_changes, stamp) for pk, (version, _) in rendered.items()}
+    if rendered and None not in keys.values() and analytes.current_stamp() == stamp:
+        _store([StoredDocument(case_id=pk, key=keys[pk], body=body) for pk, (_, body) in rendered.items()])
+    return rendered
+
+
+def _store(documents: list[StoredDocument]) -> None:
     try:
         with transaction.atomic():
             StoredDocument.objects.bulk_create(
-                [StoredDocument(case_id=case_id, key=stored_key, body=body)],
-                update_conflicts=True,
-                unique_fields=["case"],
-                update_fields=["key", "body"],
+                documents, update_conflicts=True, unique_fields=["case"], update_fields=["key", "body"]
             )
     except IntegrityError:
-        pass  # the case was deleted meanwhile: nothing to keep
+        pass  # a case was deleted meanwhile: the documents are stored on a later read
 
 
 def reference_changed(sender=None, update_fields=None, **kwargs) -> None:
