@@ -1115,6 +1115,17 @@ class Intervention(AnchoredChild):
                 "events; set them to 'not assessed' / 'not reported' for a recommendation.",
             ),
         ]
+        indexes = [
+            # A case's first administered calcium-directed intervention (cases.csv's first_calcium_directed, one
+            # lookup per case) read from the index alone: at 100,000 cases 0.3 s of cases.csv's 0.8 s without it,
+            # 0.17 s with it (issue 16). PostgreSQL only (SQLite has no covering index: Django creates none there).
+            models.Index(
+                fields=["case", "sequence", "id"],
+                include=["agent", "agent_text"],
+                condition=Q(intent=Intent.CALCIUM_DIRECTED, status=InterventionStatus.ADMINISTERED),
+                name="intervention_first_calcium",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.agent.name if self.agent_id and self.agent else self.agent_text
