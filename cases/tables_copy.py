@@ -21,11 +21,11 @@ from decimal import Context, Decimal
 from django.core.exceptions import EmptyResultSet
 from django.db import connection, models
 from django.db.models import Expression, F, QuerySet
-from django.db.models.expressions import Col
+from django.db.models.expressions import Col, RawSQL
 
 from . import measures, tables
 from . import vocabularies as v
-from .models import DEIDENTIFIED_AGE_CAP, REGISTRY_ID_PREFIX, Case, LabFollows, LabResult
+from .models import DEIDENTIFIED_AGE_CAP, REGISTRY_ID_PREFIX, Agent, Case, Intervention, LabFollows, LabResult
 
 FLUSH_AT = 1 << 16  # bytes per piece of the response, as tables.table_lines
 
@@ -117,6 +117,13 @@ def _field_at(model: type[models.Model], path: str) -> models.Field:
     return model._meta.pk if name == "pk" else model._meta.get_field(name)
 
 
+class JoinedColumn(RawSQL):
+    """A column of a table cases_select joins to the case list (not one the ORM knows)."""
+
+    def __init__(self, sql: str) -> None:
+        super().__init__(sql, (), output_field=models.TextField())
+
+
 class Cell(Expression):
     """A cell as an ORM expression: `format` applied to the SQL of `expression`. A column is repeated as the format
     repeats it; anything else (a subquery) is computed once per row, in a subquery of its own."""
@@ -135,7 +142,7 @@ class Cell(Expression):
 
     def as_sql(self, compiler, connection):
         sql, params = compiler.compile(self.expression)
-        if isinstance(self.expression, Col):
+        if isinstance(self.expression, (Col, JoinedColumn)):
             return self.format(sql), params
         return f"(SELECT {self.format('once.v')} FROM (SELECT {sql} AS v OFFSET 0) AS once)", params  # noqa: S608
 
@@ -149,8 +156,27 @@ CASE_CELLS: dict[str, Cell] = {
     "age_90_or_over": Cell(
         F("age_years"), lambda x: boolean_cell(f"COALESCE({x} >= {int(DEIDENTIFIED_AGE_CAP)}, FALSE)")
     ),
-    "first_calcium_directed": Cell(F("first_calcium_directed"), text_cell),  # tables._cases_rows's annotation
+    # tables._cases_rows's first_calcium_directed, joined (FIRST_CALCIUM_DIRECTED) rather than a subquery per case.
+    "first_calcium_directed": Cell(JoinedColumn("first_calcium_directed.v"), text_cell),
 }
+
+
+def _first_calcium_directed(case_ids: str) -> str:
+    """Per case of the cohort (`case_ids`: SQL of their ids) the agent's code or the text of its first administered
+    calcium-directed intervention (in timeline order), as tables._cases_rows's subquery: one pass over those
+    interventions (the partial index intervention_first_calcium) instead of a lookup per case, which took a third
+    of the export at 100,000 cases (issue 16)."""
+    qn = connection.ops.quote_name
+    i, a = Intervention._meta, Agent._meta
+    first = (  # in the index's order: no sort
+        f"SELECT DISTINCT ON (i.case_id) i.case_id, i.agent_id, i.{qn('agent_text')} AS agent_text "  # noqa: S608
+        f"FROM {qn(i.db_table)} i WHERE i.intent = %s AND i.status = %s AND i.case_id IN ({case_ids}) "
+        "ORDER BY i.case_id, i.sequence, i.id"
+    )
+    return (
+        f"SELECT f.case_id, COALESCE(a.{qn('code')}, f.agent_text) AS v FROM ({first}) f "  # noqa: S608
+        f"LEFT JOIN {qn(a.db_table)} a ON a.id = f.agent_id"
+    )
 
 
 def cases_select(cases: QuerySet) -> tuple[str, tuple]:
@@ -162,7 +188,22 @@ def cases_select(cases: QuerySet) -> tuple[str, tuple]:
             cells[f"cell_{i}"] = Cell(F(column.path), field_cell(_field_at(Case, column.path)))
         else:
             raise ValueError(f"cases.csv: no SQL for the column {column.name}")
-    return tables.CASES.rows(cases).values(**cells).query.sql_with_params()
+    sql, params = tables.CASES.rows(cases).values(**cells).query.sql_with_params()
+    case_ids, case_params = cases.order_by().values("pk").query.sql_with_params()
+    # The join goes into the list's own FROM, after its last cell (the cells' subqueries name their tables with an
+    # alias, so this text is there once): its filters and its order stay the ORM's.
+    table = connection.ops.quote_name(Case._meta.db_table)
+    main_from = f' AS "cell_{len(cells) - 1}" FROM {table} '
+    if sql.count(main_from) != 1:
+        raise ValueError("cases.csv: the case list's FROM was not found once in its SQL")
+    sql = sql.replace(
+        main_from, f"{main_from}LEFT JOIN first_calcium_directed ON first_calcium_directed.case_id = {table}.id "
+    )
+    first = _first_calcium_directed(case_ids)
+    return (
+        f"WITH first_calcium_directed AS ({first}) {sql}",
+        (v.Intent.CALCIUM_DIRECTED, v.InterventionStatus.ADMINISTERED, *case_params, *params),
+    )
 
 
 # --- labs.csv: a lab's conversions and interpretation from the registry's facts ---------------------------------
