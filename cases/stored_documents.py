@@ -129,7 +129,9 @@ def _render_and_store(cases: QuerySet[Case], reference_changes: int | None) -> d
     }
     keys = {pk: key(version, reference_changes, stamp) for pk, (version, _) in rendered.items()}
     if rendered and None not in keys.values() and analytes.current_stamp() == stamp:
-        _store([StoredDocument(case_id=pk, key=keys[pk], body=body) for pk, (_, body) in rendered.items()])
+        # In id order: two requests storing overlapping pages (another order, another size) lock the rows in the
+        # same order, so neither waits for the other in a cycle (a deadlock, which PostgreSQL ends with an error).
+        _store([StoredDocument(case_id=pk, key=keys[pk], body=body) for pk, (_, body) in sorted(rendered.items())])
     return rendered
 
 
