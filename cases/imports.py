@@ -48,11 +48,11 @@ from .models import (
 from .rows import ROW_KINDS, WRITE_ORDER
 from .services import (
     ANCHORED,
-    DOSE_STEP_FIELDS,
-    TIMING_COLUMNS,
-    Timing,
     _as_created,
     _build_rows,
+    created_timings,
+    dose_step_rows,
+    lab_link_rows,
     timing_changes,
 )
 
@@ -209,26 +209,15 @@ def cases_create_in_bulk(documents: list[dict], *, user, reason: str = "") -> li
     def rows_of(relation: str) -> list:
         return [row for d in built for row in d.rows.get(relation, [])]
 
-    # The kinds in case_save_document's order; the rows point at their case (and a mechanism at its episode)
-    # through the objects, whose ids bulk_create has just set.
+    # The kinds in case_save_document's order, the labs after the interventions' dose steps and anchors; the rows
+    # point at their case (and a mechanism at its episode) through the objects, whose ids bulk_create has just set.
     for relation in WRITE_ORDER:
-        if relation == "labs":
-            break
-        _insert(ROW_KINDS[relation], rows_of(relation), user, reason)
-    # services.dose_steps_write: an intervention's steps numbered from 1.
+        if relation != "labs":
+            _insert(ROW_KINDS[relation], rows_of(relation), user, reason)
     steps = []
     for d in built:
         interventions = d.rows.get("interventions", [])
-        d.created["dose_steps"] = [
-            DoseStep(
-                case=d.case,
-                intervention_id=interventions[n].pk,
-                position=position,
-                **{name: step.get(name) for name in DOSE_STEP_FIELDS[1:] if name in step},
-            )
-            for n, wanted in d.steps.items()
-            for position, step in enumerate(wanted, start=1)
-        ]
+        d.created["dose_steps"] = dose_step_rows(d.case, {interventions[n].pk: s for n, s in d.steps.items()})
         steps.extend(d.created["dose_steps"])
     _insert(DoseStep, steps, user, reason)
     # An intervention timed from another gets its anchor once both have an id (an update, as in _sync_rows).
@@ -240,9 +229,7 @@ def cases_create_in_bulk(documents: list[dict], *, user, reason: str = "") -> li
     for d in built:
         labs = d.rows.get("labs", [])
         wanted = {(labs[n].pk, i.pk) for n, followed in d.follows.items() for i in followed}
-        d.created["follow_links"] = [
-            LabFollows(case=d.case, lab_id=lab, intervention_id=i) for lab, i in sorted(wanted)
-        ]
+        d.created["follow_links"] = lab_link_rows(d.case, wanted)
         links.extend(d.created["follow_links"])
     _insert(LabFollows, links, user, reason)
     # Metastases and findings timed from an intervention: linked after the interventions (case_save_document).
@@ -287,12 +274,7 @@ def _write_days(built: list[_Document], user, reason: str | None) -> None:
     history) one statement per kind and set of fields instead of one save each."""
     changed: dict[tuple[str, tuple[str, ...]], list] = {}
     for d in built:
-        loaded = {(relation, row.pk): row for relation in ANCHORED for row in d.created.get(relation, [])}
-        found = [
-            (relation, Timing(*(getattr(row, name) for name in TIMING_COLUMNS)))
-            for (relation, _), row in loaded.items()
-            if relation == "interventions" or row.anchor_id is not None or row.anchor_offset_days is not None
-        ]
+        loaded, found = created_timings(d.created)
         for relation, pk, values in timing_changes(found):
             row = loaded[(relation, pk)]
             for name, value in values.items():
@@ -307,27 +289,17 @@ def _check_warnings(built: list[_Document]) -> None:
     all cases at once; NotInBulk if any is not confirmed (the per-document path then names it)."""
     if not warnings.any_registered(creating=True):
         return
-    cases = [d.case for d in built]
-    duplicates = duplicate_warnings(cases) if duplicate_warning in warnings._CREATE_CHECKS else {}
+    duplicates = duplicate_warnings([d.case for d in built])
     for d in built:
-        found = [w for check in warnings._CHECKS for w in check(d.case)]
-        for check in warnings._CREATE_CHECKS:
-            found.extend(duplicates.get(d.case.pk, []) if check is duplicate_warning else check(d.case))
-        if any(w.key not in d.confirm for w in found):
+        answered = {duplicate_warning: duplicates.get(d.case.pk, [])}
+        if warnings.unconfirmed(d.case, d.confirm, creating=True, answered=answered):
             raise NotInBulk("a warning to confirm")
 
 
 def _store_derived(cases: list[Case]) -> None:
-    """Case.refresh_derived for every case: one UPDATE per UPDATE_BATCH cases, and of the interventions whose
+    """Case.refresh_derived for every case: one UPDATE per VALUES_BATCH cases, and of the interventions whose
     derived measures are not their (empty) stored ones."""
-
-    def derived_of(intervention) -> tuple:
-        return tuple(getattr(intervention, name) for name in INTERVENTION_DERIVED_FIELDS)
-
-    changed = []
-    for case in cases:
-        stored = {i.pk: derived_of(i) for i in case.interventions.all()}
-        changed.extend(i for i in case.compute_derived() if derived_of(i) != stored.get(i.pk))
+    changed = [i for case in cases for i in case.compute_derived_changes()]
     update_rows(Case, cases, DERIVED_FIELDS)
     if changed:
         update_rows(Intervention, changed, INTERVENTION_DERIVED_FIELDS)

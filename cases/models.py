@@ -517,16 +517,19 @@ class Case(InMemoryConstraints):
         """Recompute the cached derived measures from the case's rows and store them (case and interventions). The
         interventions hold their stored values (loaded, or just written): only those whose measures change are
         written, and none in the common case of no change (a new case whose labs are not timed around them)."""
+        changed = self.compute_derived_changes()
+        Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
+        if changed:
+            Intervention.objects.bulk_update(changed, INTERVENTION_DERIVED_FIELDS)
+
+    def compute_derived_changes(self) -> list[Intervention]:
+        """compute_derived, returning only the interventions whose derived measures differ from the ones they hold."""
 
         def derived_of(intervention) -> tuple:
             return tuple(getattr(intervention, name) for name in INTERVENTION_DERIVED_FIELDS)
 
         stored = {i.pk: derived_of(i) for i in self.interventions.all()}
-        interventions = self.compute_derived()
-        Case.objects.filter(pk=self.pk).update(**{name: getattr(self, name) for name in DERIVED_FIELDS})
-        changed = [i for i in interventions if derived_of(i) != stored.get(i.pk)]
-        if changed:
-            Intervention.objects.bulk_update(changed, INTERVENTION_DERIVED_FIELDS)
+        return [i for i in self.compute_derived() if derived_of(i) != stored.get(i.pk)]
 
     def compute_derived(self) -> list[Intervention]:
         """Set the derived measures on the case and its interventions in memory (nothing stored; prefetch the rows

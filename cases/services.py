@@ -281,14 +281,21 @@ def anchored_days_write(case: Case, created: dict[str, list] | None = None) -> N
             query = rows if query is None else query.union(rows, all=True)
         found = [(kinds[kind][0], Timing(*timing)) for *timing, kind in query]
     else:
-        loaded = {(relation, row.pk): row for relation in ANCHORED for row in created.get(relation, [])}
-        found = [
-            (relation, Timing(*(getattr(row, name) for name in TIMING_COLUMNS)))
-            for (relation, _), row in loaded.items()
-            if relation == "interventions" or row.anchor_id is not None or row.anchor_offset_days is not None
-        ]
+        loaded, found = created_timings(created)
     for relation, pk, values in timing_changes(found):
         _save_timing(case, loaded.get((relation, pk)), relation, pk, **values)
+
+
+def created_timings(created: dict[str, list]) -> tuple[dict[tuple[str, int], object], list[tuple[str, Timing]]]:
+    """The rows of a case just created (`created`, by relation) that timing_changes reads, by (relation, id), and
+    their timings: every intervention and every row timed from one."""
+    loaded = {(relation, row.pk): row for relation in ANCHORED for row in created.get(relation, [])}
+    found = [
+        (relation, Timing(*(getattr(row, name) for name in TIMING_COLUMNS)))
+        for (relation, _), row in loaded.items()
+        if relation == "interventions" or row.anchor_id is not None or row.anchor_offset_days is not None
+    ]
+    return loaded, found
 
 
 def timing_changes(found: list[tuple[str, Timing]]) -> list[tuple[str, int, dict]]:
@@ -571,12 +578,7 @@ def dose_steps_write(case: Case, wanted: dict[int, list[dict]], new_case: bool =
     DOSE_STEP_FIELDS but the position, which is the order}): steps that changed or went are deleted (one by one, so
     that the history records each), new and changed ones inserted with their history in one INSERT each."""
     history = {"default_user": case._history_user, "default_change_reason": getattr(case, "_change_reason", None)}
-    fields = DOSE_STEP_FIELDS[1:]
-    rows = [
-        DoseStep(case=case, intervention_id=i, position=n, **{name: step.get(name) for name in fields if name in step})
-        for i, steps in wanted.items()
-        for n, step in enumerate(steps, start=1)
-    ]
+    rows = dose_step_rows(case, wanted)
 
     def key(step: DoseStep) -> tuple:
         return (step.intervention_id, *(getattr(step, name) for name in DOSE_STEP_FIELDS))
@@ -595,6 +597,21 @@ def dose_steps_write(case: Case, wanted: dict[int, list[dict]], new_case: bool =
     return new
 
 
+def dose_step_rows(case: Case, wanted: dict[int, list[dict]]) -> list[DoseStep]:
+    """The dose steps `wanted` ({intervention id: its steps in order}) as rows, numbered from 1 per intervention."""
+    fields = DOSE_STEP_FIELDS[1:]
+    return [
+        DoseStep(case=case, intervention_id=i, position=n, **{name: step.get(name) for name in fields if name in step})
+        for i, steps in wanted.items()
+        for n, step in enumerate(steps, start=1)
+    ]
+
+
+def lab_link_rows(case: Case, wanted: set[tuple[int, int]]) -> list[LabFollows]:
+    """The links `wanted` ({(lab id, intervention id)}) as rows, in that order."""
+    return [LabFollows(case=case, lab_id=lab, intervention_id=i) for lab, i in sorted(wanted)]
+
+
 def lab_links_write(case: Case, wanted: set[tuple[int, int]], new_case: bool = False, labs=None) -> list[LabFollows]:
     """Make the case's lab -> intervention links exactly `wanted` ({(lab id, intervention id)}), for every lab of
     the case or only for those in `labs` (ids): the links no longer wanted deleted (one by one, so that the history
@@ -608,7 +625,7 @@ def lab_links_write(case: Case, wanted: set[tuple[int, int]], new_case: bool = F
             link._history_user = case._history_user
             link._change_reason = history["default_change_reason"]
             link.delete()
-    new = [LabFollows(case=case, lab_id=lab, intervention_id=i) for lab, i in sorted(wanted - have)]
+    new = lab_link_rows(case, wanted - have)
     if new:
         bulk_create_with_history(new, LabFollows, **history)
     return new

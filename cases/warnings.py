@@ -10,7 +10,7 @@ document, the warning's checkbox in the admin.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -59,18 +59,28 @@ def any_registered(creating: bool = False) -> bool:
     return bool(_CHECKS or (creating and _CREATE_CHECKS))
 
 
-def case_warnings(case: Case, creating: bool = False) -> list[CaseWarning]:
+def case_warnings(case: Case, creating: bool = False, answered: Mapping | None = None) -> list[CaseWarning]:
     """Every registered check's warnings about the case, in registration order (with the create-only checks' when
-    the case is being created)."""
+    the case is being created); `answered`: {check: its warnings about this case}, for a check already asked of
+    many cases at once (a bulk import's duplicates)."""
+    answered = answered or {}
     checks = [*_CHECKS, *(_CREATE_CHECKS if creating else ())]
-    return [warning for check in checks for warning in check(case)]
+    return [warning for check in checks for warning in (answered[check] if check in answered else check(case))]
 
 
 def unconfirmed(
-    case: Case, confirm: Iterable[str], already: Iterable[CaseWarning] = (), creating: bool = False
+    case: Case,
+    confirm: Iterable[str],
+    already: Iterable[CaseWarning] = (),
+    creating: bool = False,
+    answered: Mapping | None = None,
 ) -> list[CaseWarning]:
     """The case's warnings that are neither confirmed nor `already` there before the edit (a warning the case had
     when it was read was confirmed by an earlier edit, or predates its check: it is not asked again)."""
     confirmed = set(confirm)
     old = set(already)
-    return [warning for warning in case_warnings(case, creating) if warning.key not in confirmed and warning not in old]
+    return [
+        warning
+        for warning in case_warnings(case, creating, answered)
+        if warning.key not in confirmed and warning not in old
+    ]
